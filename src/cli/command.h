@@ -1,0 +1,33 @@
+// The subcommand table of the `songlines` binary. Each command lives in cmd_<name>.cpp and registers itself
+// with SONGLINES_REGISTER_COMMAND; its cxxopts::Options are the single source of its help text.
+#pragma once
+
+#include <cxxopts.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace songlines::cli {
+
+struct Command {
+  std::string name;
+  std::string summary;  ///< one line for `songlines help`
+  /// Builds the parser: options, groups, positional names and a custom usage line. Also the help text.
+  std::function<cxxopts::Options()> options;
+  /// Runs the command on parsed options; returns the exit status (see core/error.h ExitStatus).
+  std::function<int(const cxxopts::ParseResult&)> run;
+  /// Names of positional arguments (passed to parse_positional), optional.
+  std::vector<std::string> positional;
+};
+
+bool register_command(Command command);
+const std::vector<Command>& commands();
+const Command* find_command(const std::string& name);
+
+}  // namespace songlines::cli
+
+#define SONGLINES_CONCAT_INNER(a, b) a##b
+#define SONGLINES_CONCAT(a, b) SONGLINES_CONCAT_INNER(a, b)
+#define SONGLINES_REGISTER_COMMAND(...) \
+  static const bool SONGLINES_CONCAT(songlines_command_registered_, __LINE__) = ::songlines::cli::register_command(__VA_ARGS__)

@@ -1,0 +1,95 @@
+// songlines: entry point. Turns exceptions into messages and exit statuses (0 ok, 1 failed, 2 usage).
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "songlines/version.h"
+
+namespace songlines::cli {
+
+namespace {
+std::vector<Command>& table() {
+  static std::vector<Command> t;
+  return t;
+}
+
+void print_overview() {
+  std::cout << "songlines " << kVersion << " (" << kGitRevision
+            << "): learn where music comes from, make music for a place\n\n"
+               "usage: songlines <command> [options]\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    std::printf("  %-14s %s\n", c.name.c_str(), c.summary.c_str());
+  }
+  std::cout << "\n`songlines help <command>` explains one command. Exit status: 0 success, 1 the job failed, "
+               "2 bad usage or config.\n";
+}
+}  // namespace
+
+bool register_command(Command command) {
+  table().push_back(std::move(command));
+  std::sort(table().begin(), table().end(), [](const Command& a, const Command& b) { return a.name < b.name; });
+  return true;
+}
+
+const std::vector<Command>& commands() { return table(); }
+
+const Command* find_command(const std::string& name) {
+  for (const auto& c : table())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+int dispatch(int argc, char** argv) {
+  if (argc < 2) {
+    print_overview();
+    return static_cast<int>(ExitStatus::kUsage);
+  }
+  std::string name = argv[1];
+  if (name == "--version" || name == "version") {
+    std::cout << "songlines " << kVersion << " (" << kGitRevision << ")\n";
+    return 0;
+  }
+  if (name == "help" || name == "--help" || name == "-h") {
+    if (argc >= 3) {
+      const Command* c = find_command(argv[2]);
+      if (!c) throw UsageError("unknown command \"" + std::string(argv[2]) + "\" (see `songlines help`)");
+      std::cout << c->options().help() << "\n";
+      return 0;
+    }
+    print_overview();
+    return 0;
+  }
+  const Command* c = find_command(name);
+  if (!c) throw UsageError("unknown command \"" + name + "\" (see `songlines help`)");
+  cxxopts::Options options = c->options();
+  options.add_options("help")("h,help", "show this help");
+  if (!c->positional.empty()) options.parse_positional(c->positional);
+  // argv[1] is the command name; cxxopts treats argv[0] as the program name.
+  auto result = options.parse(argc - 1, argv + 1);
+  if (result.count("help")) {
+    std::cout << options.help() << "\n";
+    return 0;
+  }
+  if (!result.unmatched().empty()) throw UsageError(name + ": unexpected argument \"" + result.unmatched()[0] + "\"");
+  return c->run(result);
+}
+
+}  // namespace songlines::cli
+
+int main(int argc, char** argv) {
+  using songlines::ExitStatus;
+  try {
+    return songlines::cli::dispatch(argc, argv);
+  } catch (const songlines::UsageError& e) {
+    std::cerr << "songlines: " << e.what() << "\n";
+    return static_cast<int>(ExitStatus::kUsage);
+  } catch (const cxxopts::exceptions::exception& e) {
+    std::cerr << "songlines: " << e.what() << "\n";
+    return static_cast<int>(ExitStatus::kUsage);
+  } catch (const std::exception& e) {
+    std::cerr << "songlines: error: " << e.what() << "\n";
+    return static_cast<int>(ExitStatus::kFailed);
+  }
+}

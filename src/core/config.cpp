@@ -1,0 +1,103 @@
+#include "core/config.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+
+namespace songlines {
+
+std::string json_type_name(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::object: return "object";
+    case Json::value_t::array: return "array";
+    case Json::value_t::string: return "string";
+    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return "integer";
+    case Json::value_t::number_float: return "number";
+    default: return "value";
+  }
+}
+
+ConfigReader::ConfigReader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {
+  if (j_.is_null()) j_ = Json::object();
+  if (!j_.is_object())
+    throw ConfigError((path_.empty() ? std::string("config") : path_) + ": expected object, got " + json_type_name(j_));
+}
+
+ConfigReader ConfigReader::child(const std::string& key) {
+  seen_.insert(key);
+  return ConfigReader(j_.contains(key) ? j_.at(key) : Json::object(), join(key));
+}
+
+const Json& ConfigReader::raw(const std::string& key) {
+  static const Json kNull;
+  seen_.insert(key);
+  return j_.contains(key) ? j_.at(key) : kNull;
+}
+
+void ConfigReader::finish() const {
+  for (auto it = j_.begin(); it != j_.end(); ++it) {
+    if (seen_.count(it.key()) == 0) {
+      // Suggest the closest known key when one is a near miss (a typo in a sweep config is costly).
+      std::string where = path_.empty() ? std::string("config") : path_;
+      std::string msg = where + ": unknown key \"" + it.key() + "\"";
+      if (!seen_.empty()) {
+        msg += " (known:";
+        for (const auto& k : seen_) msg += " " + k;
+        msg += ")";
+      }
+      throw ConfigError(msg);
+    }
+  }
+}
+
+void apply_override(Json& root, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--set " + assignment + ": expected key.path=value");
+  std::string key = assignment.substr(0, eq);
+  std::string value = assignment.substr(eq + 1);
+  Json parsed;
+  try {
+    parsed = Json::parse(value);
+  } catch (const Json::parse_error&) {
+    parsed = value;
+  }
+  Json* node = &root;
+  std::stringstream ss(key);
+  std::string part;
+  std::vector<std::string> parts;
+  while (std::getline(ss, part, '.')) {
+    if (part.empty()) throw UsageError("--set " + assignment + ": empty component in key path");
+    parts.push_back(part);
+  }
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (!node->is_object()) throw UsageError("--set " + assignment + ": " + parts[i] + " is not an object");
+    node = &(*node)[parts[i]];
+    if (node->is_null()) *node = Json::object();
+  }
+  if (!node->is_object()) throw UsageError("--set " + assignment + ": parent of " + parts.back() + " is not an object");
+  (*node)[parts.back()] = parsed;
+}
+
+Json load_json_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw ConfigError(path + ": is a directory, expected a JSON file");
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open");
+  try {
+    return Json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const Json::parse_error& e) {
+    throw ConfigError(path + ": invalid JSON: " + e.what());
+  }
+}
+
+void write_json_file_atomic(const std::string& path, const Json& j, int indent) {
+  write_file_atomic(path, j.dump(indent) + "\n");
+}
+
+}  // namespace songlines

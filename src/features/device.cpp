@@ -1,0 +1,40 @@
+#include "features/device.h"
+
+#include <atomic>
+#include <cstdio>
+
+#include "core/error.h"
+
+namespace songlines::features {
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::kCpu;
+  if (name == "cuda" || name == "gpu") return Device::kCuda;
+  if (name == "auto") return Device::kAuto;
+  throw UsageError("--device: expected cpu, cuda or auto, got \"" + name + "\"");
+}
+
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+    default: return "auto";
+  }
+}
+
+Device resolve_device(Device requested) {
+  if (requested == Device::kCpu) return Device::kCpu;
+  bool have_gpu = cuda_engine_built() && cuda_device_count() > 0;
+  if (requested == Device::kCuda) {
+    if (!cuda_engine_built()) throw Error("--device cuda: this songlines was built without the CUDA engine");
+    if (!have_gpu) throw Error("--device cuda: no CUDA device is available");
+    return Device::kCuda;
+  }
+  if (have_gpu) return Device::kCuda;
+  static std::atomic<bool> noticed{false};
+  if (!noticed.exchange(true))
+    std::fprintf(stderr, "songlines: no CUDA device available; computing features on the CPU\n");
+  return Device::kCpu;
+}
+
+}  // namespace songlines::features

@@ -1,0 +1,119 @@
+// HDF5 shards (docs/shard-format.md; DESIGN.md "Shard format"): N tracks per file, frame-level arrays
+// concatenated over tracks with /frames/offsets, per-track metadata under /tracks, time statistics under
+// /summary. A shard is complete or absent: ShardWriter writes a temporary file and renames it on close().
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "features/feature_matrix.h"
+
+namespace songlines::shards {
+
+/// Bumped when the layout changes incompatibly; readers reject newer versions with a clear error.
+inline constexpr int kFormatVersion = 1;
+
+inline constexpr float kUnknownCoordinate = std::numeric_limits<float>::quiet_NaN();
+
+/// Per-feature time statistics over a track's frames (ddof 0), float64.
+struct SummaryStats {
+  std::vector<double> mean;  ///< [dim]
+  std::vector<double> std;   ///< [dim]; empty when the source had only means (seed CSV, GOM)
+};
+
+struct TrackRecord {
+  std::string id;                  ///< unique within a collection (extract: derived from the path)
+  std::string path;                ///< source file or table row ("gom:17")
+  std::string country;             ///< ISO 3166-1 alpha-2 or ""
+  float latitude = kUnknownCoordinate;   ///< degrees, NaN when unknown
+  float longitude = kUnknownCoordinate;  ///< degrees, NaN when unknown
+  float duration_s = 0;            ///< seconds of audio (0 for tables)
+  /// Frame-level features by name ([frames, dim]); all tracks of a shard have the same set. Empty for tables.
+  std::map<std::string, features::FeatureMatrix> frames;
+  /// Summaries by feature name. When frames are given and a summary is absent, the writer computes it.
+  std::map<std::string, SummaryStats> summary;
+};
+
+struct ShardAttributes {
+  int sample_rate = 22050;       ///< Hz of the analysed audio (0 for tables)
+  int n_fft = 2048;              ///< samples
+  int hop_length = 512;          ///< samples
+  Json feature_options = Json::object();  ///< features::FeatureOptions::to_json(), or table description
+  std::string source = "audio";  ///< "audio", "gom", "seed-csv"
+  std::string producer;          ///< "songlines <version> (<git revision>)"; filled by the writer when empty
+};
+
+/// Computes mean and std (ddof 0, float64) of each column.
+SummaryStats summarize(const features::FeatureMatrix& m);
+
+class ShardWriter {
+ public:
+  /// Opens a temporary file beside path. Throws IoError.
+  ShardWriter(std::filesystem::path path, ShardAttributes attributes);
+  ~ShardWriter();  ///< without close(): removes the temporary file (the shard stays absent)
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  /// Appends one track. Throws InputError/IoError when its feature set or dims differ from earlier tracks.
+  void add(const TrackRecord& track);
+  int64_t size() const;
+  /// Writes everything, closes and renames to the final path.
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class ShardReader {
+ public:
+  /// Opens and validates layout and version; throws InputError naming the file and what is wrong.
+  explicit ShardReader(const std::filesystem::path& path);
+  ~ShardReader();
+  ShardReader(ShardReader&&) noexcept;
+  ShardReader& operator=(ShardReader&&) noexcept;
+
+  const std::filesystem::path& path() const;
+  const ShardAttributes& attributes() const;
+  int64_t size() const;  ///< N tracks
+  int format_version() const;
+
+  const std::vector<std::string>& ids() const;
+  const std::vector<std::string>& paths() const;
+  const std::vector<std::string>& countries() const;
+  const std::vector<float>& latitudes() const;
+  const std::vector<float>& longitudes() const;
+  const std::vector<float>& durations() const;
+  const std::vector<int64_t>& offsets() const;  ///< [N+1]; empty for summary-only shards
+
+  std::vector<std::string> frame_feature_names() const;
+  std::vector<std::string> summary_feature_names() const;
+  bool has_frames(const std::string& feature) const;
+  int64_t frame_dim(const std::string& feature) const;
+
+  /// Frames of one track ([frames, dim]).
+  features::FeatureMatrix read_frames(const std::string& feature, int64_t track) const;
+  /// Rows [row_begin, row_end) of a frame array (for crops without reading a whole track).
+  features::FeatureMatrix read_frame_rows(const std::string& feature, int64_t row_begin, int64_t row_end) const;
+  /// [N, dim] row-major summary means (or stds); empty vector when std is absent.
+  std::vector<double> read_summary_mean(const std::string& feature, int64_t* dim = nullptr) const;
+  std::vector<double> read_summary_std(const std::string& feature, int64_t* dim = nullptr) const;
+  /// One whole track back as a record (round trip).
+  TrackRecord read_track(int64_t track) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// All *.h5 shard files in a directory (sorted), or the file itself.
+std::vector<std::filesystem::path> list_shards(const std::filesystem::path& file_or_dir);
+
+}  // namespace songlines::shards
