@@ -1,0 +1,42 @@
+// The location model: an encoder chosen by "type" (mlp on summary vectors [B, D]; temporal on frame crops
+// [B, T, D]: 1-D convolutions then attention pooling over frames) followed by a head (models/location_heads.h).
+#pragma once
+
+#include <vector>
+
+#include "models/location_heads.h"
+
+namespace songlines::models {
+
+struct LocationModelOptions {
+  std::string type = "mlp";                ///< "mlp" | "temporal"
+  std::vector<int64_t> hidden_sizes{256};  ///< mlp: widths of the hidden layers
+  double dropout = 0.2;                    ///< dropout after each hidden layer (probability)
+  int64_t conv_channels = 64;              ///< temporal: channels of each 1-D convolution
+  int64_t conv_layers = 2;                 ///< temporal: number of convolutions
+  int64_t kernel_size = 5;                 ///< temporal: frames per convolution kernel
+  HeadOptions head;
+
+  /// Reads the keys of a model section (the caller reads "type" and training keys around it).
+  void read(ConfigReader& r);
+  Json to_json() const;
+};
+
+class LocationModelImpl : public torch::nn::Module {
+ public:
+  /// input_dim: D; centres: [K, 3] training locations (vmf_mixture only; may be empty otherwise).
+  LocationModelImpl(const LocationModelOptions& options, int64_t input_dim, const torch::Tensor& centres);
+  /// x: [B, D] (mlp) or [B, T, D] (temporal) -> the head's raw output.
+  torch::Tensor forward(const torch::Tensor& x);
+  LocationHeadImpl& head() { return *head_; }
+  const LocationModelOptions& options() const { return options_; }
+
+ private:
+  LocationModelOptions options_;
+  torch::nn::Sequential body_{nullptr};     ///< mlp layers, or the convolutions for temporal
+  torch::nn::Linear attention_{nullptr};    ///< temporal: frame scores for attention pooling
+  std::shared_ptr<LocationHeadImpl> head_;
+};
+TORCH_MODULE(LocationModel);
+
+}  // namespace songlines::models

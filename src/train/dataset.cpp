@@ -1,0 +1,124 @@
+#include "train/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace songlines::train {
+
+namespace {
+std::vector<std::string> resolve_features(const std::vector<std::string>& requested,
+                                          const std::vector<std::string>& available, const std::string& where) {
+  if (requested.empty()) {
+    auto all = available;
+    std::sort(all.begin(), all.end());
+    return all;
+  }
+  for (const auto& f : requested)
+    if (std::find(available.begin(), available.end(), f) == available.end())
+      throw InputError(where, "no summary feature \"" + f + "\"");
+  return requested;
+}
+}  // namespace
+
+Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features) {
+  if (shards.empty()) throw InputError("data.shards", "no shard files");
+  Dataset d;
+  for (const auto& path : shards) {
+    shards::ShardReader reader(path);
+    auto names = resolve_features(features, reader.summary_feature_names(), path.string());
+    if (d.features.empty()) d.features = names;
+    if (names != d.features) throw InputError(path.string(), "summary features differ from the first shard's");
+    std::vector<std::vector<double>> blocks;
+    std::vector<int64_t> dims;
+    int64_t dim = 0;
+    for (const auto& n : names) {
+      int64_t k = 0;
+      blocks.push_back(reader.read_summary_mean(n, &k));
+      dims.push_back(k);
+      dim += k;
+    }
+    if (d.dim == 0) d.dim = dim;
+    if (dim != d.dim) throw InputError(path.string(), "feature width " + std::to_string(dim) + " differs from " + std::to_string(d.dim));
+    for (int64_t i = 0; i < reader.size(); ++i) {
+      geo::LatLon p{reader.latitudes()[i], reader.longitudes()[i]};
+      if (!geo::is_valid(p)) continue;
+      for (size_t b = 0; b < blocks.size(); ++b)
+        for (int64_t k = 0; k < dims[b]; ++k) d.x.push_back(static_cast<float>(blocks[b][i * dims[b] + k]));
+      d.coords.push_back(p);
+      d.ids.push_back(reader.ids()[i]);
+      d.countries.push_back(reader.countries()[i]);
+      d.artists.emplace_back();
+    }
+  }
+  if (d.coords.empty()) throw InputError(shards.front().string(), "no tracks with coordinates");
+  return d;
+}
+
+Dataset dataset_from_table(const ImportedTable& table, const std::vector<std::string>& features) {
+  Dataset d;
+  std::vector<std::string> available;
+  for (const auto& [name, s] : table.tracks.at(0).summary) available.push_back(name);
+  d.features = resolve_features(features, available, "table");
+  for (size_t i = 0; i < table.tracks.size(); ++i) {
+    const auto& t = table.tracks[i];
+    int64_t width = 0;
+    for (const auto& f : d.features) {
+      const auto& m = t.summary.at(f).mean;
+      for (double v : m) d.x.push_back(static_cast<float>(v));
+      width += static_cast<int64_t>(m.size());
+    }
+    d.dim = width;
+    d.coords.push_back({t.latitude, t.longitude});
+    d.ids.push_back(t.id);
+    d.countries.push_back(t.country);
+    d.artists.push_back(table.artists.at(i));
+  }
+  return d;
+}
+
+Standardizer Standardizer::fit(const Dataset& data, const std::vector<int64_t>& rows) {
+  Standardizer s;
+  s.mean.assign(data.dim, 0.0);
+  s.scale.assign(data.dim, 0.0);
+  SONGLINES_CHECK(!rows.empty(), "Standardizer::fit: no rows");
+  for (auto i : rows)
+    for (int64_t k = 0; k < data.dim; ++k) s.mean[k] += data.row(i)[k];
+  for (auto& m : s.mean) m /= static_cast<double>(rows.size());
+  for (auto i : rows)
+    for (int64_t k = 0; k < data.dim; ++k) {
+      double dlt = data.row(i)[k] - s.mean[k];
+      s.scale[k] += dlt * dlt;
+    }
+  for (auto& v : s.scale) {
+    v = std::sqrt(v / static_cast<double>(rows.size()));
+    if (!(v > 1e-12)) v = 1.0;  // constant column: leave centred values at 0
+  }
+  return s;
+}
+
+std::vector<float> Standardizer::apply(const Dataset& data, const std::vector<int64_t>& rows) const {
+  std::vector<float> out;
+  out.reserve(rows.size() * data.dim);
+  for (auto i : rows) out.insert(out.end(), data.row(i), data.row(i) + data.dim);
+  apply_inplace(out.data(), static_cast<int64_t>(rows.size()));
+  return out;
+}
+
+void Standardizer::apply_inplace(float* x, int64_t n) const {
+  const int64_t dim = static_cast<int64_t>(mean.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < dim; ++k) x[i * dim + k] = static_cast<float>((x[i * dim + k] - mean[k]) / scale[k]);
+}
+
+Json Standardizer::to_json() const { return {{"mean", mean}, {"scale", scale}}; }
+
+Standardizer Standardizer::from_json(const Json& j) {
+  Standardizer s;
+  s.mean = j.at("mean").get<std::vector<double>>();
+  s.scale = j.at("scale").get<std::vector<double>>();
+  return s;
+}
+
+}  // namespace songlines::train

@@ -1,0 +1,228 @@
+#include "train/trainer.h"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "core/error.h"
+
+namespace songlines::train {
+
+namespace {
+torch::Tensor to_tensor(const std::vector<float>& x, int64_t n, int64_t dim) {
+  return torch::from_blob(const_cast<float*>(x.data()), {n, dim}, torch::kFloat32).clone();
+}
+
+torch::Tensor unit_targets(const Dataset& data, const std::vector<int64_t>& rows) {
+  std::vector<float> v;
+  for (auto i : rows)
+    for (double c : geo::to_unit_vector(data.coords[i])) v.push_back(static_cast<float>(c));
+  return to_tensor(v, static_cast<int64_t>(rows.size()), 3);
+}
+}  // namespace
+
+void TrainOptions::read(ConfigReader& r) {
+  r.read("epochs", epochs);
+  r.read("batch_size", batch_size);
+  r.read("learning_rate", learning_rate);
+  r.read("weight_decay", weight_decay);
+  r.read("ensemble", ensemble);
+  r.read("checkpoint_every", checkpoint_every);
+  if (epochs < 1) throw ConfigError(r.join("epochs") + ": must be >= 1");
+  if (batch_size < 0) throw ConfigError(r.join("batch_size") + ": must be >= 0");
+  if (ensemble < 1) throw ConfigError(r.join("ensemble") + ": must be >= 1");
+  if (!(learning_rate > 0)) throw ConfigError(r.join("learning_rate") + ": must be > 0");
+}
+
+Json TrainOptions::to_json() const {
+  return {{"epochs", epochs},     {"batch_size", batch_size}, {"learning_rate", learning_rate},
+          {"weight_decay", weight_decay}, {"ensemble", ensemble}, {"checkpoint_every", checkpoint_every}};
+}
+
+NeuralLocationEstimator::NeuralLocationEstimator(models::LocationModelOptions model, TrainOptions train)
+    : model_options_(std::move(model)), train_options_(std::move(train)) {
+  device_ = torch_compat::resolve_device(train_options_.device);
+}
+
+torch::Tensor NeuralLocationEstimator::training_centres(const Dataset& data, const std::vector<int64_t>& rows) {
+  // Points closer than ~1 km (0.01 degree grid) are one location.
+  std::map<std::pair<long, long>, geo::LatLon> unique;
+  for (auto i : rows) {
+    auto p = data.coords[i];
+    unique.emplace(std::make_pair(std::lround(p.lat * 100), std::lround(p.lon * 100)), p);
+  }
+  std::vector<float> v;
+  for (const auto& [key, p] : unique)
+    for (double c : geo::to_unit_vector(p)) v.push_back(static_cast<float>(c));
+  return to_tensor(v, static_cast<int64_t>(unique.size()), 3);
+}
+
+void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t>& rows, const EpochCallback& on_epoch) {
+  standardizer_ = Standardizer::fit(data, rows);
+  input_dim_ = data.dim;
+  centres_ = training_centres(data, rows);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  auto x = to_tensor(standardizer_.apply(data, rows), n, data.dim).to(device_);
+  auto y = unit_targets(data, rows).to(device_);
+  const int64_t batch = train_options_.batch_size > 0 ? std::min(train_options_.batch_size, n) : n;
+  members_.clear();
+  for (int m = 0; m < train_options_.ensemble; ++m) {
+    torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m));
+    models::LocationModel model(model_options_, data.dim, centres_);
+    model->to(device_);
+    torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(train_options_.learning_rate)
+                                                         .weight_decay(train_options_.weight_decay));
+    int start_epoch = 0;
+    std::filesystem::path ckpt_base;
+    if (checkpoint_dir_) {
+      ckpt_base = *checkpoint_dir_ / ("member-" + std::to_string(m));
+      auto state = ckpt_base;
+      state += ".json";
+      if (std::filesystem::exists(state)) {
+        Json s = load_json_file(state.string());
+        start_epoch = s.at("epoch").get<int>();
+        auto weights = ckpt_base;
+        weights += ".pt";
+        auto optim = ckpt_base;
+        optim += ".optim.pt";
+        torch_compat::load_module(*model, weights.string(), device_);
+        torch::load(optimizer, optim.string());
+        torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(start_epoch));
+      }
+    }
+    model->train();
+    for (int epoch = start_epoch; epoch < train_options_.epochs; ++epoch) {
+      auto order = batch < n ? torch::randperm(n, torch::TensorOptions().dtype(torch::kLong)).to(device_) : torch::Tensor();
+      double total = 0;
+      for (int64_t b = 0; b < n; b += batch) {
+        torch::Tensor xb = x, yb = y;
+        if (batch < n) {
+          auto idx = order.slice(0, b, std::min(b + batch, n));
+          xb = x.index_select(0, idx);
+          yb = y.index_select(0, idx);
+        }
+        optimizer.zero_grad();
+        auto loss = model->head().loss(model->forward(xb), yb);
+        loss.backward();
+        optimizer.step();
+        total += loss.item<double>() * static_cast<double>(xb.size(0));
+      }
+      if (on_epoch) on_epoch(epoch, total / static_cast<double>(n));
+      int done = epoch + 1;
+      if (checkpoint_dir_ && train_options_.checkpoint_every > 0 &&
+          (done % train_options_.checkpoint_every == 0 || done == train_options_.epochs)) {
+        std::filesystem::create_directories(*checkpoint_dir_);
+        auto weights = ckpt_base;
+        weights += ".pt";
+        auto optim = ckpt_base;
+        optim += ".optim.pt";
+        auto state = ckpt_base;
+        state += ".json";
+        torch_compat::save_module(*model, weights.string());
+        torch::save(optimizer, optim.string());
+        write_json_file_atomic(state.string(), {{"epoch", done}, {"member", m}});
+        // Re-seed so a run resumed here draws the same dropout masks and batches as an uninterrupted one.
+        torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(done));
+      }
+    }
+    model->eval();
+    members_.push_back(model);
+  }
+}
+
+LocationPrediction NeuralLocationEstimator::predict(const Dataset& data, const std::vector<int64_t>& rows) {
+  std::vector<float> x;
+  for (auto i : rows) x.insert(x.end(), data.row(i), data.row(i) + data.dim);
+  return predict_raw(x, static_cast<int64_t>(rows.size()));
+}
+
+LocationPrediction NeuralLocationEstimator::predict_raw(const std::vector<float>& raw, int64_t n) {
+  TORCH_CHECK(!members_.empty(), "predict before fit/load");
+  auto x = raw;
+  standardizer_.apply_inplace(x.data(), n);
+  torch::NoGradGuard no_grad;
+  auto xt = to_tensor(x, n, input_dim_).to(device_);
+  std::vector<torch::Tensor> raws;
+  for (auto& m : members_) {
+    m->eval();
+    raws.push_back(m->forward(xt));
+  }
+  auto& head = members_.front()->head();
+  auto units = head.predict(raws);
+  auto unc = head.uncertainty_km(raws, units).to(torch::kCPU, torch::kFloat64).contiguous();
+  auto ll = models::unit_to_latlon(units).to(torch::kCPU, torch::kFloat64).contiguous();
+  LocationPrediction out;
+  for (int64_t i = 0; i < n; ++i) {
+    out.points.push_back({ll[i][0].item<double>(), ll[i][1].item<double>()});
+    out.uncertainty_km.push_back(unc[i].item<double>());
+  }
+  return out;
+}
+
+void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
+  std::filesystem::create_directories(dir);
+  auto c = centres_.to(torch::kCPU).contiguous();
+  std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  for (size_t m = 0; m < members_.size(); ++m)
+    torch_compat::save_module(*members_[m], (dir / ("member-" + std::to_string(m) + ".pt")).string());
+  write_json_file_atomic((dir / "model.json").string(), {{"type", "neural"},
+                                                          {"model", model_options_.to_json()},
+                                                          {"train", train_options_.to_json()},
+                                                          {"input_dim", input_dim_},
+                                                          {"centres", cv},
+                                                          {"members", members_.size()},
+                                                          {"standardizer", standardizer_.to_json()}});
+}
+
+std::unique_ptr<NeuralLocationEstimator> NeuralLocationEstimator::load(const std::filesystem::path& dir,
+                                                                       const std::string& device) {
+  Json j = load_json_file((dir / "model.json").string());
+  models::LocationModelOptions mo;
+  mo.type = j.at("model").at("type").get<std::string>();
+  ConfigReader r(j.at("model"), "model");
+  r.accept("type");
+  mo.read(r);
+  r.finish();
+  TrainOptions to;
+  ConfigReader tr(j.at("train"), "train");
+  to.read(tr);
+  tr.finish();
+  to.device = device;
+  auto est = std::make_unique<NeuralLocationEstimator>(mo, to);
+  est->input_dim_ = j.at("input_dim").get<int64_t>();
+  est->standardizer_ = Standardizer::from_json(j.at("standardizer"));
+  auto cv = j.at("centres").get<std::vector<float>>();
+  est->centres_ = to_tensor(cv, static_cast<int64_t>(cv.size() / 3), 3);
+  for (int64_t m = 0; m < j.at("members").get<int64_t>(); ++m) {
+    models::LocationModel model(mo, est->input_dim_, est->centres_);
+    torch_compat::load_module(*model, (dir / ("member-" + std::to_string(m) + ".pt")).string(), est->device_);
+    model->to(est->device_);
+    model->eval();
+    est->members_.push_back(model);
+  }
+  return est;
+}
+
+std::unique_ptr<LocationEstimator> load_estimator(const std::filesystem::path& dir, const std::string& device) {
+  auto file = dir / "model.json";
+  if (!std::filesystem::exists(file)) throw InputError(file.string(), "no saved model here");
+  Json j = load_json_file(file.string());
+  std::string type = j.value("type", "");
+  if (type == "neural") return NeuralLocationEstimator::load(dir, device);
+  if (type == "centroid") {
+    auto c = std::make_unique<CentroidBaseline>();
+    c->centroid = {j.at("latitude").get<double>(), j.at("longitude").get<double>()};
+    return c;
+  }
+  if (type == "knn") {
+    auto k = std::make_unique<KnnBaseline>(j.at("k").get<int>());
+    k->dim_ = j.at("dim").get<int64_t>();
+    k->standardizer_ = Standardizer::from_json(j.at("standardizer"));
+    k->train_x_ = j.at("train_x").get<std::vector<float>>();
+    for (const auto& p : j.at("train_points")) k->train_points_.push_back({p[0].get<double>(), p[1].get<double>()});
+    return k;
+  }
+  throw InputError(file.string(), "unknown model type \"" + type + "\"");
+}
+
+}  // namespace songlines::train

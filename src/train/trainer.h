@@ -1,0 +1,56 @@
+// Training of the libtorch location model (models/location_model.h) on summary vectors: standardisation fitted
+// on the training rows, Adam with weight decay, full-batch or minibatches, an ensemble of independently seeded
+// members whose outputs the head combines, and epoch checkpoints that a restarted fit resumes from.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "models/location_model.h"
+#include "train/estimator.h"
+
+namespace songlines::train {
+
+struct TrainOptions {
+  int epochs = 300;            ///< passes over the training rows
+  int64_t batch_size = 0;      ///< rows per step; 0 = full batch
+  double learning_rate = 3e-3; ///< Adam step size
+  double weight_decay = 1e-4;  ///< L2 penalty (Adam's weight_decay)
+  int ensemble = 1;            ///< independently seeded members, outputs combined by the head
+  uint64_t seed = 0;           ///< member m uses seed + m
+  std::string device = "auto"; ///< "cpu", "cuda" or "auto"
+  int checkpoint_every = 0;    ///< epochs between checkpoints (0: none); needs a checkpoint dir
+
+  void read(ConfigReader& r);
+  Json to_json() const;
+};
+
+class NeuralLocationEstimator : public LocationEstimator {
+ public:
+  NeuralLocationEstimator(models::LocationModelOptions model, TrainOptions train);
+  /// Epoch checkpoints go to dir/member-<m>.{pt,optim.pt,json}; fit() resumes from them when present.
+  void set_checkpoint_dir(std::filesystem::path dir) { checkpoint_dir_ = std::move(dir); }
+
+  void fit(const Dataset& data, const std::vector<int64_t>& rows, const EpochCallback& on_epoch) override;
+  LocationPrediction predict(const Dataset& data, const std::vector<int64_t>& rows) override;
+  LocationPrediction predict_raw(const std::vector<float>& x, int64_t n) override;
+  void save(const std::filesystem::path& dir) const override;
+  std::string type() const override { return model_options_.type; }
+
+  static std::unique_ptr<NeuralLocationEstimator> load(const std::filesystem::path& dir, const std::string& device);
+  std::vector<models::LocationModel>& members() { return members_; }
+  /// Unique training locations as unit vectors [K, 3] (vmf_mixture component means).
+  static torch::Tensor training_centres(const Dataset& data, const std::vector<int64_t>& rows);
+
+ private:
+  models::LocationModelOptions model_options_;
+  TrainOptions train_options_;
+  torch::Device device_{torch::kCPU};
+  Standardizer standardizer_;
+  int64_t input_dim_ = 0;
+  torch::Tensor centres_;
+  std::vector<models::LocationModel> members_;
+  std::optional<std::filesystem::path> checkpoint_dir_;
+};
+
+}  // namespace songlines::train
