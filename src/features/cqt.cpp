@@ -1,0 +1,512 @@
+// Constant-Q transform and chroma_cqt, librosa 0.11-exact (see cqt.h for the references and the algorithm;
+// shared/golden/LIBROSA_DEFINITIONS.md "cqt", "chroma_cqt" for the validated definitions).
+#include "features/cqt.h"
+
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <numbers>
+#include <numeric>
+#include <string>
+#include <tuple>
+
+#include "audio/resample.h"
+#include "core/error.h"
+#include "features/fftw_planner.h"
+#include "features/stft.h"
+
+namespace songlines::features {
+
+namespace {
+
+/// librosa chroma_cqt / cqt default hop_length; the feature engine's frame grid (T = 1 + n / 512).
+constexpr int kCqtHopLength = 512;
+/// librosa filters.WINDOW_BANDWIDTHS["hann"]: equivalent noise bandwidth of the Hann window, in FFT bins.
+constexpr double kHannBandwidth = 1.50018310546875;
+/// Cached plans kept at most (one per distinct sample rate / options / tuning in flight).
+constexpr size_t kPlanCacheSize = 16;
+
+void validate(const CqtOptions& opt, int sample_rate) {
+  auto bad = [](const std::string& what) { throw UsageError("cqt." + what); };
+  if (sample_rate <= 0) bad("sample_rate: must be positive, got " + std::to_string(sample_rate));
+  if (opt.bins_per_octave < 1) bad("bins_per_octave: must be >= 1, got " + std::to_string(opt.bins_per_octave));
+  if (opt.n_bins < 2) bad("n_bins: must be >= 2, got " + std::to_string(opt.n_bins));
+  if (!(opt.fmin > 0.0) || !std::isfinite(opt.fmin)) bad("fmin: must be positive, got " + std::to_string(opt.fmin));
+  if (!(opt.filter_scale > 0.0)) bad("filter_scale: must be positive, got " + std::to_string(opt.filter_scale));
+  if (!(opt.sparsity >= 0.0 && opt.sparsity < 1.0)) bad("sparsity: must be in [0, 1), got " + std::to_string(opt.sparsity));
+}
+
+// RAII for fftw_malloc'd buffers (SIMD-aligned, so new-array execution of a plan is valid).
+struct FftwFree {
+  void operator()(void* p) const { fftw_free(p); }
+};
+template <class T>
+std::unique_ptr<T[], FftwFree> fftw_array(size_t n) {
+  auto* p = static_cast<T*>(fftw_malloc(sizeof(T) * std::max<size_t>(n, 1)));
+  if (p == nullptr) throw Error("cqt: fftw_malloc failed for " + std::to_string(n) + " elements");
+  return std::unique_ptr<T[], FftwFree>(p);
+}
+
+/// An FFTW plan destroyed under the planner lock.
+struct FftwPlan {
+  fftw_plan plan = nullptr;
+  FftwPlan() = default;
+  explicit FftwPlan(fftw_plan p) : plan(p) {}
+  FftwPlan(const FftwPlan&) = delete;
+  FftwPlan& operator=(const FftwPlan&) = delete;
+  ~FftwPlan() {
+    if (plan) {
+      std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+      fftw_destroy_plan(plan);
+    }
+  }
+};
+
+/// scipy.sparse CSR of one octave's basis, values already scaled by sqrt(sr / octave_sr) (complex64).
+struct SparseBasis {
+  int n_fft = 0;
+  int n_filters = 0;
+  std::vector<int> row_ptr;  // [n_filters + 1]
+  std::vector<int> col;      // rfft bin of each nonzero
+  std::vector<float> re, im;
+};
+
+struct OctaveStep {
+  double sr = 0.0;   // rate of y at this octave
+  int hop = 0;       // hop at this rate
+  bool decimate_after = false;  // librosa: my_hop % 2 == 0 -> halve hop, sr and the signal for the next octave
+  int first_bin = 0;  // output bins [first_bin, first_bin + basis.n_filters)
+  SparseBasis basis;
+};
+
+/// Everything cqt_magnitude needs that depends only on (sample_rate, options, tuning).
+struct CqtPlan {
+  int early_downsample_factor = 1;  // 2^count of __early_downsample
+  std::vector<OctaveStep> octaves;  // top octave first
+  std::vector<double> inv_sqrt_length;  // [n_bins] 1/sqrt(length_j), lengths at the post-early-downsample rate
+  int max_n_fft = 0;
+  std::vector<std::pair<int, std::shared_ptr<FftwPlan>>> r2c;  // one real-FFT plan per distinct n_fft
+
+  const fftw_plan& plan_for(int n_fft) const {
+    for (const auto& [n, p] : r2c)
+      if (n == n_fft) return p->plan;
+    throw Error("cqt: no FFT plan of size " + std::to_string(n_fft));
+  }
+};
+
+int num_two_factors(int x) {
+  // librosa constantq.py: __num_two_factors
+  if (x <= 0) return 0;
+  int count = 0;
+  while (x % 2 == 0) {
+    ++count;
+    x /= 2;
+  }
+  return count;
+}
+
+double filter_cutoff(const std::vector<double>& freqs, const std::vector<double>& alpha, double filter_scale) {
+  // filters.wavelet_lengths: f_cutoff = max(freqs * (1 + 0.5 * window_bandwidth / Q)), gamma 0.
+  double cutoff = 0.0;
+  for (size_t j = 0; j < freqs.size(); ++j) {
+    const double Q = filter_scale / alpha[j];
+    cutoff = std::max(cutoff, freqs[j] * (1.0 + 0.5 * kHannBandwidth / Q));
+  }
+  return cutoff;
+}
+
+std::vector<double> lengths_at(const std::vector<double>& freqs, const std::vector<double>& alpha, double sr,
+                               double filter_scale) {
+  // filters.wavelet_lengths: lengths = Q * sr / (freqs + gamma / alpha), Q = filter_scale / alpha, gamma 0.
+  std::vector<double> L(freqs.size());
+  for (size_t j = 0; j < freqs.size(); ++j) L[j] = (filter_scale / alpha[j]) * sr / freqs[j];
+  return L;
+}
+
+SparseBasis sparsify(const CqtOctaveBasis& b, float scale) {
+  SparseBasis s;
+  s.n_fft = b.n_fft;
+  s.n_filters = b.n_filters;
+  const int n_bins = b.n_fft / 2 + 1;
+  s.row_ptr.push_back(0);
+  for (int r = 0; r < b.n_filters; ++r) {
+    for (int k = 0; k < n_bins; ++k) {
+      const std::complex<float> v = b.dense[static_cast<size_t>(r * n_bins + k)];
+      if (v == std::complex<float>(0.0f, 0.0f)) continue;
+      s.col.push_back(k);
+      // csr.data *= np.sqrt(sr / my_sr): NumPy 1.24 casts the float64 scalar to float32 (value-based casting).
+      s.re.push_back(v.real() * scale);
+      s.im.push_back(v.imag() * scale);
+    }
+    s.row_ptr.push_back(static_cast<int>(s.col.size()));
+  }
+  return s;
+}
+
+std::shared_ptr<const CqtPlan> build_plan(int sample_rate, const CqtOptions& opt, double tuning) {
+  validate(opt, sample_rate);
+  auto plan = std::make_shared<CqtPlan>();
+  const int bpo = opt.bins_per_octave;
+  const int n_bins = opt.n_bins;
+  const std::vector<double> freqs = cqt_frequencies(opt, tuning);
+  const std::vector<double> alpha = cqt_relative_bandwidth(freqs);
+  const int n_octaves = (n_bins + bpo - 1) / bpo;
+  const int n_filters = std::min(bpo, n_bins);
+
+  double sr = sample_rate;
+  int hop = kCqtHopLength;
+  const double nyquist = sr / 2.0;
+  const double cutoff = filter_cutoff(freqs, alpha, opt.filter_scale);
+  if (cutoff > nyquist)
+    throw UsageError("cqt: the top filter's cutoff " + std::to_string(cutoff) + " Hz exceeds Nyquist " +
+                     std::to_string(nyquist) + " Hz (reduce n_bins or fmin)");
+
+  // __early_downsample_count: decimate by 2^count before the octave loop when the top octave is far below Nyquist.
+  const int count1 = std::max(0, static_cast<int>(std::ceil(std::log2(nyquist / cutoff))) - 1 - 1);
+  const int count2 = std::max(0, num_two_factors(hop) - n_octaves + 1);
+  const int count = std::min(count1, count2);
+  if (count > 0) {
+    plan->early_downsample_factor = 1 << count;
+    hop /= plan->early_downsample_factor;
+    sr = sr / static_cast<double>(plan->early_downsample_factor);
+  }
+
+  double my_sr = sr;
+  int my_hop = hop;
+  for (int i = 0; i < n_octaves; ++i) {
+    // Python slice freqs[-n_filters*(i+1) : -n_filters*i] (i = 0: the last n_filters), clamped at 0.
+    const int hi = n_bins - n_filters * i;
+    const int lo = std::max(0, n_bins - n_filters * (i + 1));
+    const std::vector<double> f_oct(freqs.begin() + lo, freqs.begin() + hi);
+    const std::vector<double> a_oct(alpha.begin() + lo, alpha.begin() + hi);
+    OctaveStep step;
+    step.sr = my_sr;
+    step.hop = my_hop;
+    step.first_bin = lo;
+    const CqtOctaveBasis dense = cqt_octave_basis(f_oct, a_oct, my_sr, opt);
+    step.basis = sparsify(dense, static_cast<float>(std::sqrt(sr / my_sr)));
+    plan->max_n_fft = std::max(plan->max_n_fft, dense.n_fft);
+    step.decimate_after = (my_hop % 2 == 0);
+    if (step.decimate_after) {
+      my_hop /= 2;
+      my_sr /= 2.0;
+    }
+    plan->octaves.push_back(std::move(step));
+  }
+
+  const std::vector<double> L = lengths_at(freqs, alpha, sr, opt.filter_scale);
+  plan->inv_sqrt_length.resize(L.size());
+  for (size_t j = 0; j < L.size(); ++j) plan->inv_sqrt_length[j] = 1.0 / std::sqrt(L[j]);
+
+  // Real-FFT plans for the rectangular-window frames (FFTW_MEASURE once per cached plan).
+  for (const OctaveStep& s : plan->octaves) {
+    const int n_fft = s.basis.n_fft;
+    bool have = false;
+    for (const auto& p : plan->r2c) have = have || p.first == n_fft;
+    if (have) continue;
+    auto in = fftw_array<double>(static_cast<size_t>(n_fft));
+    auto out = fftw_array<fftw_complex>(static_cast<size_t>(n_fft / 2 + 1));
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    fftw_plan p = fftw_plan_dft_r2c_1d(n_fft, in.get(), out.get(), FFTW_MEASURE);
+    if (p == nullptr) throw Error("cqt: FFTW could not plan a real FFT of size " + std::to_string(n_fft));
+    plan->r2c.emplace_back(n_fft, std::make_shared<FftwPlan>(p));
+  }
+  return plan;
+}
+
+struct PlanKey {
+  int sample_rate;
+  CqtOptions opt;
+  double tuning;
+  bool operator==(const PlanKey&) const = default;
+};
+
+std::shared_ptr<const CqtPlan> cached_plan(int sample_rate, const CqtOptions& opt, double tuning) {
+  static std::mutex mutex;
+  static std::vector<std::pair<PlanKey, std::shared_ptr<const CqtPlan>>> cache;  // most recent last
+  PlanKey key{sample_rate, opt, tuning};
+  key.opt.tuning.reset();  // the resolved tuning is the key; the option only says where it came from
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = cache.begin(); it != cache.end(); ++it) {
+      if (it->first == key) {
+        auto p = it->second;
+        std::rotate(it, it + 1, cache.end());
+        return p;
+      }
+    }
+  }
+  // Built outside the cache lock (planning takes the FFTW lock); two threads may build the same plan once.
+  auto plan = build_plan(sample_rate, opt, tuning);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= kPlanCacheSize) cache.erase(cache.begin());
+  cache.emplace_back(key, plan);
+  return plan;
+}
+
+}  // namespace
+
+std::vector<double> cqt_frequencies(const CqtOptions& opt, double tuning) {
+  // vqt: fmin = fmin * 2^(tuning / bpo); interval_frequencies(intervals="equal"):
+  // ratios = 2^(arange(bpo) / bpo); all = outer(2^arange(n_oct), ratios).flatten()[:n_bins] * fmin.
+  const int bpo = opt.bins_per_octave;
+  const double fmin = opt.fmin * std::pow(2.0, tuning / bpo);
+  std::vector<double> f(static_cast<size_t>(std::max(opt.n_bins, 0)));
+  for (int j = 0; j < opt.n_bins; ++j) {
+    const double ratio = std::pow(2.0, static_cast<double>(j % bpo) / bpo);
+    const double octave = std::pow(2.0, static_cast<double>(j / bpo));
+    f[static_cast<size_t>(j)] = (octave * ratio) * fmin;
+  }
+  return f;
+}
+
+std::vector<double> cqt_relative_bandwidth(const std::vector<double>& freqs) {
+  // filters._relative_bandwidth: local bins-per-octave from log2 differences, alpha = (2^(2/bpo)-1)/(2^(2/bpo)+1).
+  const size_t n = freqs.size();
+  if (n < 2) throw UsageError("cqt: relative bandwidth needs at least 2 frequencies, got " + std::to_string(n));
+  std::vector<double> logf(n), alpha(n);
+  for (size_t j = 0; j < n; ++j) logf[j] = std::log2(freqs[j]);
+  for (size_t j = 0; j < n; ++j) {
+    double bpo;
+    if (j == 0) bpo = 1.0 / (logf[1] - logf[0]);
+    else if (j == n - 1) bpo = 1.0 / (logf[n - 1] - logf[n - 2]);
+    else bpo = 2.0 / (logf[j + 1] - logf[j - 1]);
+    const double r = std::pow(2.0, 2.0 / bpo);
+    alpha[j] = (r - 1.0) / (r + 1.0);
+  }
+  return alpha;
+}
+
+std::vector<double> cqt_filter_lengths(const CqtOptions& opt, int sample_rate, double tuning) {
+  validate(opt, sample_rate);
+  const std::vector<double> freqs = cqt_frequencies(opt, tuning);
+  return lengths_at(freqs, cqt_relative_bandwidth(freqs), sample_rate, opt.filter_scale);
+}
+
+CqtOctaveBasis cqt_octave_basis(const std::vector<double>& freqs, const std::vector<double>& alpha, double octave_sr,
+                                const CqtOptions& opt) {
+  if (freqs.empty() || freqs.size() != alpha.size())
+    throw UsageError("cqt: octave basis needs equally many freqs and alphas, got " + std::to_string(freqs.size()) +
+                     " and " + std::to_string(alpha.size()));
+  const std::vector<double> L = lengths_at(freqs, alpha, octave_sr, opt.filter_scale);
+  // filters.wavelet(pad_fft=True): pad to the next power of two of the longest filter.
+  const double max_len = *std::max_element(L.begin(), L.end());
+  const int n_fft = static_cast<int>(std::pow(2.0, std::ceil(std::log2(max_len))));
+  const int n_keep = n_fft / 2 + 1;
+  CqtOctaveBasis out;
+  out.n_fft = n_fft;
+  out.n_filters = static_cast<int>(freqs.size());
+  out.dense.assign(static_cast<size_t>(out.n_filters * n_keep), {0.0f, 0.0f});
+
+  auto buf = fftw_array<fftw_complex>(static_cast<size_t>(n_fft));
+  FftwPlan fft;
+  {
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    fft.plan = fftw_plan_dft_1d(n_fft, buf.get(), buf.get(), FFTW_FORWARD, FFTW_ESTIMATE);
+  }
+  if (fft.plan == nullptr) throw Error("cqt: FFTW could not plan a complex FFT of size " + std::to_string(n_fft));
+
+  std::vector<double> mags(static_cast<size_t>(n_keep)), sorted(static_cast<size_t>(n_keep));
+  for (int r = 0; r < out.n_filters; ++r) {
+    const double ilen = L[static_cast<size_t>(r)];
+    const double freq = freqs[static_cast<size_t>(r)];
+    // sig[n] = exp(i 2 pi freq n / sr), n = arange(-ilen // 2, ilen // 2) (Python floor division on floats).
+    const double first = std::floor(-ilen / 2.0);
+    const int len = static_cast<int>(std::floor(ilen / 2.0) - first);
+    const std::vector<double> w = periodic_hann(len);  // __float_window("hann")(len) for an integer len
+    std::vector<std::complex<double>> sig(static_cast<size_t>(len));
+    double l1 = 0.0;
+    for (int m = 0; m < len; ++m) {
+      const double angle = (first + m) * 2.0 * std::numbers::pi * freq / octave_sr;
+      sig[static_cast<size_t>(m)] = std::complex<double>(std::cos(angle), std::sin(angle)) * w[static_cast<size_t>(m)];
+      l1 += std::abs(sig[static_cast<size_t>(m)]);
+    }
+    // util.normalize(norm=1); pad_center to n_fft; cast complex64; *= ilen / n_fft (float64 math, complex64 store).
+    const int lpad = (n_fft - len) / 2;
+    for (int m = 0; m < n_fft; ++m) buf[m][0] = buf[m][1] = 0.0;
+    const double rescale = ilen / static_cast<double>(n_fft);
+    for (int m = 0; m < len; ++m) {
+      const std::complex<double> v = sig[static_cast<size_t>(m)] / l1;
+      const std::complex<float> v32(static_cast<float>(v.real()), static_cast<float>(v.imag()));
+      buf[lpad + m][0] = static_cast<float>(static_cast<double>(v32.real()) * rescale);
+      buf[lpad + m][1] = static_cast<float>(static_cast<double>(v32.imag()) * rescale);
+    }
+    // np.fft.fft (float64 pocketfft), keep bins 0..n_fft/2.
+    fftw_execute_dft(fft.plan, buf.get(), buf.get());
+    // util.sparsify_rows(quantile=sparsity): keep |x| >= sorted|x|[argmin(cumsum(sorted|x| / sum|x|) < q)].
+    double norm = 0.0;
+    for (int k = 0; k < n_keep; ++k) {
+      mags[static_cast<size_t>(k)] = std::hypot(buf[k][0], buf[k][1]);
+      norm += mags[static_cast<size_t>(k)];
+    }
+    sorted = mags;
+    std::sort(sorted.begin(), sorted.end());
+    size_t threshold_idx = 0;
+    double cumulative = 0.0;
+    for (size_t k = 0; k < sorted.size(); ++k) {
+      cumulative += sorted[k] / norm;
+      if (!(cumulative < opt.sparsity)) {
+        threshold_idx = k;
+        break;
+      }
+    }
+    const double threshold = sorted[threshold_idx];
+    for (int k = 0; k < n_keep; ++k) {
+      if (mags[static_cast<size_t>(k)] >= threshold)
+        out.dense[static_cast<size_t>(r * n_keep + k)] = {static_cast<float>(buf[k][0]), static_cast<float>(buf[k][1])};
+    }
+  }
+  return out;
+}
+
+FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning) {
+  if (n < 0) throw UsageError("cqt: negative signal length " + std::to_string(n));
+  if (!std::isfinite(tuning)) throw UsageError("cqt: tuning must be finite, got " + std::to_string(tuning));
+  const std::shared_ptr<const CqtPlan> plan = cached_plan(sample_rate, opt, tuning);
+
+  // y_i: the signal each octave sees. [n_i] float32.
+  std::vector<float> my_y(y, y + n);
+  if (plan->early_downsample_factor > 1) {
+    if (n < plan->early_downsample_factor)
+      throw UsageError("cqt: signal of " + std::to_string(n) + " samples is too short for early downsampling by " +
+                       std::to_string(plan->early_downsample_factor));
+    my_y = audio::resample(my_y.data(), n, plan->early_downsample_factor, 1, audio::ResampleScale::kEnergy);
+  }
+
+  // Octave responses, complex64 [T_i, n_filters] each; T = min_i T_i (__trim_stack).
+  struct Response {
+    int64_t frames = 0;
+    std::vector<std::complex<float>> c;
+  };
+  std::vector<Response> responses(plan->octaves.size());
+  auto in = fftw_array<double>(static_cast<size_t>(plan->max_n_fft));
+  auto spec = fftw_array<fftw_complex>(static_cast<size_t>(plan->max_n_fft / 2 + 1));
+  std::vector<float> d_re(static_cast<size_t>(plan->max_n_fft / 2 + 1)), d_im(d_re.size());
+  int64_t T = std::numeric_limits<int64_t>::max();
+  for (size_t i = 0; i < plan->octaves.size(); ++i) {
+    const OctaveStep& s = plan->octaves[i];
+    const SparseBasis& B = s.basis;
+    const int n_fft = B.n_fft;
+    const int64_t n_i = static_cast<int64_t>(my_y.size());
+    // stft(y_i, n_fft, hop_i, window="ones", center=True, pad_mode="constant"): T_i = 1 + n_i // hop_i.
+    const int64_t Ti = 1 + n_i / s.hop;
+    const int64_t pad = n_fft / 2;
+    const fftw_plan& r2c = plan->plan_for(n_fft);
+    Response& R = responses[i];
+    R.frames = Ti;
+    R.c.resize(static_cast<size_t>(Ti * B.n_filters));
+    for (int64_t t = 0; t < Ti; ++t) {
+      const int64_t start = t * s.hop - pad;
+      const int64_t lo = std::max<int64_t>(0, -start);
+      const int64_t hi = std::max(lo, std::min<int64_t>(n_fft, n_i - start));
+      double* x = in.get();
+      std::fill(x, x + lo, 0.0);
+      for (int64_t m = lo; m < hi; ++m) x[m] = static_cast<double>(my_y[static_cast<size_t>(start + m)]);
+      std::fill(x + hi, x + n_fft, 0.0);
+      fftw_execute_dft_r2c(r2c, x, spec.get());
+      // librosa's stft stores the float64 rfft as complex64.
+      for (int k = 0; k <= n_fft / 2; ++k) {
+        d_re[static_cast<size_t>(k)] = static_cast<float>(spec[k][0]);
+        d_im[static_cast<size_t>(k)] = static_cast<float>(spec[k][1]);
+      }
+      // C_i[:, t] = basis @ D_i[:, t] (scipy csr complex64 product).
+      std::complex<float>* c = R.c.data() + t * B.n_filters;
+      for (int r = 0; r < B.n_filters; ++r) {
+        float acc_re = 0.0f, acc_im = 0.0f;
+        for (int z = B.row_ptr[static_cast<size_t>(r)]; z < B.row_ptr[static_cast<size_t>(r) + 1]; ++z) {
+          const float br = B.re[static_cast<size_t>(z)], bi = B.im[static_cast<size_t>(z)];
+          const float dr = d_re[static_cast<size_t>(B.col[static_cast<size_t>(z)])];
+          const float di = d_im[static_cast<size_t>(B.col[static_cast<size_t>(z)])];
+          acc_re += br * dr - bi * di;
+          acc_im += br * di + bi * dr;
+        }
+        c[r] = {acc_re, acc_im};
+      }
+    }
+    T = std::min(T, Ti);
+    if (s.decimate_after && i + 1 < plan->octaves.size()) {
+      // audio.resample(my_y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
+      my_y = audio::resample(my_y.data(), n_i, 2.0, 1.0, audio::ResampleScale::kEnergy);
+    }
+  }
+
+  // Stack low to high, divide by sqrt(length) (complex64 /= float64 array: float64 math, complex64 store), |.|.
+  FeatureMatrix out(T, opt.n_bins);  // [T, n_bins]
+  for (size_t i = 0; i < plan->octaves.size(); ++i) {
+    const OctaveStep& s = plan->octaves[i];
+    const Response& R = responses[i];
+    for (int64_t t = 0; t < T; ++t) {
+      const std::complex<float>* c = R.c.data() + t * s.basis.n_filters;
+      float* o = out.row(t) + s.first_bin;
+      for (int r = 0; r < s.basis.n_filters; ++r) {
+        const double g = plan->inv_sqrt_length[static_cast<size_t>(s.first_bin + r)];
+        const float re = static_cast<float>(c[r].real() * g);
+        const float im = static_cast<float>(c[r].imag() * g);
+        o[r] = std::hypot(re, im);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<float> cq_to_chroma(const CqtOptions& cqt, int n_chroma) {
+  const int bpo = cqt.bins_per_octave;
+  if (n_chroma < 1 || bpo < 1 || bpo % n_chroma != 0)
+    throw UsageError("chroma_cqt: bins_per_octave (" + std::to_string(bpo) + ") must be an integer multiple of n_chroma (" +
+                     std::to_string(n_chroma) + ")");
+  // filters.cq_to_chroma: repeat(eye(n_chroma), n_merge, axis=1), roll columns left by n_merge // 2, tile over
+  // octaves, then roll rows so that row 0 is C: roll = round(mod(hz_to_midi(fmin), 12) * n_chroma / 12).
+  const int n_merge = bpo / n_chroma;
+  const int shift = n_merge / 2;
+  const double midi = 12.0 * (std::log2(cqt.fmin) - std::log2(440.0)) + 69.0;
+  const double midi_0 = midi - 12.0 * std::floor(midi / 12.0);  // np.mod (sign of the divisor)
+  const int roll = static_cast<int>(std::nearbyint(midi_0 * (n_chroma / 12.0)));  // np.round: half to even
+  std::vector<float> M(static_cast<size_t>(n_chroma * cqt.n_bins), 0.0f);
+  for (int b = 0; b < cqt.n_bins; ++b) {
+    const int src_col = ((b % bpo) + shift) % bpo;
+    const int c0 = src_col / n_merge;               // row before the row roll
+    const int c = ((c0 + roll) % n_chroma + n_chroma) % n_chroma;  // np.roll(M, roll, axis=0)
+    M[static_cast<size_t>(c * cqt.n_bins + b)] = 1.0f;
+  }
+  return M;
+}
+
+FeatureMatrix chroma_cqt_from_cqt(const FeatureMatrix& cqt_mag, const CqtOptions& cqt, const ChromaCqtOptions& opt) {
+  if (cqt_mag.dim != cqt.n_bins)
+    throw UsageError("chroma_cqt: cqt_mag has " + std::to_string(cqt_mag.dim) + " bins, options say n_bins = " +
+                     std::to_string(cqt.n_bins));
+  const int n_chroma = opt.n_chroma;
+  const std::vector<float> M = cq_to_chroma(cqt, n_chroma);  // [n_chroma, n_bins]
+  // Each CQT bin feeds exactly one chroma row: precompute that row.
+  std::vector<int> row_of(static_cast<size_t>(cqt.n_bins), -1);
+  for (int c = 0; c < n_chroma; ++c)
+    for (int b = 0; b < cqt.n_bins; ++b)
+      if (M[static_cast<size_t>(c * cqt.n_bins + b)] != 0.0f) row_of[static_cast<size_t>(b)] = c;
+  const float tiny = std::numeric_limits<float>::min();
+  const float threshold = static_cast<float>(opt.threshold);
+  FeatureMatrix out(cqt_mag.frames, n_chroma);  // [T, n_chroma]
+  std::vector<double> acc(static_cast<size_t>(n_chroma));
+  for (int64_t t = 0; t < cqt_mag.frames; ++t) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    const float* C = cqt_mag.row(t);
+    for (int b = 0; b < cqt.n_bins; ++b) acc[static_cast<size_t>(row_of[static_cast<size_t>(b)])] += C[b];
+    float* o = out.row(t);
+    float peak = 0.0f;
+    for (int c = 0; c < n_chroma; ++c) {
+      float v = static_cast<float>(acc[static_cast<size_t>(c)]);
+      if (v < threshold) v = 0.0f;  // chroma[chroma < threshold] = 0
+      o[c] = v;
+      peak = std::max(peak, std::fabs(v));
+    }
+    // util.normalize(norm=inf, axis=-2): frames whose max is below float32 tiny stay as they are.
+    if (peak >= tiny)
+      for (int c = 0; c < n_chroma; ++c) o[c] /= peak;
+  }
+  return out;
+}
+
+}  // namespace songlines::features

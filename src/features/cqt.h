@@ -1,0 +1,60 @@
+// Constant-Q transform magnitude and chroma_cqt, librosa 0.11-exact on the CPU (FFTW + libsoxr).
+// References: librosa/core/constantq.py (cqt -> vqt with gamma=0, __vqt_filter_fft, __cqt_response,
+// __early_downsample, __trim_stack), librosa/filters.py (wavelet, wavelet_lengths, _relative_bandwidth,
+// cq_to_chroma), librosa/feature/spectral.py (chroma_cqt); shared/golden/LIBROSA_DEFINITIONS.md "cqt".
+//
+// Algorithm (scale=True, window "hann", norm 1, pad_mode "constant", res_type "soxr_hq"):
+// octaves are processed top-down; octave i sees y_i (y decimated 2:1 i times with libsoxr HQ, scale=True),
+// hop 512/2^i, and one sparse FFT basis [bins_per_octave, n_fft/2+1] applied to the rectangular-window,
+// centred, zero-padded rfft frames of y_i; bins are divided by sqrt(filter length at the original rate).
+#pragma once
+
+#include <complex>
+#include <cstdint>
+#include <vector>
+
+#include "features/feature_matrix.h"
+#include "features/feature_options.h"
+
+namespace songlines::features {
+
+/// Centre frequencies (Hz) of the n_bins CQT bins: fmin * 2^(tuning/bpo) * 2^(j/bpo), j = 0..n_bins-1
+/// (librosa interval_frequencies(intervals="equal")).
+std::vector<double> cqt_frequencies(const CqtOptions& opt, double tuning);
+
+/// Filter lengths (samples at sample_rate, fractional) of every bin: filter_scale / alpha_j * sr / f_j
+/// (librosa filters.wavelet_lengths with alpha = _relative_bandwidth(freqs), gamma 0).
+std::vector<double> cqt_filter_lengths(const CqtOptions& opt, int sample_rate, double tuning);
+
+/// One octave's sparsified FFT filter basis (librosa constantq.py: __vqt_filter_fft), stored densely:
+/// basis[r * (n_fft/2+1) + k] for filter r (low to high) and rfft bin k; dropped entries are exactly 0.
+struct CqtOctaveBasis {
+  int n_fft = 0;                                ///< FFT size of the octave's frames
+  int n_filters = 0;                            ///< rows
+  std::vector<std::complex<float>> dense;       ///< [n_filters, n_fft/2+1], complex64 as librosa stores it
+};
+
+/// The FFT basis of the octave whose centre frequencies are `freqs` (Hz) at rate `octave_sr`, without the
+/// sqrt(sr/octave_sr) downsampling compensation. alpha: relative bandwidth per filter (same length as freqs).
+CqtOctaveBasis cqt_octave_basis(const std::vector<double>& freqs, const std::vector<double>& alpha,
+                                double octave_sr, const CqtOptions& opt);
+
+/// Relative bandwidths alpha_j of librosa filters._relative_bandwidth(freqs) (needs >= 2 freqs).
+std::vector<double> cqt_relative_bandwidth(const std::vector<double>& freqs);
+
+/// |cqt(y, sr, hop_length=512, fmin, n_bins, bins_per_octave, tuning)|: [T, n_bins] float32,
+/// T = 1 + n / 512 (the minimum over octaves of their frame counts). `tuning` is in fractions of a bin
+/// (opt.tuning is ignored here; the caller resolves it, e.g. with estimate_tuning on |stft|).
+/// Thread-safe; filter bases and FFT plans are cached per (sample_rate, options, tuning).
+/// Throws UsageError when the top filter's cutoff exceeds Nyquist or the options are invalid.
+FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning);
+
+/// librosa filters.cq_to_chroma(n_bins, bins_per_octave, n_chroma, fmin): [n_chroma, n_bins] row-major, 0/1.
+std::vector<float> cq_to_chroma(const CqtOptions& cqt, int n_chroma);
+
+/// chroma_cqt from a CQT magnitude (librosa feature/spectral.py: chroma_cqt with C given, norm=inf):
+/// chroma = cq_to_chroma @ C, values < threshold zeroed, each frame divided by its max (frames whose max is
+/// below float32 tiny are left as they are). cqt_mag: [T, n_bins]; result [T, n_chroma].
+FeatureMatrix chroma_cqt_from_cqt(const FeatureMatrix& cqt_mag, const CqtOptions& cqt, const ChromaCqtOptions& opt);
+
+}  // namespace songlines::features
