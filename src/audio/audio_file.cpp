@@ -222,6 +222,7 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
   if (const std::string damage = damage_in_log(file.get()); !damage.empty())
     throw InputError(path, "truncated or corrupt (libsndfile: \"" + damage + "\")");
   if (mono.empty()) throw InputError(path, "contains no audio samples (zero length)");
+  if (!length_known) out.info.native_frames = start + done;  // the header could not say; now we know
 
   const int target = options.sample_rate == 0 ? sr : options.sample_rate;
   out.sample_rate = target;

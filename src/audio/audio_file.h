@@ -22,7 +22,7 @@ struct LoadOptions {
 struct AudioInfo {
   int native_sample_rate = 0;  ///< Hz
   int channels = 0;
-  int64_t native_frames = 0;   ///< samples per channel as stored
+  int64_t native_frames = 0;   ///< samples per channel as stored (probe: SF_COUNT_MAX when the header cannot tell)
   std::string format;          ///< e.g. "WAV", "FLAC", "OGG", "MPEG"
 };
 

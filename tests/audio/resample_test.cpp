@@ -92,7 +92,7 @@ TEST_P(ResampleSine, MatchesAnalyticSineAwayFromEdges) {
   ASSERT_EQ(static_cast<int64_t>(y.size()), ceil_length(n, orig, target));
   const auto expected = sine(freq, target, static_cast<int64_t>(y.size()));
   const size_t edge = static_cast<size_t>(target / 10);  // 0.1 s
-  EXPECT_TRUE(RelativeL2Near(slice(y, edge, y.size() - edge), slice(expected, edge, y.size() - edge), 2e-5,
+  EXPECT_TRUE(RelativeL2Near(slice(y, edge, y.size() - edge), slice(expected, edge, y.size() - edge), 1e-6,
                              "resampled sine"));
 }
 
@@ -166,7 +166,7 @@ TEST(Resample, EnergyScaleForOctaveDecimation) {
     analytic[i] = 0.5 * std::sqrt(2.0) * std::sin(2.0 * std::numbers::pi * 0.05 * static_cast<double>(i));
   const size_t edge = 500;
   EXPECT_TRUE(RelativeL2Near(slice(scaled, edge, scaled.size() - edge),
-                             std::vector<double>(analytic.begin() + edge, analytic.end() - edge), 2e-5,
+                             std::vector<double>(analytic.begin() + edge, analytic.end() - edge), 1e-6,
                              "2->1 decimated tone"));
 }
 
