@@ -1,0 +1,46 @@
+// Audio from a trained VAE: generation for a place or along a journey, reconstruction and transfer of a real
+// track. Any length: the latent is one long map [1, latent_channels, n_mels/d, W] and the decoder runs on
+// overlapping windows of it (one segment each), crossfaded linearly in the mel_db domain; one Griffin-Lim pass
+// over the whole spectrogram then gives a waveform without seams. Deterministic for a seed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "generate/griffin_lim.h"
+#include "generate/vae_bundle.h"
+
+namespace songlines::generate {
+
+struct GenerateOptions {
+  double seconds = 10.0;      ///< output length
+  uint64_t seed = 0;          ///< latent noise and Griffin-Lim phases
+  double temperature = 1.0;   ///< scale of the prior noise (0: the prior mean)
+  geo::LatLon place;          ///< the condition (journey start when `to` is set)
+  std::optional<geo::LatLon> to;  ///< journey end: the condition moves along the great circle
+  int overlap_frames = 0;     ///< frames shared by consecutive segments; 0: segment_frames / 4 (rounded to d)
+  int griffin_lim_iterations = 32;  ///< fast Griffin-Lim iterations
+  int nnls_iterations = 30;   ///< mel -> linear magnitude iterations
+};
+
+/// The condition at fraction t in [0, 1] of the piece.
+geo::LatLon condition_at(const GenerateOptions& o, double t);
+
+/// mel_db [frames, n_mels] for o.seconds of audio (frames = 1 + samples / hop).
+torch::Tensor generate_mel_db(VaeBundle& bundle, const GenerateOptions& o);
+
+/// mel_db [frames, n_mels] -> waveform [length] through NNLS and fast Griffin-Lim; peak-limited to 0.99.
+torch::Tensor mel_db_to_audio(const VaeBundle& bundle, const torch::Tensor& mel_db, int64_t length, uint64_t seed,
+                              int griffin_lim_iterations = 32, int nnls_iterations = 30);
+
+/// generate_mel_db then mel_db_to_audio: float samples at bundle.audio.sample_rate, round(seconds * sr) long.
+std::vector<float> generate_audio(VaeBundle& bundle, const GenerateOptions& o);
+
+/// Encode a waveform's mel_db (posterior mean; the encoder is given encode_place when it is conditioned) and
+/// decode it under decode_place: reconstruction when both are the source's place, transfer otherwise.
+/// Returns samples of the same length.
+std::vector<float> transfer_audio(VaeBundle& bundle, const std::vector<float>& samples, geo::LatLon encode_place,
+                                  geo::LatLon decode_place, uint64_t seed = 0, int griffin_lim_iterations = 32);
+
+}  // namespace songlines::generate

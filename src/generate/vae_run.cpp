@@ -1,0 +1,340 @@
+#include "generate/vae_run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "audio/audio_file.h"
+#include "core/error.h"
+#include "generate/stft_distance.h"
+#include "generate/vae_generator.h"
+#include "geo/gazetteer.h"
+#include "models/torch_compat.h"
+#include "shards/shard.h"
+#include "songlines/version.h"
+
+namespace songlines::generate {
+
+namespace fs = std::filesystem;
+
+namespace {
+// Places no anthem in ../shared/data/anthems comes from: generation where the model saw no data.
+const std::vector<SamplePlace>& default_unseen_places() {
+  static const std::vector<SamplePlace> p = {{"reykjavik", {64.15, -21.94}},
+                                             {"ulaanbaatar", {47.92, 106.92}},
+                                             {"nairobi", {-1.29, 36.82}},
+                                             {"la_paz", {-16.50, -68.15}},
+                                             {"mid_pacific", {0.0, -160.0}}};
+  return p;
+}
+}  // namespace
+
+bool is_vae_config(const Json& j) {
+  return j.is_object() && ((j.contains("task") && j["task"] == "vae") || (j.contains("type") && j["type"] == "vae"));
+}
+
+VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
+  VaeRunConfig c;
+  c.sample_places = default_unseen_places();
+  ConfigReader r(j, "");
+  r.accept("task");
+  r.accept("type");
+  r.read("experiment", c.experiment);
+  r.read("seed", c.seed);
+  r.read("device", c.device);
+  {
+    auto d = r.child("data");
+    d.require("shards", c.shards);
+    d.read("feature", c.feature);
+    d.read("val_fraction", c.val_fraction);
+    d.read("max_tracks", c.max_tracks);
+    d.finish();
+    for (auto& s : c.shards)
+      if (fs::path(s).is_relative()) s = (base_dir / s).lexically_normal().string();
+    if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
+  }
+  if (r.has("model")) c.model = models::VaeOptions::from_json(r.raw("model"), "model");
+  else r.accept("model");
+  if (r.has("train")) c.train = VaeTrainOptions::from_json(r.raw("train"), "train");
+  else r.accept("train");
+  {
+    auto s = r.child("samples");
+    s.read("seconds", c.sample_seconds);
+    s.read("griffin_lim_iterations", c.griffin_lim_iterations);
+    s.read("training_capitals", c.sample_training_capitals);
+    if (s.has("places")) {
+      c.sample_places.clear();
+      const Json& list = s.raw("places");
+      if (!list.is_array()) throw ConfigError("samples.places: expected array");
+      for (size_t i = 0; i < list.size(); ++i) {
+        ConfigReader p(list[i], "samples.places[" + std::to_string(i) + "]");
+        SamplePlace sp;
+        p.require("name", sp.name);
+        p.require("latitude", sp.place.lat);
+        p.require("longitude", sp.place.lon);
+        p.finish();
+        if (!geo::is_valid(sp.place)) throw ConfigError(p.path() + ": coordinates out of range");
+        c.sample_places.push_back(sp);
+      }
+    }
+    s.finish();
+  }
+  {
+    auto e = r.child("evaluation");
+    e.read("audio_tracks", c.eval_audio_tracks);
+    e.read("audio_seconds", c.eval_audio_seconds);
+    e.finish();
+  }
+  r.finish();
+  c.train.seed = c.seed;
+  c.train.device = c.device;
+  return c;
+}
+
+Json VaeRunConfig::to_json() const {
+  Json places = Json::array();
+  for (const auto& p : sample_places)
+    places.push_back({{"name", p.name}, {"latitude", p.place.lat}, {"longitude", p.place.lon}});
+  Json train_json = train.to_json();
+  train_json.erase("seed");
+  train_json.erase("device");
+  return Json{{"task", "vae"},
+              {"experiment", experiment},
+              {"seed", seed},
+              {"device", device},
+              {"data", {{"shards", shards}, {"feature", feature}, {"val_fraction", val_fraction}, {"max_tracks", max_tracks}}},
+              {"model", model.to_json()},
+              {"train", train_json},
+              {"samples",
+               {{"seconds", sample_seconds},
+                {"griffin_lim_iterations", griffin_lim_iterations},
+                {"training_capitals", sample_training_capitals},
+                {"places", places}}},
+              {"evaluation", {{"audio_tracks", eval_audio_tracks}, {"audio_seconds", eval_audio_seconds}}}};
+}
+
+VaeRunConfig load_vae_run_config(const fs::path& file, const std::vector<std::string>& overrides) {
+  Json j = load_json_file(file.string());
+  for (const auto& o : overrides) apply_override(j, o);
+  // train.seed / train.device are top-level keys in a run config.
+  if (j.contains("train") && j["train"].is_object())
+    for (const char* k : {"seed", "device"})
+      if (j["train"].contains(k)) throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
+  return VaeRunConfig::from_json(j, fs::absolute(file).parent_path());
+}
+
+fs::path default_vae_run_dir(const VaeRunConfig& config, const fs::path& output_root) {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  return output_root / config.experiment / buf;
+}
+
+namespace {
+
+struct LoadedData {
+  std::vector<MelTrack> train, val;
+  std::vector<std::string> val_paths;       // source audio of the val tracks ("" when unknown)
+  std::set<std::string> train_countries;    // ISO2
+  MelAnalysisOptions audio;
+};
+
+LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
+  LoadedData d;
+  std::vector<MelTrack> all;
+  std::vector<std::string> paths, countries;
+  bool have_attributes = false;
+  for (const auto& spec : c.shards) {
+    for (const auto& file : shards::list_shards(spec)) {
+      shards::ShardReader r(file);
+      if (!r.has_frames(c.feature)) throw InputError(file.string(), "no /frames/" + c.feature + " array");
+      const auto& at = r.attributes();
+      MelAnalysisOptions a;
+      a.sample_rate = at.sample_rate;
+      a.n_fft = at.n_fft;
+      a.hop_length = at.hop_length;
+      a.n_mels = static_cast<int>(r.frame_dim(c.feature));
+      if (at.feature_options.is_object()) {
+        const Json& fo = at.feature_options;
+        if (fo.contains("mel") && fo["mel"].is_object()) {
+          a.fmin = fo["mel"].value("fmin", 0.0);
+          a.fmax = fo["mel"].value("fmax", 0.0);
+        }
+        if (fo.contains("db") && fo["db"].is_object()) {
+          a.amin = fo["db"].value("amin", 1e-10);
+          a.top_db = fo["db"].value("top_db", 80.0);
+        }
+      }
+      if (have_attributes && !(a == d.audio))
+        throw InputError(file.string(), "analysis options differ from the first shard's (" + d.audio.to_json().dump() + ")");
+      d.audio = a;
+      have_attributes = true;
+      for (int64_t t = 0; t < r.size(); ++t) {
+        const geo::LatLon p{r.latitudes()[t], r.longitudes()[t]};
+        if (!std::isfinite(p.lat) || !std::isfinite(p.lon)) continue;
+        auto m = r.read_frames(c.feature, t);
+        if (m.frames < c.model.segment_frames) continue;
+        all.push_back({r.ids()[t], p, torch::from_blob(m.data.data(), {m.frames, m.dim}, torch::kFloat32).clone()});
+        paths.push_back(r.paths()[t]);
+        countries.push_back(r.countries()[t]);
+      }
+    }
+  }
+  if (all.empty())
+    throw InputError(c.shards.empty() ? "data.shards" : c.shards.front(),
+                     "no track with coordinates and at least " + std::to_string(c.model.segment_frames) + " frames");
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(c.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  if (c.max_tracks > 0 && order.size() > static_cast<size_t>(c.max_tracks)) order.resize(c.max_tracks);
+  const size_t n_val = all.size() > 1 ? static_cast<size_t>(std::floor(c.val_fraction * order.size())) : 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const size_t i = order[k];
+    if (k < n_val) {
+      d.val.push_back(all[i]);
+      d.val_paths.push_back(paths[i]);
+    } else {
+      d.train.push_back(all[i]);
+      if (!countries[i].empty()) d.train_countries.insert(countries[i]);
+    }
+  }
+  log << "vae: " << d.train.size() << " training and " << d.val.size() << " held-out tracks\n";
+  return d;
+}
+
+Json env_json(const VaeRunConfig& c, const torch::Device& device) {
+  return Json{{"songlines_version", kVersion}, {"git_revision", kGitRevision},
+              {"device", device.str()},        {"torch_version", torch_compat::version()},
+              {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()}};
+}
+
+// MR-STFT of the VAE's reconstruction, Griffin-Lim on the true magnitude (the audio path's ceiling) and
+// Griffin-Lim on the mel-inverted true mel (the mel representation's ceiling), on held-out audio.
+Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, std::ostream& log) {
+  std::vector<double> vae, gl_true, gl_mel;
+  for (size_t i = 0; i < d.val.size() && static_cast<int>(vae.size()) < c.eval_audio_tracks; ++i) {
+    const std::string& path = d.val_paths[i];
+    if (path.empty() || !fs::is_regular_file(path)) continue;
+    audio::LoadOptions lo;
+    lo.sample_rate = b.audio.sample_rate;
+    audio::MonoAudio full;
+    try {
+      const double dur = audio::load_audio(path, lo).duration_s();
+      lo.offset_s = std::max(0.0, dur / 2 - c.eval_audio_seconds / 2);
+      lo.duration_s = c.eval_audio_seconds;
+      full = audio::load_audio(path, lo);
+    } catch (const Error& e) {
+      log << "vae: evaluation skips " << path << ": " << e.what() << "\n";
+      continue;
+    }
+    auto y = torch::tensor(full.samples, torch::kFloat32);
+    auto rec = transfer_audio(b, full.samples, d.val[i].place, d.val[i].place, c.seed, c.griffin_lim_iterations);
+    vae.push_back(multi_resolution_stft_distance(y, torch::tensor(rec)).total);
+    GriffinLimOptions gl;
+    gl.n_fft = b.audio.n_fft;
+    gl.hop_length = b.audio.hop_length;
+    gl.iterations = c.griffin_lim_iterations;
+    gl.seed = c.seed;
+    auto yt = y.to(b.device);
+    gl_true.push_back(multi_resolution_stft_distance(
+                          y, griffin_lim(magnitude_stft(yt, gl.n_fft, gl.hop_length), y.size(0), gl).cpu())
+                          .total);
+    gl_mel.push_back(
+        multi_resolution_stft_distance(y, mel_db_to_audio(b, mel_db(yt, b.audio), y.size(0), c.seed,
+                                                          c.griffin_lim_iterations))
+            .total);
+  }
+  if (vae.empty()) return Json();
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  };
+  return Json{{"tracks", vae.size()},
+              {"seconds_each", c.eval_audio_seconds},
+              {"vae_mr_stft", mean(vae)},
+              {"griffin_lim_true_magnitude_mr_stft", mean(gl_true)},
+              {"griffin_lim_true_mel_mr_stft", mean(gl_mel)}};
+}
+
+}  // namespace
+
+Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ostream& log) {
+  fs::create_directories(run_dir / "checkpoints");
+  fs::create_directories(run_dir / "samples");
+  write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
+  LoadedData data = load_data(c, log);
+  const torch::Device device = torch_compat::resolve_device(c.device);
+  write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device));
+
+  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
+  if (!jsonl) throw IoError("cannot write " + (run_dir / "metrics.jsonl").string());
+  Json last;
+  auto t0 = std::chrono::steady_clock::now();
+  VaeBundle b = train_vae(data.train, data.val, c.model, data.audio, c.train, [&](const Json& rec) {
+    Json r = rec;
+    r["phase"] = "train";
+    jsonl << r.dump() << "\n";
+    jsonl.flush();
+    log << "vae: step " << rec["step"] << " loss " << rec["loss"] << " rec " << rec["reconstruction"] << " kl "
+        << rec["kl"] << "\n";
+    last = rec;
+  });
+  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  save_vae_bundle(b, run_dir);
+
+  Json metrics{{"task", "vae"},
+               {"device", device.str()},
+               {"train_tracks", data.train.size()},
+               {"val_tracks", data.val.size()},
+               {"steps", c.train.steps},
+               {"train_seconds", train_s},
+               {"train_crops_per_s", train_s > 0 ? c.train.steps * c.train.batch_size / train_s : 0.0},
+               {"final_train", last}};
+  if (!data.val.empty()) metrics["val_reconstruction_mse"] = evaluate_reconstruction(b, data.val, 16);
+  if (c.eval_audio_tracks > 0) {
+    Json a = evaluate_audio(b, c, data, log);
+    if (!a.is_null()) metrics["held_out_audio"] = a;
+  }
+
+  // Samples: the training countries' capitals and the configured places.
+  std::vector<SamplePlace> places;
+  if (c.sample_training_capitals) {
+    const auto& gaz = geo::Gazetteer::builtin();
+    for (const auto& iso : data.train_countries)
+      if (const auto* country = gaz.find_by_iso2(iso))
+        places.push_back({"capital_" + iso, country->capital_coords});
+  }
+  for (const auto& p : c.sample_places) places.push_back(p);
+  std::ofstream csv(run_dir / "samples" / "places.csv");
+  csv << "file,name,latitude,longitude,seed,seconds\n";
+  double gen_audio_s = 0, gen_wall_s = 0;
+  for (size_t i = 0; i < places.size(); ++i) {
+    GenerateOptions o;
+    o.seconds = c.sample_seconds;
+    o.seed = c.seed + i;
+    o.place = places[i].place;
+    o.griffin_lim_iterations = c.griffin_lim_iterations;
+    auto g0 = std::chrono::steady_clock::now();
+    auto y = generate_audio(b, o);
+    gen_wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
+    gen_audio_s += o.seconds;
+    const std::string file = places[i].name + ".wav";
+    audio::write_audio((run_dir / "samples" / file).string(), y.data(), static_cast<int64_t>(y.size()),
+                       b.audio.sample_rate);
+    csv << file << "," << places[i].name << "," << o.place.lat << "," << o.place.lon << "," << o.seed << ","
+        << o.seconds << "\n";
+  }
+  metrics["samples"] = places.size();
+  if (gen_wall_s > 0) metrics["generation_audio_seconds_per_second"] = gen_audio_s / gen_wall_s;
+  write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
+  return metrics;
+}
+
+}  // namespace songlines::generate

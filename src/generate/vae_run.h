@@ -1,0 +1,56 @@
+// A generative run (`songlines train-vae CONFIG.json`, or `songlines run` with "task": "vae"): reads mel_db
+// frames and places from shards, trains the VAE, evaluates held-out reconstruction (normalised MSE, and the
+// MR-STFT distance on the source audio beside Griffin-Lim's ceiling when the shards' track paths are readable
+// audio files), and writes the run directory of DESIGN.md: config.json (resolved), env.json, metrics.jsonl,
+// metrics.json, checkpoints/vae.{json,pt}, samples/<place>.wav and samples/places.csv.
+// docs/vae.md lists every config key.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "generate/vae_training.h"
+
+namespace songlines::generate {
+
+struct SamplePlace {
+  std::string name;
+  geo::LatLon place;
+};
+
+struct VaeRunConfig {
+  std::string experiment = "vae";     ///< runs/<experiment>/
+  uint64_t seed = 0;                  ///< split, weights, crops, samples
+  std::string device = "auto";        ///< cpu, cuda, auto
+  std::vector<std::string> shards;    ///< shard files or directories (mel_db frames + coordinates)
+  std::string feature = "mel_db";     ///< frame array the VAE models
+  double val_fraction = 0.1;          ///< held-out share of tracks (seeded shuffle)
+  int max_tracks = 0;                 ///< 0: all tracks with coordinates
+  models::VaeOptions model;
+  VaeTrainOptions train;              ///< seed and device come from the top level
+  double sample_seconds = 8.0;        ///< length of each samples/*.wav
+  int griffin_lim_iterations = 32;
+  bool sample_training_capitals = true;  ///< a sample for each training country's capital
+  std::vector<SamplePlace> sample_places;  ///< extra places (defaults: five never in the anthems set)
+  int eval_audio_tracks = 4;          ///< held-out tracks scored by MR-STFT on their audio (0: off)
+  double eval_audio_seconds = 4.0;    ///< seconds of each, from the middle of the track
+
+  static VaeRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
+  Json to_json() const;
+};
+
+/// Whether a parsed config JSON asks for a VAE run ("task": "vae" or "type": "vae").
+bool is_vae_config(const Json& j);
+
+/// Loads CONFIG.json with key=value overrides and parses it.
+VaeRunConfig load_vae_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+/// Trains and evaluates; returns metrics.json's content.
+Json run_vae_experiment(const VaeRunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
+
+/// runs/<experiment>/<UTC timestamp> under output_root.
+std::filesystem::path default_vae_run_dir(const VaeRunConfig& config, const std::filesystem::path& output_root);
+
+}  // namespace songlines::generate

@@ -1,0 +1,173 @@
+#include "generate/vae_training.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <random>
+
+#include "core/error.h"
+#include "models/torch_compat.h"
+
+namespace songlines::generate {
+
+Json VaeTrainOptions::to_json() const {
+  return Json{{"steps", steps}, {"batch_size", batch_size}, {"learning_rate", learning_rate},
+              {"grad_clip", grad_clip}, {"log_every", log_every}, {"seed", seed}, {"device", device}};
+}
+
+VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& path) {
+  VaeTrainOptions o;
+  ConfigReader r(j, path);
+  r.read("steps", o.steps);
+  r.read("batch_size", o.batch_size);
+  r.read("learning_rate", o.learning_rate);
+  r.read("grad_clip", o.grad_clip);
+  r.read("log_every", o.log_every);
+  r.read("seed", o.seed);
+  r.read("device", o.device);
+  r.finish();
+  if (o.steps < 0 || o.batch_size <= 0 || !(o.learning_rate > 0) || o.log_every <= 0)
+    throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0 and log_every > 0 are required");
+  return o;
+}
+
+namespace {
+
+struct CropSampler {
+  std::vector<const MelTrack*> tracks;  // those long enough
+  int64_t seg;
+  std::mt19937_64 rng;
+
+  // x: [B, 1, n_mels, seg] mel_db (not normalised), places [B, 3].
+  std::pair<torch::Tensor, torch::Tensor> sample(int batch) {
+    std::vector<torch::Tensor> crops;
+    std::vector<geo::LatLon> places;
+    std::uniform_int_distribution<size_t> pick(0, tracks.size() - 1);
+    for (int i = 0; i < batch; ++i) {
+      const MelTrack& t = *tracks[pick(rng)];
+      std::uniform_int_distribution<int64_t> start(0, t.mel_db.size(0) - seg);
+      crops.push_back(t.mel_db.narrow(0, start(rng), seg));
+      places.push_back(t.place);
+    }
+    return {torch::stack(crops), models::places_to_unit_vectors(places)};
+  }
+};
+
+}  // namespace
+
+double evaluate_reconstruction(VaeBundle& b, const std::vector<MelTrack>& tracks, int max_crops) {
+  torch::NoGradGuard ng;
+  b.net->eval();
+  const int64_t seg = b.model_options.segment_frames;
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& t : tracks) {
+    for (int64_t c = 0; c < max_crops && (c + 1) * seg <= t.mel_db.size(0); ++c) {
+      auto x = b.normalise(t.mel_db.narrow(0, c * seg, seg));
+      auto v = models::places_to_unit_vectors({t.place}).to(b.device);
+      auto xhat = b.net->decode(b.net->encode(x, v).mu, v);
+      sum += torch::mse_loss(xhat, x).item<double>();
+      ++n;
+    }
+  }
+  return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+}
+
+VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
+                    const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
+                    const VaeMetricsCallback& on_metrics) {
+  model.validate();
+  if (audio.n_mels != model.n_mels)
+    throw ConfigError("model.n_mels (" + std::to_string(model.n_mels) + ") differs from the data's n_mels (" +
+                      std::to_string(audio.n_mels) + ")");
+  CropSampler sampler{{}, model.segment_frames, std::mt19937_64(o.seed)};
+  for (const auto& t : train) {
+    TORCH_CHECK(t.mel_db.dim() == 2 && t.mel_db.size(1) == model.n_mels, "track ", t.id, ": mel_db must be [frames, ",
+                model.n_mels, "], got ", t.mel_db.sizes());
+    if (t.mel_db.size(0) >= model.segment_frames) sampler.tracks.push_back(&t);
+  }
+  if (sampler.tracks.empty())
+    throw InputError("training set", "no track has at least segment_frames = " + std::to_string(model.segment_frames) +
+                                         " frames");
+
+  VaeBundle b;
+  b.model_options = model;
+  b.audio = audio;
+  {
+    // Per-band statistics over every training frame ([frames, n_mels] concatenated).
+    std::vector<torch::Tensor> all;
+    std::vector<geo::LatLon> places;
+    for (const auto* t : sampler.tracks) {
+      all.push_back(t->mel_db);
+      places.push_back(t->place);
+    }
+    auto cat = torch::cat(all, 0).to(torch::kFloat64);
+    b.band_mean = cat.mean(0).to(torch::kFloat32);
+    constexpr double kStdFloor = 1e-3;  // dB; constant bands (silence floors) would divide by zero
+    b.band_std = cat.std(0, /*unbiased=*/false).clamp_min(kStdFloor).to(torch::kFloat32);
+    b.default_place = geo::spherical_centroid(places.data(), places.size());
+  }
+  b.device = torch_compat::resolve_device(o.device);
+  torch::manual_seed(o.seed);
+  b.net = models::ConditionalVae(model);
+  b.net->to(b.device);
+  b.net->train();
+
+  torch::optim::Adam opt(b.net->vae_parameters(), torch::optim::AdamOptions(o.learning_rate));
+  std::unique_ptr<torch::optim::Adam> adv_opt;
+  if (model.adversary_weight > 0)
+    adv_opt = std::make_unique<torch::optim::Adam>(b.net->adversary_parameters(),
+                                                   torch::optim::AdamOptions(o.learning_rate));
+  auto gen = at::detail::createCPUGenerator(o.seed + 1);
+  auto start = std::chrono::steady_clock::now();
+  double acc_loss = 0, acc_rec = 0, acc_kl = 0, acc_adv = 0;
+  int64_t acc_n = 0;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    auto [mel, places] = sampler.sample(o.batch_size);
+    auto x = ((mel.to(b.device) - b.band_mean.to(b.device)) / b.band_std.to(b.device)).transpose(1, 2).unsqueeze(1);
+    auto v = places.to(b.device);
+    // Noise from a CPU generator for reproducibility across devices.
+    models::VaeLossParts parts;
+    if (b.device.is_cpu()) {
+      parts = models::vae_loss(b.net, x, v, step, gen);
+    } else {
+      parts = models::vae_loss(b.net, x, v, step);
+    }
+    opt.zero_grad();
+    parts.total.backward();
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(b.net->vae_parameters(), o.grad_clip);
+    opt.step();
+    if (adv_opt) {
+      adv_opt->zero_grad();
+      auto al = models::adversary_loss(b.net, parts.z.detach(), v);
+      al.backward();
+      adv_opt->step();
+    }
+    acc_loss += parts.total.item<double>();
+    acc_rec += parts.reconstruction.item<double>();
+    acc_kl += parts.kl.item<double>();
+    acc_adv += parts.adversary.item<double>();
+    ++acc_n;
+    if (step % o.log_every == 0 || step == o.steps) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      Json rec{{"step", step},
+               {"loss", acc_loss / acc_n},
+               {"reconstruction", acc_rec / acc_n},
+               {"kl", acc_kl / acc_n},
+               {"adversary", acc_adv / acc_n},
+               {"beta", parts.beta},
+               {"crops_per_s", secs > 0 ? static_cast<double>(step * o.batch_size) / secs : 0.0}};
+      if (!val.empty()) {
+        rec["val_reconstruction"] = evaluate_reconstruction(b, val, 4);
+        b.net->train();
+      }
+      if (on_metrics) on_metrics(rec);
+      acc_loss = acc_rec = acc_kl = acc_adv = 0;
+      acc_n = 0;
+    }
+  }
+  b.net->eval();
+  return b;
+}
+
+}  // namespace songlines::generate

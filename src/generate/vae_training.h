@@ -1,0 +1,49 @@
+// Training of the coordinate-conditioned VAE (models/vae.h) on mel_db crops with their tracks' places, on the
+// CPU or CUDA (torch_compat::resolve_device). Used by `songlines train-vae` (src/generate/vae_run.h) and by
+// tests on in-memory synthetic sets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "generate/vae_bundle.h"
+
+namespace songlines::generate {
+
+/// One track: its log-mel frames and place.
+struct MelTrack {
+  std::string id;
+  geo::LatLon place;
+  torch::Tensor mel_db;  ///< [frames, n_mels] float32 (CPU)
+};
+
+struct VaeTrainOptions {
+  int64_t steps = 2000;          ///< optimiser steps
+  int batch_size = 16;           ///< crops per step
+  double learning_rate = 1e-3;   ///< Adam
+  double grad_clip = 5.0;        ///< global gradient-norm clip (0: off)
+  int64_t log_every = 100;       ///< steps between metrics records
+  uint64_t seed = 0;             ///< weights, crops and noise
+  std::string device = "auto";   ///< cpu, cuda or auto
+  Json to_json() const;
+  static VaeTrainOptions from_json(const Json& j, const std::string& path = "train");
+};
+
+/// A metrics record every log_every steps (and at the end): step, loss, reconstruction, kl, beta, adversary,
+/// val_reconstruction (when val tracks are given), crops_per_s.
+using VaeMetricsCallback = std::function<void(const Json& record)>;
+
+/// Fits the per-band normalisation on train, trains, and returns the bundle (eval mode, on the chosen device).
+/// Throws InputError when no track has segment_frames frames.
+VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
+                    const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
+                    const VaeMetricsCallback& on_metrics = {});
+
+/// Mean reconstruction MSE (normalised units) of the posterior mean over fixed crops (every segment_frames of
+/// each track, up to max_crops per track), decoded under the track's own place.
+double evaluate_reconstruction(VaeBundle& bundle, const std::vector<MelTrack>& tracks, int max_crops = 8);
+
+}  // namespace songlines::generate
