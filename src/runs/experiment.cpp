@@ -1,0 +1,251 @@
+#include "runs/experiment.h"
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "geo/gazetteer.h"
+#include "models/torch_compat.h"
+#include "songlines/version.h"
+#include "train/folds.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+namespace songlines::runs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<train::LocationEstimator> make_estimator(const ModelConfig& m, uint64_t seed,
+                                                         const std::optional<fs::path>& checkpoint_dir) {
+  if (m.type == "centroid") return std::make_unique<train::CentroidBaseline>();
+  if (m.type == "knn") return std::make_unique<train::KnnBaseline>(m.k);
+  if (m.type == "temporal")
+    throw ConfigError("models: the temporal model trains on frame crops, which this runner does not read yet");
+  auto t = m.train;
+  t.seed = seed;
+  auto e = std::make_unique<train::NeuralLocationEstimator>(m.model, t);
+  if (checkpoint_dir) e->set_checkpoint_dir(*checkpoint_dir);
+  return e;
+}
+
+struct FoldPrediction {
+  std::vector<int64_t> rows;
+  std::vector<geo::LatLon> points;
+  std::vector<double> uncertainty;
+  std::vector<std::string> predicted_country;
+};
+
+Json fold_to_json(const FoldPrediction& f) {
+  Json pts = Json::array();
+  for (const auto& p : f.points) pts.push_back({p.lat, p.lon});
+  Json unc = Json::array();
+  for (double u : f.uncertainty) unc.push_back(std::isnan(u) ? Json() : Json(u));
+  return {{"rows", f.rows}, {"points", pts}, {"uncertainty_km", unc}, {"predicted_country", f.predicted_country}};
+}
+
+FoldPrediction fold_from_json(const Json& j) {
+  FoldPrediction f;
+  f.rows = j.at("rows").get<std::vector<int64_t>>();
+  for (const auto& p : j.at("points")) f.points.push_back({p[0].get<double>(), p[1].get<double>()});
+  for (const auto& u : j.at("uncertainty_km")) f.uncertainty.push_back(u.is_null() ? NAN : u.get<double>());
+  f.predicted_country = j.at("predicted_country").get<std::vector<std::string>>();
+  return f;
+}
+
+std::string csv_escape(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string git_revision() { return kGitRevision; }
+
+}  // namespace
+
+train::Dataset load_run_data(const RunConfig& config) {
+  if (!config.data.table_path.empty()) {
+    auto table = train::read_feature_table(config.data.table_path, train::parse_table_format(config.data.table_format));
+    return train::dataset_from_table(table, config.data.features);
+  }
+  std::vector<fs::path> files;
+  for (const auto& s : config.data.shards)
+    for (auto& f : shards::list_shards(s)) files.push_back(f);
+  return train::load_summary_dataset(files, config.data.features);
+}
+
+fs::path default_run_dir(const RunConfig& config, const fs::path& output_root) {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::ostringstream id;
+  id << std::put_time(&tm, "%Y%m%d-%H%M%S") << "-" << std::hex
+     << (std::hash<std::string>{}(config.to_json().dump()) & 0xffffff);
+  return output_root / config.experiment / id.str();
+}
+
+RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::ostream& log) {
+  fs::create_directories(run_dir / "checkpoints");
+  const Json resolved = config.to_json();
+  const auto config_path = run_dir / "config.json";
+  if (fs::exists(config_path)) {
+    if (load_json_file(config_path.string()) != resolved)
+      throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
+    log << "resuming " << run_dir.string() << "\n";
+  } else {
+    write_json_file_atomic(config_path.string(), resolved);
+  }
+  auto data = load_run_data(config);
+  auto device = torch_compat::resolve_device(config.device);
+  write_json_file_atomic((run_dir / "env.json").string(),
+                         {{"songlines_version", kVersion},
+                          {"git_revision", git_revision()},
+                          {"device", device.str()},
+                          {"libtorch", torch_compat::version()},
+                          {"seed", config.seed},
+                          {"tracks", data.size()},
+                          {"feature_dim", data.dim},
+                          {"features", data.features}});
+  log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
+
+  const auto& gazetteer = geo::Gazetteer::builtin();
+  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
+  std::map<std::string, std::vector<train::LocationMetrics>> per_model;
+  std::vector<std::pair<std::string, std::pair<int, FoldPrediction>>> all_predictions;  // model, repeat, fold rows
+  const auto& ev = config.evaluation;
+  for (int r = 0; r < ev.repeats; ++r) {
+    uint64_t fold_seed = config.seed + static_cast<uint64_t>(r);
+    std::vector<int> assignment;
+    if (ev.group_by == "none") {
+      assignment = train::kfold_assignment(data.size(), ev.folds, fold_seed);
+    } else {
+      const auto& groups = ev.group_by == "country" ? data.countries : data.artists;
+      for (const auto& g : groups)
+        if (g.empty()) throw UsageError("evaluation.group_by: some tracks have no " + ev.group_by);
+      assignment = train::grouped_kfold_assignment(groups, ev.folds, fold_seed);
+    }
+    for (int f = 0; f < ev.folds; ++f) {
+      auto train_rows = train::fold_rows(assignment, f, false);
+      auto test_rows = train::fold_rows(assignment, f, true);
+      std::set<std::string> train_countries;
+      for (auto i : train_rows)
+        if (!data.countries[i].empty()) train_countries.insert(data.countries[i]);
+      std::vector<std::string> country_list(train_countries.begin(), train_countries.end());
+      for (const auto& m : config.models) {
+        auto fold_dir = run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name;
+        auto done_file = fold_dir / "predictions.json";
+        FoldPrediction fp;
+        if (fs::exists(done_file)) {
+          fp = fold_from_json(load_json_file(done_file.string()));
+        } else {
+          auto est = make_estimator(m, config.seed + 1000u * r + 10u * f, fold_dir);
+          auto t0 = std::chrono::steady_clock::now();
+          est->fit(data, train_rows, [&](int epoch, double loss) {
+            if (epoch % 10 == 0 || epoch + 1 == m.train.epochs)
+              jsonl << Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}}.dump()
+                    << "\n";
+          });
+          auto pred = est->predict(data, test_rows);
+          fp.rows = test_rows;
+          fp.points = pred.points;
+          fp.uncertainty = pred.uncertainty_km;
+          for (const auto& p : pred.points)
+            fp.predicted_country.push_back(country_list.empty() ? "" : gazetteer.nearest(p, country_list).iso2);
+          fs::create_directories(fold_dir);
+          write_json_file_atomic(done_file.string(), fold_to_json(fp), -1);
+          double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          log << m.name << " repeat " << r << " fold " << f << ": " << std::fixed << std::setprecision(2) << secs
+              << " s\n";
+        }
+        std::vector<double> errors;
+        std::vector<int> correct;
+        for (size_t i = 0; i < fp.rows.size(); ++i) {
+          errors.push_back(geo::distance_km(data.coords[fp.rows[i]], fp.points[i]));
+          correct.push_back(fp.predicted_country[i] == data.countries[fp.rows[i]] ? 1 : 0);
+        }
+        auto met = train::compute_metrics(errors, correct);
+        per_model[m.name].push_back(met);
+        Json line = met.to_json();
+        line["model"] = m.name;
+        line["repeat"] = r;
+        line["fold"] = f;
+        jsonl << line.dump() << "\n";
+        jsonl.flush();
+        all_predictions.push_back({m.name, {r, std::move(fp)}});
+      }
+    }
+  }
+
+  // predictions.csv: one row per (model, repeat, test track).
+  {
+    auto tmp = run_dir / "predictions.csv.tmp";
+    std::ofstream csv(tmp);
+    csv << "track_id,model,repeat,latitude,longitude,predicted_latitude,predicted_longitude,error_km,country,"
+           "predicted_country,uncertainty_km\n";
+    csv << std::setprecision(8);
+    for (const auto& [name, rp] : all_predictions) {
+      const auto& fp = rp.second;
+      for (size_t i = 0; i < fp.rows.size(); ++i) {
+        auto row = fp.rows[i];
+        csv << csv_escape(data.ids[row]) << "," << name << "," << rp.first << "," << data.coords[row].lat << ","
+            << data.coords[row].lon << "," << fp.points[i].lat << "," << fp.points[i].lon << ","
+            << geo::distance_km(data.coords[row], fp.points[i]) << "," << data.countries[row] << ","
+            << fp.predicted_country[i] << ",";
+        if (!std::isnan(fp.uncertainty[i])) csv << fp.uncertainty[i];
+        csv << "\n";
+      }
+    }
+    csv.close();
+    fs::rename(tmp, run_dir / "predictions.csv");
+  }
+
+  Json metrics = {{"models", Json::object()}};
+  std::string best;
+  double best_mean = 1e300;
+  for (const auto& m : config.models) {
+    auto agg = train::aggregate_metrics(per_model[m.name]);
+    metrics["models"][m.name] = agg;
+    double v = agg["mean_km"]["mean"].get<double>();
+    if (v < best_mean) best_mean = v, best = m.name;
+  }
+  metrics["best_model"] = best;
+  metrics["folds"] = ev.folds;
+  metrics["repeats"] = ev.repeats;
+  metrics["group_by"] = ev.group_by;
+  metrics["tracks"] = data.size();
+
+  if (config.refit_final) {
+    auto final_dir = run_dir / "checkpoints" / "final";
+    if (!fs::exists(final_dir / "model.json")) {
+      for (const auto& m : config.models) {
+        if (m.name != config.final_model) continue;
+        std::vector<int64_t> all(data.size());
+        for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
+        auto est = make_estimator(m, config.seed, std::nullopt);
+        est->fit(data, all, {});
+        est->save(final_dir);
+        write_json_file_atomic((final_dir / "inputs.json").string(),
+                               {{"features", data.features},
+                                {"dim", data.dim},
+                                {"model", m.name},
+                                {"countries", std::vector<std::string>(
+                                                  std::set<std::string>(data.countries.begin(), data.countries.end())
+                                                      .begin(),
+                                                  std::set<std::string>(data.countries.begin(), data.countries.end())
+                                                      .end())}});
+        log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";
+      }
+    }
+    metrics["final_model"] = config.final_model;
+  }
+  write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
+  return {run_dir, metrics};
+}
+
+}  // namespace songlines::runs

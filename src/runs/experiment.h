@@ -1,0 +1,32 @@
+// One experiment run (`songlines run`): load data, build the same K-fold x R assignment for every model, fit
+// and evaluate each model per fold, write the run directory (DESIGN.md "Run directory"):
+//   config.json (resolved), env.json, metrics.jsonl (per epoch and per fold), metrics.json (aggregates),
+//   predictions.csv, checkpoints/<repeat>-<fold>/<model>/ (fold results; epoch checkpoints of neural models),
+//   checkpoints/final/ (the final model refitted on all rows, loaded by `songlines predict`).
+// A run started again on an existing run directory skips finished folds and resumes unfinished training
+// from its last epoch checkpoint.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+
+#include "runs/run_config.h"
+#include "train/dataset.h"
+
+namespace songlines::runs {
+
+struct RunResult {
+  std::filesystem::path run_dir;
+  Json metrics;  ///< what metrics.json holds
+};
+
+/// Loads the dataset a config names.
+train::Dataset load_run_data(const RunConfig& config);
+
+/// Runs (or resumes) the experiment in run_dir. log receives one progress line per fold.
+RunResult run_experiment(const RunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
+
+/// runs/<experiment>/<timestamp>-<config hash> under output_root.
+std::filesystem::path default_run_dir(const RunConfig& config, const std::filesystem::path& output_root);
+
+}  // namespace songlines::runs

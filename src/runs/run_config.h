@@ -1,0 +1,56 @@
+// The experiment config of `songlines run` (docs/location-model.md lists every key). Parsed strictly with
+// ConfigReader: an unknown key or a wrong type is a ConfigError naming its path. Relative data paths are
+// resolved against the config file's directory.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "models/location_model.h"
+#include "train/trainer.h"
+
+namespace songlines::runs {
+
+struct DataConfig {
+  std::vector<std::string> shards;     ///< shard files or directories (exclusive with table)
+  std::string table_format;            ///< "gom" | "seed-csv" when reading a table directly
+  std::string table_path;              ///< the table file
+  std::vector<std::string> features;   ///< summary blocks to use; empty = all
+};
+
+struct EvaluationConfig {
+  int folds = 10;                ///< K of K-fold
+  int repeats = 3;               ///< R: reshuffled repetitions (same folds for every model)
+  std::string group_by = "none"; ///< "none" | "country" | "artist": grouped folds
+};
+
+struct ModelConfig {
+  std::string name;  ///< unique within the run (defaults to type)
+  std::string type;  ///< "centroid" | "knn" | "mlp" | "temporal"
+  int k = 10;        ///< knn neighbours
+  models::LocationModelOptions model;
+  train::TrainOptions train;
+};
+
+struct RunConfig {
+  std::string experiment = "default";  ///< runs/<experiment>/
+  uint64_t seed = 0;                   ///< folds use seed + repeat; members seed + repeat*1000 + fold*10 + m
+  std::string device = "auto";
+  DataConfig data;
+  EvaluationConfig evaluation;
+  std::vector<ModelConfig> models;
+  std::string final_model;             ///< model refitted on all rows for `predict` ("" = last in models)
+  bool refit_final = true;             ///< whether to refit and save the final model
+
+  /// Parses j strictly; base_dir resolves relative paths.
+  static RunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
+  /// The fully resolved config (defaults filled in, paths absolute).
+  Json to_json() const;
+};
+
+/// Loads CONFIG.json, applies `key=value` overrides, parses. ConfigError / UsageError on any problem.
+RunConfig load_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+}  // namespace songlines::runs
