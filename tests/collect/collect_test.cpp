@@ -1,0 +1,350 @@
+// collect against a fake Last.fm + MusicBrainz on 127.0.0.1: the fixture world's exact catalog, the cap,
+// retries through injected faults, the MusicBrainz rate, kill -9 and resume, and the API key kept secret.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "collect/api_key.h"
+#include "collect/crawler.h"
+#include "collect/tag_mapping.h"
+#include "core/error.h"
+#include "fake_api_server.h"
+#include "geo/gazetteer.h"
+#include "support/test_support.h"
+
+extern char** environ;
+
+namespace songlines::collect {
+namespace {
+
+using songlines::testing::Fault;
+using songlines::testing::FakeApiServer;
+using songlines::testing::FakeWorld;
+using songlines::testing::TempDir;
+
+const std::string kKey = "0123456789abcdefSECRETKEYfedcba98";
+
+FakeWorld fixture_world() {
+  FakeWorld w;
+  w.areas["a-lyon"] = {"a-lyon", "Lyon", "City", {}, {"FR-ARA"}, ""};
+  w.areas["a-br"] = {"a-br", "Brazil", "Country", {"BR"}, {}, ""};
+  w.areas["a-rj"] = {"a-rj", "Rio de Janeiro", "Subdivision", {}, {}, "a-br"};
+  w.areas["a-rio"] = {"a-rio", "Rio de Janeiro", "City", {}, {}, "a-rj"};
+  w.areas["a-sn"] = {"a-sn", "Senegal", "Country", {"SN"}, {}, ""};
+  w.areas["a-dakar"] = {"a-dakar", "Dakar", "City", {}, {}, "a-sn"};
+  // name, mbid, listeners, lastfm_knows, lastfm_has_mbid, musicbrainz_knows, country, area, begin_area
+  w.artists = {{"Rosa", "m-rosa", 1000, true, true, true, "ES", "", ""},
+               {"Jacques", "m-jacques", 2000, true, true, true, "", "a-lyon", ""},
+               {"João", "m-joao", 3000, true, true, true, "", "a-rio", ""},
+               {"Nomad", "m-nomad", 4000, true, false, true, "", "", "a-dakar"},
+               {"Ghost", "m-ghost", 0, false, false, false, "", "", ""},
+               {"Wanderer", "m-wand", 5, true, true, false, "", "", ""}};
+  w.tags["flamenco"] = {{"Malamente", "Rosa"}, {"Pienso", "Rosa"}, {"Bulerías", "Ghost"}, {"Cante", "Rosa"}};
+  w.tags["chanson"] = {{"Ne me quitte pas", "Jacques"}, {"La Vie, \"en\" rose", "Jacques"}};
+  w.tags["samba"] = {{"Aquarela", "João"}};
+  w.tags["world"] = {{"Malamente", "Rosa"}, {"Desert", "Nomad"}, {"Lost", "Wanderer"}};
+  return w;
+}
+
+void write_text(const std::filesystem::path& p, const std::string& s) { std::ofstream(p) << s; }
+
+std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Fixture {
+  TempDir dir;
+  CollectOptions options;
+  explicit Fixture(const FakeApiServer& server) {
+    write_text(dir / "tags.json", R"({"with_country": {"flamenco": "Spain", "chanson": "France", "samba": "brazilian"},
+      "without_country": ["world"], "countries": {"brazilian": "Brazil", "french": "France"}})");
+    write_text(dir / "genres.json", R"({"genre_mapping": {"Traditional": ["flamenco", "world", "folk"],
+      "Pop": ["pop", "chanson"], "Latin": ["samba", "flamenco"]}})");
+    options.tags_file = dir / "tags.json";
+    options.genres_file = dir / "genres.json";
+    options.output = dir / "catalog.csv";
+    options.cache_dir = dir / "cache";
+    options.contact = "tests@example.org";
+    options.lastfm.base_url = server.lastfm_url();
+    options.musicbrainz.base_url = server.musicbrainz_url();
+    for (ServiceOptions* s : {&options.lastfm, &options.musicbrainz}) {
+      s->requests_per_second = 20;
+      s->backoff_initial_s = 0.02;
+      s->backoff_max_s = 0.2;
+      s->timeout_s = 0.5;
+      s->connect_timeout_s = 0.5;
+    }
+  }
+};
+
+CatalogRow row(const std::string& id, const std::string& track, const std::string& artist, const std::string& iso2,
+               const std::string& listeners, const std::string& genre, std::vector<std::string> tags,
+               const std::string& mbid, const std::string& source) {
+  const auto* c = geo::Gazetteer::builtin().find_by_iso2(iso2);
+  return CatalogRow{id, track, artist, c->name, listeners, genre, iso2, c->capital_coords.lat, c->capital_coords.lon,
+                    std::move(tags), mbid, source};
+}
+
+std::vector<CatalogRow> expected_catalog() {
+  return {row("1", "Malamente", "Rosa", "ES", "1000", "Traditional", {"flamenco", "world"}, "m-rosa", kSourceMbCountry),
+          row("2", "Pienso", "Rosa", "ES", "1000", "Traditional", {"flamenco"}, "m-rosa", kSourceMbCountry),
+          row("3", "Bulerías", "Ghost", "ES", "", "Traditional", {"flamenco"}, "", kSourceTag),
+          row("4", "Cante", "Rosa", "ES", "1000", "Traditional", {"flamenco"}, "m-rosa", kSourceMbCountry),
+          row("5", "Ne me quitte pas", "Jacques", "FR", "2000", "Pop", {"chanson"}, "m-jacques", kSourceMbArea),
+          row("6", "La Vie, \"en\" rose", "Jacques", "FR", "2000", "Pop", {"chanson"}, "m-jacques", kSourceMbArea),
+          row("7", "Aquarela", "João", "BR", "3000", "Latin", {"samba"}, "m-joao", kSourceMbArea),
+          row("8", "Desert", "Nomad", "SN", "4000", "Traditional", {"world"}, "m-nomad", kSourceMbBeginArea)};
+}
+
+void expect_rows(const std::vector<CatalogRow>& got, const std::vector<CatalogRow>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(got[i] == want[i]) << "row " << i + 1 << ": " << got[i].track_name;
+}
+
+std::vector<std::string> logged;
+LogFn capture() {
+  logged.clear();
+  return [](const std::string& m) { logged.push_back(m); };
+}
+
+TEST(Collect, FixtureWorldCatalogIsExactAndRerunCostsNoRequest) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  expect_rows(report.rows, expected_catalog());
+  EXPECT_EQ(report.unlocated, 1);  // Wanderer: MusicBrainz 404 and a tag without country
+  // Reported, not retried: Last.fm error 6 for Ghost, MusicBrainz 404 for Wanderer.
+  ASSERT_EQ(report.problems.size(), 2u);
+  EXPECT_NE(report.problems[0].find("artist=Ghost"), std::string::npos) << report.problems[0];
+  EXPECT_NE(report.problems[1].find("artist/m-wand"), std::string::npos) << report.problems[1];
+  EXPECT_EQ(server.mb_rate_violations(), 0);
+  for (const auto& ua : server.user_agents()) EXPECT_NE(ua.find("songlines/"), std::string::npos) << ua;
+  EXPECT_NE(server.user_agents()[0].find("tests@example.org"), std::string::npos);
+  for (const auto& [url, n] : server.counts()) EXPECT_EQ(n, 1) << url << " requested twice";
+
+  write_catalog(f.options.output, report.rows);
+  std::string csv = read_bytes(f.options.output);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "track_id,track_name,artist_name,location,listeners,genre,country,latitude,longitude,tags,artist_mbid,"
+            "location_source");
+  EXPECT_NE(csv.find("6,\"La Vie, \"\"en\"\" rose\",Jacques,France,2000,Pop,FR,"), std::string::npos) << csv;
+
+  const int64_t before = server.total_requests();
+  auto again = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  EXPECT_EQ(server.total_requests(), before) << "a rerun must be served from the cache";
+  EXPECT_EQ(again.lastfm_requests + again.musicbrainz_requests, 0);
+  expect_rows(again.rows, expected_catalog());
+}
+
+TEST(Collect, PerCountryCapHoldsOnResolvedCountry) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  f.options.max_per_country = 2;
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  std::map<std::string, int> per;
+  for (const auto& r : report.rows) ++per[r.country];
+  for (const auto& [c, n] : per) EXPECT_LE(n, 2) << c;
+  EXPECT_EQ(per["ES"], 2);
+  EXPECT_EQ(report.dropped_by_cap, 2);  // Bulerías and Cante
+  ASSERT_EQ(report.rows.size(), 6u);
+  EXPECT_EQ(report.rows[2].track_name, "Ne me quitte pas");
+  EXPECT_EQ(report.rows[2].track_id, "3");
+}
+
+TEST(Collect, TransientFaultsAreRetriedAndChangeNothing) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  server.set_stall_seconds(1.5);
+  server.inject("tag=flamenco", Fault::kStall);
+  server.inject("tag=chanson", Fault::kReset);
+  server.inject("tag=samba", Fault::kTruncate);
+  server.inject("tag=world", Fault::kServerError);
+  server.inject("artist=Rosa", Fault::kLastfmRateLimit);
+  server.inject("artist=Jacques", Fault::kLastfmOffline, 2);
+  server.inject("artist/m-rosa", Fault::kMb503);
+  server.inject("area/a-rio", Fault::kReset);
+  server.inject("query=", Fault::kServerError);
+  Fixture f(server);
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  expect_rows(report.rows, expected_catalog());
+  EXPECT_EQ(report.problems.size(), 2u);  // only the permanent error 6 and 404
+  EXPECT_EQ(report.retries, 10);
+  auto counts = server.counts();
+  EXPECT_EQ(counts["/2.0/?method=artist.getinfo&artist=Jacques&autocorrect=0&format=json"], 3);
+  EXPECT_EQ(server.mb_rate_violations(), 0);
+}
+
+TEST(Collect, MalformedJsonIsReportedWithTheUrlAndSkipped) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  server.inject("artist=Jacques", Fault::kMalformed);
+  Fixture f(server);
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  ASSERT_EQ(report.rows.size(), 8u);
+  EXPECT_EQ(report.rows[4].listeners, "");  // getInfo skipped; the track's mbid still locates the artist
+  EXPECT_EQ(report.rows[4].country, "FR");
+  bool named = false;
+  for (const auto& p : report.problems)
+    named |= p.find("method=artist.getinfo&artist=Jacques") != std::string::npos &&
+             p.find("malformed") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
+TEST(Collect, BadKeyIsFatalNotRetriedAndNotLeaked) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  const std::string wrong = "WRONGKEY0000wrongkey";
+  try {
+    run_collect(f.options, wrong, geo::Gazetteer::builtin(), capture());
+    FAIL() << "expected FatalServiceError";
+  } catch (const FatalServiceError& e) {
+    EXPECT_EQ(std::string(e.what()).find(wrong), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Invalid API key"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(server.total_requests(), 1);
+}
+
+TEST(Collect, ApiKeyFromEnvironmentOrDotenvElseClearError) {
+  TempDir dir;
+  const char* saved = std::getenv("LASTFM_API_KEY");
+  std::string saved_value = saved ? saved : "";
+  unsetenv("LASTFM_API_KEY");
+  EXPECT_THROW(load_lastfm_api_key(dir.path()), UsageError);
+  write_text(dir / ".env", "# comment\nexport LASTFM_API_KEY=\"abc123\"\n");
+  EXPECT_EQ(load_lastfm_api_key(dir.path()), "abc123");
+  setenv("LASTFM_API_KEY", "fromenv", 1);
+  EXPECT_EQ(load_lastfm_api_key(dir.path()), "fromenv");
+  if (saved) setenv("LASTFM_API_KEY", saved_value.c_str(), 1);
+  else unsetenv("LASTFM_API_KEY");
+}
+
+TEST(Collect, MaskSecretHidesKeyInQueriesAndText) {
+  EXPECT_EQ(mask_secret("http://h/2.0/?method=x&api_key=abc&format=json", "abc"),
+            "http://h/2.0/?method=x&api_key=***&format=json");
+  EXPECT_EQ(mask_secret("key abc in text", "abc"), "key *** in text");
+}
+
+TEST(Collect, GenreRuleForAmbiguousAndCompoundTags) {
+  TempDir dir;
+  write_text(dir / "g.json", R"({"genre_mapping": {"Traditional": ["flamenco", "folk"], "Latin": ["flamenco"],
+    "Pop": ["pop", "k-pop"]}})");
+  auto g = GenreMapping::load(dir / "g.json");
+  EXPECT_EQ(g.genre_for({"flamenco"}), "Traditional");        // listed twice: first genre in the file
+  EXPECT_EQ(g.genre_for({"unknown", "folk"}), "Traditional");  // first tag that is listed exactly
+  EXPECT_EQ(g.genre_for({"spanish pop"}), "Pop");              // contains a listed tag as a word
+  EXPECT_EQ(g.genre_for({"popular"}), "Other");                // not a whole word
+}
+
+TEST(Collect, MusicBrainzRealRateOfOnePerSecondIsNeverExceeded) {
+  FakeWorld w = fixture_world();
+  w.tags = {{"samba", {{"Aquarela", "João"}}}};  // João: artist + two area walks = 3 MusicBrainz requests
+  FakeApiServer server(w, kKey, 1.0);
+  Fixture f(server);
+  f.options.musicbrainz.requests_per_second = 1.0;
+  f.options.crawl_country_tags = false;
+  write_text(f.dir / "tags.json", R"({"with_country": {"samba": "Brazil"}})");
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  ASSERT_EQ(report.rows.size(), 1u);
+  EXPECT_EQ(report.rows[0].location_source, kSourceMbArea);
+  EXPECT_EQ(server.musicbrainz_requests(), 3);
+  EXPECT_EQ(server.mb_rate_violations(), 0);
+  EXPECT_GE(server.min_mb_interval(), 0.95);
+}
+
+// ---- the songlines binary: kill -9 mid-crawl, resume --------------------------------------------------------
+
+FakeWorld big_world() {
+  FakeWorld w = fixture_world();
+  for (int t = 0; t < 4; ++t) {
+    std::string tag = "tag" + std::to_string(t);
+    for (int i = 0; i < 10; ++i) {
+      std::string artist = "Artist " + std::to_string(t) + "-" + std::to_string(i);
+      w.artists.push_back({artist, "m-" + std::to_string(t) + "-" + std::to_string(i), 10 + i, true, true, true,
+                           i % 2 ? "DE" : "", i % 2 ? "" : "a-lyon", ""});
+      w.tags[tag].push_back({"Song " + std::to_string(i), artist});
+    }
+  }
+  return w;
+}
+
+pid_t spawn_collect(const Fixture& f, const std::filesystem::path& log) {
+  std::string cmd = "exec " + songlines::testing::binary_path().string() + " collect --tags " +
+                    (f.dir / "tags.json").string() + " --genres " + (f.dir / "genres.json").string() + " --output " +
+                    f.options.output.string() + " --cache " + f.options.cache_dir.string() + " --lastfm-url " +
+                    f.options.lastfm.base_url + " --musicbrainz-url " + f.options.musicbrainz.base_url +
+                    " --lastfm-rate 20 --musicbrainz-rate 15 --contact tests@example.org > " + log.string() + " 2>&1";
+  std::string env_key = "LASTFM_API_KEY=" + kKey;
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e)
+    if (std::string(*e).rfind("LASTFM_API_KEY=", 0) != 0) env.push_back(*e);
+  env.push_back(env_key.data());
+  env.push_back(nullptr);
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), env.data()), 0);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+TEST(Collect, KilledCrawlResumesWithoutRepeatingRequestsAndKeyNeverLeaks) {
+  // Reference: one uninterrupted run.
+  std::vector<CatalogRow> reference;
+  {
+    FakeApiServer server(big_world(), kKey, 20);
+    Fixture f(server);
+    reference = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture()).rows;
+  }
+  ASSERT_GT(reference.size(), 40u);
+
+  FakeApiServer server(big_world(), kKey, 20);
+  Fixture f(server);
+  pid_t pid = spawn_collect(f, f.dir / "run1.log");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server.total_requests() < 40 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_EQ(wait_exit(pid), -SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(f.options.output)) << "killed before the end: no catalog yet";
+  const int64_t first = server.total_requests();
+
+  pid = spawn_collect(f, f.dir / "run2.log");
+  EXPECT_EQ(wait_exit(pid), 3) << read_bytes(f.dir / "run2.log");  // 3: Wanderer's 404 was reported
+  int repeated = 0;
+  for (const auto& [url, n] : server.counts()) repeated += n - 1;
+  // At most the requests in flight at the kill (one per host) are asked again.
+  EXPECT_LE(repeated, 2) << "first run made " << first << " requests";
+  EXPECT_GT(server.total_requests(), first);
+
+  const int64_t before = server.total_requests();
+  pid = spawn_collect(f, f.dir / "run3.log");
+  EXPECT_EQ(wait_exit(pid), 3);
+  EXPECT_EQ(server.total_requests(), before) << "a finished crawl reruns from the cache alone";
+
+  // The catalog equals the uninterrupted run's.
+  TempDir ref_dir;
+  write_catalog(ref_dir / "ref.csv", reference);
+  EXPECT_EQ(read_bytes(f.options.output), read_bytes(ref_dir / "ref.csv"));
+
+  // The key is in no log, cache file or catalog.
+  std::vector<std::filesystem::path> files = {f.dir / "run1.log", f.dir / "run2.log", f.dir / "run3.log",
+                                              f.options.output};
+  for (const auto& e : std::filesystem::directory_iterator(f.options.cache_dir)) files.push_back(e.path());
+  for (const auto& p : files) EXPECT_EQ(read_bytes(p).find(kKey), std::string::npos) << p;
+  EXPECT_NE(read_bytes(f.dir / "run2.log").find("collect:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace songlines::collect
