@@ -3,6 +3,7 @@
 #include "features/cqt.h"
 
 #include <fftw3.h>
+#include <soxr.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +30,8 @@ constexpr int kCqtHopLength = 512;
 constexpr double kHannBandwidth = 1.50018310546875;
 /// Cached plans kept at most (one per distinct sample rate / options / tuning in flight).
 constexpr size_t kPlanCacheSize = 16;
+/// Input samples handed to libsoxr per call when decimating (keeps soxr's internal FIFO small).
+constexpr size_t kDecimateChunk = 16384;
 
 void validate(const CqtOptions& opt, int sample_rate) {
   auto bad = [](const std::string& what) { throw UsageError("cqt." + what); };
@@ -248,7 +251,62 @@ std::shared_ptr<const CqtPlan> cached_plan(int sample_rate, const CqtOptions& op
   return plan;
 }
 
+/// A libsoxr HQ 2:1 resampler (float32 in and out), reused for every octave of one cqt_magnitude call.
+class OctaveDecimator {
+ public:
+  OctaveDecimator() {
+    const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_error_t err = nullptr;
+    soxr_ = soxr_create(2.0, 1.0, 1, &err, &io, &quality, nullptr);
+    if (err || soxr_ == nullptr) throw Error(std::string("cqt: libsoxr soxr_create failed: ") + (err ? err : "null"));
+  }
+  ~OctaveDecimator() { soxr_delete(soxr_); }
+  OctaveDecimator(const OctaveDecimator&) = delete;
+  OctaveDecimator& operator=(const OctaveDecimator&) = delete;
+
+  /// librosa resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True): the first ceil(n/2) samples
+  /// soxr produces (zero-padded if fewer), divided by float32(sqrt(0.5)). Fed in chunks: soxr's output does not
+  /// depend on the chunking, and soxr_oneshot on a whole track spends more time growing its FIFO than filtering.
+  std::vector<float> decimate(const float* x, int64_t n) {
+    if (soxr_error_t err = soxr_clear(soxr_)) throw Error(std::string("cqt: libsoxr soxr_clear failed: ") + err);
+    const size_t n_out = static_cast<size_t>(audio::resampled_length(n, 2.0, 1.0));
+    std::vector<float> out(n_out, 0.0f);
+    size_t produced = 0, consumed = 0;
+    const auto total = static_cast<size_t>(n);
+    while (consumed < total && produced < n_out) {
+      const size_t ilen = std::min(kDecimateChunk, total - consumed);
+      size_t idone = 0, odone = 0;
+      if (soxr_error_t err = soxr_process(soxr_, x + consumed, ilen, &idone, out.data() + produced, n_out - produced, &odone))
+        throw Error(std::string("cqt: libsoxr soxr_process failed: ") + err);
+      consumed += idone;
+      produced += odone;
+      if (idone == 0 && odone == 0) break;
+    }
+    while (produced < n_out) {  // end of input: flush the filter's tail
+      size_t odone = 0;
+      if (soxr_error_t err = soxr_process(soxr_, nullptr, 0, nullptr, out.data() + produced, n_out - produced, &odone))
+        throw Error(std::string("cqt: libsoxr soxr_process failed: ") + err);
+      if (odone == 0) break;
+      produced += odone;
+    }
+    // scale=True: y /= sqrt(target/orig) with NumPy casting the float64 divisor to float32.
+    const auto divisor = static_cast<float>(std::sqrt(0.5));
+    for (float& v : out) v /= divisor;
+    return out;
+  }
+
+ private:
+  soxr_t soxr_ = nullptr;
+};
+
 }  // namespace
+
+std::vector<float> cqt_decimate_octave(const float* x, int64_t n) {
+  if (n < 0) throw UsageError("cqt: negative signal length " + std::to_string(n));
+  OctaveDecimator d;
+  return d.decimate(x, n);
+}
 
 std::vector<double> cqt_frequencies(const CqtOptions& opt, double tuning) {
   // vqt: fmin = fmin * 2^(tuning / bpo); interval_frequencies(intervals="equal"):
@@ -383,6 +441,7 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
     std::vector<std::complex<float>> c;
   };
   std::vector<Response> responses(plan->octaves.size());
+  OctaveDecimator decimator;
   auto in = fftw_array<double>(static_cast<size_t>(plan->max_n_fft));
   auto spec = fftw_array<fftw_complex>(static_cast<size_t>(plan->max_n_fft / 2 + 1));
   std::vector<float> d_re(static_cast<size_t>(plan->max_n_fft / 2 + 1)), d_im(d_re.size());
@@ -430,7 +489,7 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
     T = std::min(T, Ti);
     if (s.decimate_after && i + 1 < plan->octaves.size()) {
       // audio.resample(my_y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
-      my_y = audio::resample(my_y.data(), n_i, 2.0, 1.0, audio::ResampleScale::kEnergy);
+      my_y = decimator.decimate(my_y.data(), n_i);
     }
   }
 

@@ -42,6 +42,11 @@ CqtOctaveBasis cqt_octave_basis(const std::vector<double>& freqs, const std::vec
 /// Relative bandwidths alpha_j of librosa filters._relative_bandwidth(freqs) (needs >= 2 freqs).
 std::vector<double> cqt_relative_bandwidth(const std::vector<double>& freqs);
 
+/// One octave step of the CQT: librosa resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True),
+/// i.e. libsoxr HQ 2:1 decimation to ceil(n/2) samples divided by float32(sqrt(0.5)); the same samples as
+/// audio::resample(x, n, 2, 1, ResampleScale::kEnergy), computed in chunks with one reused soxr instance.
+std::vector<float> cqt_decimate_octave(const float* x, int64_t n);
+
 /// |cqt(y, sr, hop_length=512, fmin, n_bins, bins_per_octave, tuning)|: [T, n_bins] float32,
 /// T = 1 + n / 512 (the minimum over octaves of their frame counts). `tuning` is in fractions of a bin
 /// (opt.tuning is ignored here; the caller resolves it, e.g. with estimate_tuning on |stft|).
