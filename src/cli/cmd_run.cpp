@@ -1,0 +1,48 @@
+// songlines run CONFIG.json [--set key=value]... [--device cpu|cuda|auto] [--output-root DIR] [--run-dir DIR]
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "runs/experiment.h"
+
+namespace songlines::cli {
+namespace {
+
+cxxopts::Options run_options() {
+  cxxopts::Options o("songlines run", "Train and evaluate the models of an experiment config (K-fold CV x repeats); "
+                                      "writes runs/<experiment>/<run-id>/");
+  o.custom_help("CONFIG.json [options]");
+  o.add_options()("config", "experiment config (JSON)", cxxopts::value<std::string>())(
+      "set", "override a config key: key.path=value (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "device", "cpu, cuda or auto (overrides the config's device)", cxxopts::value<std::string>())(
+      "output-root", "directory under which runs/<experiment>/<run-id>/ is created",
+      cxxopts::value<std::string>()->default_value("runs"))(
+      "run-dir", "exact run directory; an existing one with the same config is resumed", cxxopts::value<std::string>());
+  return o;
+}
+
+int run_main(const cxxopts::ParseResult& args) {
+  if (!args.count("config")) throw UsageError("run: missing CONFIG.json");
+  std::vector<std::string> overrides;
+  if (args.count("set")) overrides = args["set"].as<std::vector<std::string>>();
+  if (args.count("device")) overrides.push_back("device=\"" + args["device"].as<std::string>() + "\"");
+  auto config = runs::load_run_config(args["config"].as<std::string>(), overrides);
+  auto run_dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
+                                       : runs::default_run_dir(config, args["output-root"].as<std::string>());
+  auto result = runs::run_experiment(config, run_dir, std::cerr);
+  const auto& models = result.metrics["models"];
+  std::printf("%-16s %10s %10s %8s %8s %8s %8s\n", "model", "mean_km", "median_km", "<500", "<1000", "<2500", "country");
+  for (auto& [name, m] : models.items())
+    std::printf("%-16s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f\n", name.c_str(), m["mean_km"]["mean"].get<double>(),
+                m["median_km"]["mean"].get<double>(), m["within_500"]["mean"].get<double>(),
+                m["within_1000"]["mean"].get<double>(), m["within_2500"]["mean"].get<double>(),
+                m["country_accuracy"]["mean"].get<double>());
+  std::cout << "run directory: " << result.run_dir.string() << "\n";
+  return 0;
+}
+
+SONGLINES_REGISTER_COMMAND(Command{"run", "one experiment: train, evaluate (K-fold CV), write a run directory",
+                                   run_options, run_main, {"config"}});
+
+}  // namespace
+}  // namespace songlines::cli
