@@ -50,13 +50,23 @@ struct ShardAttributes {
   std::string producer;          ///< "songlines <version> (<git revision>)"; filled by the writer when empty
 };
 
+/// How the writer lays frame arrays out on disk. The defaults were measured (docs/shard-format.md).
+struct ShardWriterOptions {
+  int64_t chunk_rows = 4096;        ///< frames per chunk of /frames/<feature> (capped so a chunk is <= chunk_bytes)
+  int64_t chunk_bytes = 1 << 20;    ///< upper bound of one chunk's size in bytes (wide features get fewer rows)
+  int compression_level = 0;        ///< gzip level 0..9 for /frames (with byte shuffle); 0: uncompressed
+  bool operator==(const ShardWriterOptions&) const = default;
+};
+
 /// Computes mean and std (ddof 0, float64) of each column.
 SummaryStats summarize(const features::FeatureMatrix& m);
 
 class ShardWriter {
  public:
   /// Opens a temporary file beside path. Throws IoError.
-  ShardWriter(std::filesystem::path path, ShardAttributes attributes);
+  /// Memory: frames go straight to chunked, extendible datasets on add() (HDF5's chunk cache holds a few MiB);
+  /// only per-track metadata and summaries ([N, dim] float64) stay in RAM until close().
+  ShardWriter(std::filesystem::path path, ShardAttributes attributes, ShardWriterOptions options = {});
   ~ShardWriter();  ///< without close(): removes the temporary file (the shard stays absent)
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
