@@ -1,6 +1,7 @@
 // A frame-level feature: row-major [frames, dim] float32, the layout of the shards' /frames/<name> arrays.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -1,0 +1,51 @@
+// The CPU feature engine's front end: every frame-level feature of one track, librosa 0.11-exact
+// (shared golden LIBROSA_DEFINITIONS.md). One STFT per track feeds mel, mfcc, chroma_stft, spectral_contrast and
+// both tuning estimates; filterbanks and the FFTW plan are built once per extractor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "features/feature_matrix.h"
+#include "features/feature_options.h"
+
+namespace songlines::features {
+
+/// Features of one track by librosa name (all_feature_names()), each [n_frames, dim] (transposed vs librosa).
+struct TrackFeatures {
+  int64_t n_frames = 0;                          ///< 1 + n_samples / hop_length
+  std::map<std::string, FeatureMatrix> frames;   ///< name -> [n_frames, feature_dim(name)]
+  /// estimate_tuning(S=|stft|^2, bins_per_octave=n_chroma) (or options.chroma_stft.tuning), fraction of a chroma
+  /// bin; NaN when no requested feature needs it.
+  double tuning_chroma_stft = 0.0;
+  /// estimate_tuning(|stft|, bins_per_octave=cqt.bins_per_octave) (or options.cqt.tuning), fraction of a CQT bin;
+  /// NaN when no requested feature needs it.
+  double tuning_cqt = 0.0;
+};
+
+class FeatureExtractor {
+ public:
+  /// Validates the options (ConfigError on a bad value) and builds the FFT plan and filterbanks.
+  explicit FeatureExtractor(FeatureOptions options);
+  ~FeatureExtractor();
+  FeatureExtractor(const FeatureExtractor&) = delete;
+  FeatureExtractor& operator=(const FeatureExtractor&) = delete;
+
+  const FeatureOptions& options() const { return options_; }
+  /// Names computed by compute(): options.features, or all_feature_names() when that is empty.
+  const std::vector<std::string>& feature_names() const { return names_; }
+
+  /// y: mono float32 at options.sample_rate, n samples. Thread-safe (several threads may share one extractor).
+  /// Throws InputError (path "track") for an empty or non-finite signal.
+  TrackFeatures compute(const float* y, int64_t n) const;
+
+ private:
+  struct Impl;
+  FeatureOptions options_;
+  std::vector<std::string> names_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace songlines::features

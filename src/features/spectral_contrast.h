@@ -1,0 +1,23 @@
+// Spectral contrast (librosa 0.11 feature/spectral.py: spectral_contrast, linear=False).
+#pragma once
+
+#include <vector>
+
+#include "features/feature_matrix.h"
+#include "features/feature_options.h"
+
+namespace songlines::features {
+
+/// Octave bands of spectral_contrast for one (sr, n_fft): band k uses bins [begin[k], end[k]) after librosa's
+/// edge rules, and averages the q[k] lowest / highest values.
+struct ContrastBands {
+  std::vector<int> begin, end, q;
+};
+ContrastBands spectral_contrast_bands(int sample_rate, int n_fft, const SpectralContrastOptions& opt);
+
+/// S: [T, n_fft/2+1] MAGNITUDE -> [T, n_bands+1]: power_to_db(peak) - power_to_db(valley), where each of the
+/// peak and valley arrays is clipped at (its own global max - 80 dB). Computed in float64, returned as float32.
+FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sample_rate, int n_fft,
+                                               const SpectralContrastOptions& opt);
+
+}  // namespace songlines::features

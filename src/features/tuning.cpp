@@ -1,0 +1,118 @@
+// librosa 0.11 core/pitch.py: estimate_tuning, piptrack, _parabolic_interpolation, pitch_tuning.
+// Every step reproduces librosa's dtypes (float32 spectrogram arithmetic, float64 histogram edges), because the
+// result is the argmax of a 0.01-wide histogram and a rounding difference can move a value across an edge.
+#include "features/tuning.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace songlines::features {
+
+namespace {
+constexpr double kPiptrackFmin = 150.0;     // piptrack default fmin, Hz
+constexpr double kPiptrackFmax = 4000.0;    // piptrack default fmax, Hz
+constexpr float kPiptrackThreshold = 0.1f;  // piptrack default threshold (relative to the frame max)
+}  // namespace
+
+double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int bins_per_octave, double resolution) {
+  const int64_t K = S.dim;
+  if (K != n_fft / 2 + 1)
+    throw Error("estimate_tuning: spectrogram has " + std::to_string(K) + " bins, n_fft " + std::to_string(n_fft) +
+                " needs " + std::to_string(n_fft / 2 + 1));
+  if (!(resolution > 0.0 && resolution < 1.0))
+    throw UsageError("tuning_resolution: must be in (0, 1), got " + std::to_string(resolution));
+
+  // fft_frequencies = rfftfreq(n_fft, 1/sr); freq_mask = fmin <= f < min(fmax, sr/2).
+  const double val = 1.0 / (n_fft * (1.0 / sample_rate));
+  const double fmax = std::min(kPiptrackFmax, sample_rate / 2.0);
+  int64_t k_lo = K, k_hi = 0;  // mask = [k_lo, k_hi)
+  for (int64_t k = 0; k < K; ++k) {
+    const double f = k * val;
+    if (kPiptrackFmin <= f && f < fmax) {
+      k_lo = std::min(k_lo, k);
+      k_hi = k + 1;
+    }
+  }
+  // Local maxima are tested on x[k-1], x[k], x[k+1]; a masked bin at the top edge of the spectrum is only
+  // compared with its left neighbour (util.localmax).
+  std::vector<float> pitches, mags;  // piptrack outputs at peaks, float32 like librosa's arrays
+  std::vector<float> x(static_cast<size_t>(K));
+  for (int64_t t = 0; t < S.frames; ++t) {
+    const float* s = S.row(t);
+    float mx = s[0];
+    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, s[k]);
+    const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
+    for (int64_t k = 0; k < K; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
+    for (int64_t k = std::max<int64_t>(k_lo, 1); k < k_hi; ++k) {
+      const bool peak = (k + 1 < K) ? (x[k] > x[k - 1] && x[k] >= x[k + 1]) : (x[k] > x[k - 1]);
+      if (!peak) continue;
+      // _parabolic_interpolation (numba stencil; int literal * float32 promotes to float64):
+      // a = x[1] + x[-1] - 2 x[0], b = (x[1] - x[-1]) / 2, shift = -b / a unless |b| >= |a|; 0 at both ends.
+      float shift = 0.0f;
+      if (k > 0 && k < K - 1) {
+        const double a = static_cast<double>(s[k + 1] + s[k - 1]) - 2.0 * static_cast<double>(s[k]);
+        const double b = static_cast<double>(s[k + 1] - s[k - 1]) / 2.0;
+        shift = std::abs(b) >= std::abs(a) ? 0.0f : static_cast<float>(-b / a);
+      }
+      // np.gradient (float32): central difference / 2, one-sided at the edges.
+      float avg;
+      if (k == 0) avg = s[1] - s[0];
+      else if (k == K - 1) avg = s[K - 1] - s[K - 2];
+      else avg = (s[k + 1] - s[k - 1]) / 2.0f;
+      const float dskew = (0.5f * avg) * shift;
+      // pitch = (idx + shift) * float(sr) / n_fft in float64, stored in the float32 pitches array.
+      const float pitch = static_cast<float>((static_cast<double>(k) + shift) * static_cast<double>(sample_rate) / n_fft);
+      pitches.push_back(pitch);
+      mags.push_back(s[k] + dskew);
+    }
+  }
+
+  // estimate_tuning: threshold = median(mag[pitch > 0]) (GLOBAL); keep pitch > 0 & mag >= threshold.
+  std::vector<float> pos_mags;
+  for (size_t i = 0; i < pitches.size(); ++i)
+    if (pitches[i] > 0.0f) pos_mags.push_back(mags[i]);
+  float threshold = 0.0f;
+  if (!pos_mags.empty()) {
+    const size_t m = pos_mags.size();
+    std::vector<float> sorted = pos_mags;
+    std::sort(sorted.begin(), sorted.end());
+    // np.median of float32: the middle value, or the float32 mean of the two middle values.
+    threshold = (m % 2 == 1) ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2.0f;
+  }
+
+  // pitch_tuning: residual = mod(bins_per_octave * log2(f / (440 / 16)), 1.0) in float32; >= 0.5 -> -1.
+  const int n_edges = static_cast<int>(std::ceil(1.0 / resolution)) + 1;
+  const int n_hist = n_edges - 1;
+  // bins = np.linspace(-0.5, 0.5, n_edges): k * step + start, last = 0.5.
+  std::vector<double> edges(static_cast<size_t>(n_edges));
+  const double step = (0.5 - (-0.5)) / n_hist;
+  for (int i = 0; i < n_edges; ++i) edges[i] = (i == n_hist) ? 0.5 : i * step + (-0.5);
+  std::vector<int64_t> counts(static_cast<size_t>(n_hist), 0);
+  bool any = false;
+  const float a440_16 = static_cast<float>(440.0 / 16.0);
+  const float bpo = static_cast<float>(bins_per_octave);
+  for (size_t i = 0; i < pitches.size(); ++i) {
+    const float f = pitches[i];
+    if (!(f > 0.0f && mags[i] >= threshold)) continue;
+    any = true;
+    const float octs = std::log2(f / a440_16);
+    float r = std::fmod(bpo * octs, 1.0f);
+    if (r < 0.0f) r += 1.0f;  // numpy mod takes the divisor's sign
+    if (r >= 0.5f) r -= 1.0f;
+    const double rd = r;
+    if (rd < edges.front() || rd > edges.back()) continue;
+    // np.histogram with explicit edges: bin i holds edges[i] <= r < edges[i+1]; the last bin includes 0.5.
+    int64_t bin = std::upper_bound(edges.begin(), edges.end(), rd) - edges.begin() - 1;
+    bin = std::min<int64_t>(bin, n_hist - 1);
+    ++counts[static_cast<size_t>(bin)];
+  }
+  if (!any) return 0.0;  // librosa warns and returns 0.0
+  const size_t best = static_cast<size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  return edges[best];
+}
+
+}  // namespace songlines::features
