@@ -106,6 +106,7 @@ class Crawl {
 
   CollectReport run() {
     TagMapping tags = TagMapping::load(o_.tags_file, gaz_, o_.crawl_country_tags);
+    for (const auto& w : tags.warnings()) note(w);
     GenreMapping genres = o_.genres_file.empty() ? GenreMapping() : GenreMapping::load(o_.genres_file);
     std::exception_ptr lastfm_error, mb_error;
     std::thread mb_thread([&] {

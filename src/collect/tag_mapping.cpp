@@ -46,17 +46,30 @@ TagMapping TagMapping::load(const std::filesystem::path& file, const geo::Gazett
       names[lower(k)] = v.get<std::string>();
     }
   }
-  auto iso2_of = [&](const std::string& country, const std::string& where) {
+  // Spellings in the seed's files that the gazetteer names differently (the gazetteer's "Congo" is ambiguous:
+  // the seed means the Republic of the Congo). Regions such as "Middle East" stay without a country.
+  static const std::map<std::string, std::string> kAliases = {
+      {"usa", "US"}, {"hawaii", "US"}, {"scotland", "GB"}, {"england", "GB"}, {"wales", "GB"}, {"uk", "GB"},
+      {"sao tome and principe", "ST"}, {"cabo verde", "CV"}, {"tahiti", "PF"}, {"congo", "CG"}};
+  TagMapping m;
+  auto iso2_of = [&](const std::string& country, const std::string& where) -> std::string {
     const geo::Country* c = gazetteer.find_by_name(country);
+    if (!c) {
+      auto alias = kAliases.find(lower(country));
+      if (alias != kAliases.end()) c = gazetteer.find_by_iso2(alias->second);
+    }
     if (!c) {
       auto it = names.find(lower(country));
       if (it != names.end()) c = gazetteer.find_by_name(it->second);
     }
     if (!c && country.size() == 2) c = gazetteer.find_by_iso2(country);
-    if (!c) throw InputError(file.string(), where + ": unknown country \"" + country + "\"");
+    if (!c) {
+      m.warnings_.push_back(file.string() + ": " + where + ": \"" + country +
+                            "\" is not a country in the gazetteer; the tag gives no location");
+      return "";
+    }
     return c->iso2;
   };
-  TagMapping m;
   std::set<std::string> seen;
   auto add = [&](const std::string& tag, const std::string& iso2) {
     if (seen.insert(lower(tag)).second) m.tags_.push_back({tag, iso2});

@@ -20,14 +20,17 @@ class TagMapping {
  public:
   /// Crawl order: "with_country" in file order, then "without_country", then (crawl_country_tags) the
   /// "countries" names/demonyms, each tag once. Country names resolve through the gazetteer's names, then
-  /// through "countries" (name or demonym -> country name). InputError names the file and the tag whose
-  /// country is unknown.
+  /// through "countries" (name or demonym -> country name) and a few aliases (USA, Scotland, Cabo Verde, ...).
+  /// An unknown country leaves the tag without one and adds a warning. InputError for a malformed file.
   static TagMapping load(const std::filesystem::path& file, const geo::Gazetteer& gazetteer,
                          bool crawl_country_tags);
   const std::vector<CrawlTag>& tags() const { return tags_; }
+  /// Country names that resolved to nothing (regions like "Middle East"): those tags carry no country.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   std::vector<CrawlTag> tags_;
+  std::vector<std::string> warnings_;
 };
 
 /// Genre of a track from its tags. Rule (docs/collect.md): tags are taken in crawl order; the first tag that
