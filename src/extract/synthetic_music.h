@@ -1,0 +1,49 @@
+// Seeded, music-like test audio: a melody over a scale at a tempo, with a bass drone, a harmonic timbre and
+// percussive noise on the beats. Used by `songlines quickstart` (the built-in default input: no audio files of
+// unknown provenance in the repository) and by tests and experiments that need a synthetic set where a
+// parameter (say, a place) changes the music in a controlled way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace songlines::extract {
+
+struct SyntheticMusicOptions {
+  int sample_rate = 22050;          ///< Hz
+  double seconds = 8.0;             ///< length
+  double tempo_bpm = 100.0;         ///< beats per minute; one melody note per beat (or half beat, see subdivision)
+  int subdivision = 1;              ///< notes per beat (1, 2, 4)
+  double tonic_hz = 220.0;          ///< frequency of scale degree 0
+  std::vector<int> scale = {0, 2, 4, 5, 7, 9, 11};  ///< semitones above the tonic within an octave (major)
+  int octaves = 2;                  ///< melody range in octaves above the tonic
+  /// Timbre: amplitude of harmonic k is k^-rolloff (1: sawtooth-like bright, 3: near-sine mellow).
+  double harmonic_rolloff = 1.5;
+  int n_harmonics = 8;              ///< harmonics per note
+  double attack_s = 0.01;           ///< note attack, seconds
+  double decay_per_s = 4.0;         ///< exponential note decay rate, 1/s (larger: more plucked)
+  double drone_level = 0.3;         ///< level of the tonic drone one octave down (0: none)
+  double percussion_level = 0.2;    ///< level of the noise bursts on each beat (0: none)
+  double vibrato_cents = 0.0;       ///< vibrato depth, cents (5 Hz)
+  double peak = 0.8;                ///< output is scaled to this peak amplitude
+  uint64_t seed = 1;                ///< melody, percussion noise
+  bool operator==(const SyntheticMusicOptions&) const = default;
+};
+
+/// Mono float32 samples, seconds * sample_rate of them, peak-normalized to options.peak. Deterministic for a
+/// given options struct (seed included). Throws UsageError for out-of-range options.
+std::vector<float> synthesize_music(const SyntheticMusicOptions& options);
+
+/// A named synthetic track of the built-in default input.
+struct SyntheticTrack {
+  std::string name;               ///< file stem, e.g. "01-major-bright-120bpm"
+  std::string description;        ///< scale, tempo and timbre in words
+  SyntheticMusicOptions options;
+};
+
+/// The quickstart's default input: n tracks (8 by default) that differ in scale, tonic, tempo and timbre,
+/// each `seconds` long, seeded from `seed`.
+std::vector<SyntheticTrack> default_synthetic_tracks(int n = 8, double seconds = 8.0, uint64_t seed = 2024);
+
+}  // namespace songlines::extract

@@ -1,0 +1,345 @@
+// `songlines extract` end to end: good and bad files, features.csv against the shards, catalog metadata,
+// exit statuses, and resume after kill -9. Plus the pieces: CSV, synthesizer.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "audio/audio_file.h"
+#include "core/error.h"
+#include "extract/csv_table.h"
+#include "extract/extract.h"
+#include "extract/extract_journal.h"
+#include "extract/synthetic_music.h"
+#include "shards/shard.h"
+#include "support/test_support.h"
+
+namespace songlines::extract {
+namespace {
+
+namespace fs = std::filesystem;
+using songlines::testing::MaxAbsNear;
+using songlines::testing::run_songlines;
+using songlines::testing::TempDir;
+
+/// Writes n seeded synthetic WAVs (different tempo/scale/seed) of `seconds` into dir; returns their stems.
+std::vector<std::string> write_good_files(const fs::path& dir, int n, double seconds, int first = 0) {
+  fs::create_directories(dir);
+  std::vector<std::string> stems;
+  for (int i = first; i < first + n; ++i) {
+    SyntheticMusicOptions o;
+    o.seconds = seconds + 0.37 * (i % 3);
+    o.tempo_bpm = 70 + 13 * i;
+    o.tonic_hz = 150 + 17.5 * i;
+    o.seed = 100 + static_cast<uint64_t>(i);
+    auto y = synthesize_music(o);
+    char name[32];
+    std::snprintf(name, sizeof name, "good-%03d", i);
+    audio::write_audio((dir / (std::string(name) + ".wav")).string(), y.data(), static_cast<int64_t>(y.size()), o.sample_rate);
+    stems.push_back(name);
+  }
+  return stems;
+}
+
+void write_bad_files(const fs::path& dir) {
+  std::ofstream(dir / "empty.wav").close();
+  std::ofstream(dir / "text.wav") << "this is not audio, just text renamed to .wav\n";
+  fs::create_directories(dir / "x.wav");
+}
+
+/// Every track of every shard in dir: id -> (shard summaries by feature).
+struct ShardContents {
+  std::map<std::string, std::map<std::string, std::vector<double>>> means;  // id -> feature -> [dim]
+  std::map<std::string, std::map<std::string, std::vector<float>>> frames;  // id -> feature -> frames
+  std::map<std::string, std::string> paths;
+  int64_t tracks = 0;
+};
+
+ShardContents read_all(const fs::path& dir) {
+  ShardContents c;
+  for (const auto& file : shards::list_shards(dir)) {
+    shards::ShardReader r(file);
+    for (int64_t t = 0; t < r.size(); ++t) {
+      auto rec = r.read_track(t);
+      EXPECT_EQ(c.means.count(rec.id), 0u) << rec.id << " appears twice (second time in " << file << ")";
+      for (const auto& [name, s] : rec.summary) c.means[rec.id][name] = s.mean;
+      for (const auto& [name, m] : rec.frames) c.frames[rec.id][name] = m.data;
+      c.paths[rec.id] = rec.path;
+      ++c.tracks;
+    }
+  }
+  return c;
+}
+
+std::string out_of(const songlines::testing::CommandResult& r) { return r.output; }
+
+TEST(ExtractEndToEnd, GoodFilesInShardsBadFilesListedExit3AndCsvEqualsSummaries) {
+  TempDir tmp;
+  const fs::path in = tmp / "music";
+  auto stems = write_good_files(in, 3, 2.0);
+  auto more = write_good_files(in / "sub", 2, 2.0, 3);
+  write_bad_files(in);
+  const fs::path out = tmp / "out";
+  auto r = run_songlines("extract --input " + in.string() + " --output " + out.string() +
+                         " --jobs 2 --shard-size 2 --no-progress");
+  EXPECT_EQ(r.exit_code, 3) << out_of(r);
+  for (const char* bad : {"empty.wav", "text.wav", "x.wav"}) EXPECT_NE(r.output.find(bad), std::string::npos) << bad << "\n" << r.output;
+  EXPECT_NE(r.output.find("3 files failed"), std::string::npos) << r.output;
+
+  ShardContents c = read_all(out);
+  EXPECT_EQ(c.tracks, 5);
+  std::set<std::string> want = {"good-000", "good-001", "good-002", "sub/good-003", "sub/good-004"};
+  std::set<std::string> got;
+  for (const auto& [id, _] : c.means) got.insert(id);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(shards::list_shards(out).size(), 3u);  // 5 tracks, 2 per shard
+
+  // features.csv: the seed header, one row per track, values equal to the shard summary means exactly.
+  CsvTable csv = read_csv((out / "features.csv").string());
+  EXPECT_EQ(csv.header, features_csv_header());
+  ASSERT_EQ(csv.rows.size(), 5u);
+  ASSERT_EQ(csv.header.size(), 6u + 20 + 12 + 7 + 6);
+  const std::pair<const char*, int> blocks[] = {{"mfcc", 20}, {"chroma_stft", 12}, {"spectral_contrast", 7}, {"tonnetz", 6}};
+  for (const auto& row : csv.rows) {
+    const std::string& id = row[0];
+    ASSERT_TRUE(c.means.count(id)) << id;
+    EXPECT_EQ(row[1], fs::path(id).filename().string());  // track_name: file stem without a catalog
+    std::vector<double> from_csv, from_shard;
+    size_t col = 6;
+    for (const auto& [feature, dim] : blocks) {
+      const auto& m = c.means[id].at(feature);
+      ASSERT_EQ(m.size(), static_cast<size_t>(dim));
+      for (int k = 0; k < dim; ++k) {
+        from_csv.push_back(std::stod(row[col++]));
+        from_shard.push_back(m[static_cast<size_t>(k)]);
+      }
+    }
+    EXPECT_TRUE(MaxAbsNear(from_csv, from_shard, 0.0, "features.csv vs shard for " + id));
+  }
+  // Default shard features: the seed's four plus mel_db, and no temporaries or stray files.
+  shards::ShardReader first(shards::list_shards(out)[0]);
+  EXPECT_EQ(first.frame_feature_names(),
+            (std::vector<std::string>{"chroma_stft", "mel_db", "mfcc", "spectral_contrast", "tonnetz"}));
+  EXPECT_EQ(first.attributes().source, "audio");
+  EXPECT_EQ(first.attributes().sample_rate, 22050);
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(ExtractEndToEnd, AllBadExits1AndRefusesNonEmptyOutputWithoutResume) {
+  TempDir tmp;
+  write_bad_files(tmp.path());
+  auto r = run_songlines("extract --input " + (tmp / "empty.wav").string() + " --input " + (tmp / "text.wav").string() +
+                         " --output " + (tmp / "out").string() + " --no-progress");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("text.wav"), std::string::npos) << r.output;
+
+  write_good_files(tmp / "g", 1, 1.0);
+  auto ok = run_songlines("extract --input " + (tmp / "g").string() + " --output " + (tmp / "out2").string() + " --no-progress");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  auto again = run_songlines("extract --input " + (tmp / "g").string() + " --output " + (tmp / "out2").string() + " --no-progress");
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  // --resume on a finished job: nothing redone, nothing duplicated, exit 0.
+  auto resumed = run_songlines("extract --resume --input " + (tmp / "g").string() + " --output " + (tmp / "out2").string() +
+                               " --no-progress");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(read_all(tmp / "out2").tracks, 1);
+}
+
+TEST(ExtractCatalog, RowsFindFilesByPathOrTrackIdAndFillCsvAndCoordinates) {
+  TempDir tmp;
+  write_good_files(tmp / "a", 2, 1.0);
+  {
+    std::ofstream cat(tmp / "catalog.csv");
+    cat << "track_id,track_name,artist_name,location,listeners,genre,country,latitude,longitude,path\n"
+        << "T1,\"Song, with comma\",Ana,Spain,123,Flamenco,ES,40.42,-3.75,a/good-000.wav\n"
+        << "T2,Other,Bo,Japan,9,Enka,JP,35.68,139.69," << (tmp / "a" / "good-001.wav").string() << "\n";
+  }
+  ExtractOptions o;
+  o.inputs = {tmp / "a"};
+  o.output_dir = tmp / "out";
+  o.catalog = tmp / "catalog.csv";
+  o.jobs = 2;
+  o.progress = ProgressMode::kQuiet;
+  ExtractResult r = run_extract(o);
+  EXPECT_EQ(r.tracks_written, 2);
+  EXPECT_TRUE(r.failed.empty());
+  shards::ShardReader reader(r.shards.at(0));
+  ASSERT_EQ(reader.ids(), (std::vector<std::string>{"T1", "T2"}));
+  EXPECT_EQ(reader.countries(), (std::vector<std::string>{"ES", "JP"}));
+  EXPECT_FLOAT_EQ(reader.latitudes()[0], 40.42f);
+  EXPECT_FLOAT_EQ(reader.longitudes()[1], 139.69f);
+  CsvTable csv = read_csv((tmp / "out" / "features.csv").string());
+  ASSERT_EQ(csv.rows.size(), 2u);
+  EXPECT_EQ(std::vector<std::string>(csv.rows[0].begin(), csv.rows[0].begin() + 6),
+            (std::vector<std::string>{"T1", "Song, with comma", "Ana", "Spain", "123", "Flamenco"}));
+
+  // Without a path column, track_id matches the file stem.
+  {
+    std::ofstream cat(tmp / "by_id.csv");
+    cat << "track_id,track_name,latitude,longitude\ngood-001,By Id,1.5,2.5\n";
+  }
+  o.output_dir = tmp / "out_id";
+  o.catalog = tmp / "by_id.csv";
+  r = run_extract(o);
+  shards::ShardReader r2(r.shards.at(0));
+  EXPECT_EQ(r2.ids(), (std::vector<std::string>{"good-000", "good-001"}));
+  EXPECT_TRUE(std::isnan(r2.latitudes()[0]));
+  EXPECT_FLOAT_EQ(r2.latitudes()[1], 1.5f);
+
+  std::ofstream(tmp / "bad.csv") << "track_id,latitude\nx,123\n";
+  o.catalog = tmp / "bad.csv";
+  o.output_dir = tmp / "out_bad";
+  EXPECT_THROW(run_extract(o), InputError);
+}
+
+// ---- resume after kill -9 ------------------------------------------------------------------------------------
+
+pid_t spawn_songlines(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<std::string> all = {songlines::testing::binary_path().string()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    FILE* null = std::fopen("/dev/null", "w");
+    if (null) {
+      dup2(fileno(null), 1);
+      dup2(fileno(null), 2);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+size_t journal_lines(const fs::path& dir) {
+  std::ifstream in(dir / kJournalName);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += !line.empty();
+  return n;
+}
+
+TEST(ExtractResume, AfterKill9EveryTrackExactlyOnceAndValuesEqualACleanRun) {
+  TempDir tmp;
+  const int n_files = 24;
+  write_good_files(tmp / "in", n_files, 1.5);
+  const std::string in = (tmp / "in").string();
+
+  // Clean reference run.
+  auto clean = run_songlines("extract --input " + in + " --output " + (tmp / "clean").string() +
+                             " --jobs 2 --shard-size 3 --no-progress");
+  ASSERT_EQ(clean.exit_code, 0) << clean.output;
+
+  // Interrupted run: killed with SIGKILL once the first shard is committed and journaled.
+  const fs::path out = tmp / "out";
+  pid_t pid = spawn_songlines({"extract", "--input", in, "--output", out.string(), "--jobs", "1", "--shard-size", "3",
+                               "--no-progress"});
+  ASSERT_GT(pid, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (journal_lines(out) < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  int status = 0;
+  bool still_running = waitpid(pid, &status, WNOHANG) == 0;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  const size_t committed = journal_lines(out);
+  ASSERT_GE(committed, 1u) << "first shard never committed";
+  // The kill must have interrupted the job, or this test proves nothing.
+  ASSERT_TRUE(still_running) << "extract finished before it could be killed";
+  ASSERT_LT(committed, static_cast<size_t>(n_files / 3));
+
+  auto resumed = run_songlines("extract --resume --input " + in + " --output " + out.string() +
+                               " --jobs 2 --shard-size 3 --no-progress");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("already extracted (resumed)"), std::string::npos) << resumed.output;
+
+  ShardContents a = read_all(tmp / "clean");
+  ShardContents b = read_all(out);
+  EXPECT_EQ(a.tracks, n_files);
+  EXPECT_EQ(b.tracks, n_files);
+  ASSERT_EQ(a.means.size(), b.means.size());
+  for (const auto& [id, feats] : a.means) {
+    ASSERT_TRUE(b.means.count(id)) << id << " missing after resume";
+    for (const auto& [name, m] : feats) EXPECT_EQ(b.means[id].at(name), m) << id << " " << name;
+    for (const auto& [name, f] : a.frames[id]) EXPECT_EQ(b.frames[id].at(name), f) << id << " " << name;
+  }
+  CsvTable csv = read_csv((out / "features.csv").string());
+  EXPECT_EQ(csv.rows.size(), static_cast<size_t>(n_files));
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(ExtractResume, JournalDropsTornLastLineAndUnjournaledShardsAreRemoved) {
+  TempDir tmp;
+  write_good_files(tmp / "in", 4, 1.0);
+  ExtractOptions o;
+  o.inputs = {tmp / "in"};
+  o.output_dir = tmp / "out";
+  o.shard_size = 2;
+  o.jobs = 1;
+  o.progress = ProgressMode::kQuiet;
+  run_extract(o);
+  // Simulate: shard-00001 committed but its journal line torn mid-write, plus a leftover temporary.
+  auto entries = read_journal(o.output_dir);
+  ASSERT_EQ(entries.size(), 2u);
+  rewrite_journal(o.output_dir, {entries[0]});
+  { std::ofstream(o.output_dir / kJournalName, std::ios::app) << "{\"shard\":\"shard-00001.h5\",\"tra"; }
+  std::ofstream(o.output_dir / "shard-00002.h5.tmp.999.0") << "partial";
+  EXPECT_EQ(read_journal(o.output_dir).size(), 1u);
+  o.resume = true;
+  ExtractResult r = run_extract(o);
+  EXPECT_EQ(r.tracks_resumed, 2);
+  EXPECT_EQ(r.tracks_written, 2);
+  EXPECT_FALSE(fs::exists(o.output_dir / "shard-00002.h5.tmp.999.0"));
+  EXPECT_EQ(read_all(o.output_dir).tracks, 4);
+}
+
+// ---- pieces ------------------------------------------------------------------------------------------------
+
+TEST(Csv, QuotedFieldsRoundTripAndRaggedRowsAreErrors) {
+  std::vector<std::string> fields = {"plain", "with, comma", "with \"quote\"", "multi\nline", ""};
+  std::string text = csv_line({"a", "b", "c", "d", "e"}) + csv_line(fields);
+  CsvTable t = parse_csv(text, "mem");
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_EQ(t.rows[0], fields);
+  EXPECT_THROW(parse_csv("a,b\n1,2,3\n", "mem"), InputError);
+  EXPECT_THROW(parse_csv("a,b\n\"open,2\n", "mem"), InputError);
+  EXPECT_EQ(std::stod(format_double(0.1 + 0.2)), 0.1 + 0.2);
+}
+
+TEST(SyntheticMusic, DeterministicPeakNormalizedAndSeedSensitive) {
+  SyntheticMusicOptions o;
+  o.seconds = 1.5;
+  auto a = synthesize_music(o);
+  auto b = synthesize_music(o);
+  ASSERT_EQ(a.size(), static_cast<size_t>(1.5 * 22050));
+  EXPECT_EQ(a, b);
+  float peak = 0;
+  for (float v : a) peak = std::max(peak, std::fabs(v));
+  EXPECT_NEAR(peak, 0.8f, 1e-6);
+  o.seed = 2;
+  auto c = synthesize_music(o);
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff += std::fabs(a[i] - c[i]);
+  EXPECT_GT(diff / a.size(), 1e-3);
+  o.scale.clear();
+  EXPECT_THROW(synthesize_music(o), UsageError);
+  auto tracks = default_synthetic_tracks(8, 2.0);
+  ASSERT_EQ(tracks.size(), 8u);
+  std::set<std::string> names;
+  for (const auto& t : tracks) names.insert(t.name);
+  EXPECT_EQ(names.size(), 8u);
+}
+
+}  // namespace
+}  // namespace songlines::extract
