@@ -98,7 +98,8 @@ Json RunConfig::to_json() const {
     Json mj = {{"name", m.name}, {"type", m.type}};
     if (m.type == "knn") mj["k"] = m.k;
     if (m.type == "mlp" || m.type == "temporal") {
-      for (auto& [k, v] : m.model.to_json().items()) mj[k] = v;
+      const Json model_json = m.model.to_json();  // items() must not iterate a temporary
+      for (auto& [k, v] : model_json.items()) mj[k] = v;
       mj["train"] = m.train.to_json();
     }
     ms.push_back(mj);
