@@ -230,15 +230,12 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
         auto est = make_estimator(m, config.seed, std::nullopt);
         est->fit(data, all, {});
         est->save(final_dir);
+        const std::set<std::string> countries(data.countries.begin(), data.countries.end());
         write_json_file_atomic((final_dir / "inputs.json").string(),
                                {{"features", data.features},
                                 {"dim", data.dim},
                                 {"model", m.name},
-                                {"countries", std::vector<std::string>(
-                                                  std::set<std::string>(data.countries.begin(), data.countries.end())
-                                                      .begin(),
-                                                  std::set<std::string>(data.countries.begin(), data.countries.end())
-                                                      .end())}});
+                                {"countries", std::vector<std::string>(countries.begin(), countries.end())}});
         log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";
       }
     }
