@@ -30,6 +30,16 @@ torch::Tensor vmf_log_normaliser(const torch::Tensor& kappa) {
   return torch::log(kappa) - std::log(4.0 * std::numbers::pi) - kappa - torch::log1p(-torch::exp(-2.0 * kappa)) +
          std::log(2.0);
 }
+constexpr int64_t kMedianGridPoints = 8000;
+
+// n roughly evenly spaced unit vectors [n, 3] (golden-angle spiral).
+torch::Tensor fibonacci_sphere(int64_t n, const torch::TensorOptions& options) {
+  auto i = torch::arange(n, options) + 0.5;
+  auto z = 1.0 - 2.0 * i / static_cast<double>(n);
+  auto r = torch::sqrt(torch::clamp(1.0 - z * z, 0.0, 1.0));
+  auto phi = i * (std::numbers::pi * (3.0 - std::sqrt(5.0)));
+  return torch::stack({r * torch::cos(phi), r * torch::sin(phi), z}, 1);
+}
 }  // namespace
 
 HeadOptions HeadOptions::from_config(ConfigReader& r) {
@@ -40,8 +50,8 @@ HeadOptions HeadOptions::from_config(ConfigReader& r) {
   r.read("predict", o.predict);
   if (o.type != "sphere" && o.type != "latlon_mse" && o.type != "vmf_mixture")
     throw ConfigError(r.join("type") + ": unknown head \"" + o.type + "\" (sphere, latlon_mse, vmf_mixture)");
-  if (o.predict != "mode" && o.predict != "mean")
-    throw ConfigError(r.join("predict") + ": expected \"mode\" or \"mean\", got \"" + o.predict + "\"");
+  if (o.predict != "mode" && o.predict != "mean" && o.predict != "median")
+    throw ConfigError(r.join("predict") + ": expected \"mode\", \"mean\" or \"median\", got \"" + o.predict + "\"");
   if (!(o.initial_kappa > 0)) throw ConfigError(r.join("initial_kappa") + ": must be > 0");
   return o;
 }
@@ -128,6 +138,14 @@ torch::Tensor VmfMixtureHeadImpl::weights(const std::vector<torch::Tensor>& raws
 torch::Tensor VmfMixtureHeadImpl::predict(const std::vector<torch::Tensor>& raws) {
   auto w = weights(raws);  // [B, K]
   auto mu = means();       // [K, 3]
+  if (options_.predict == "median") {
+    // The point minimising the expected great-circle distance to the component means (the Bayes prediction
+    // for mean-km error), searched among the means and a Fibonacci grid (~250 km spacing):
+    // cost = weights [B, K] @ angles [K, C].
+    auto candidates = torch::cat({mu, fibonacci_sphere(kMedianGridPoints, mu.options())}, 0);  // [C, 3]
+    auto angles = torch::acos(torch::clamp(torch::matmul(mu, candidates.t()), -1.0, 1.0));
+    return candidates.index_select(0, torch::matmul(w, angles).argmin(1));
+  }
   if (options_.predict == "mean")
     return torch::nn::functional::normalize(torch::matmul(w, mu), torch::nn::functional::NormalizeFuncOptions().dim(1));
   // Mode: the component mean with the highest mixture density (densities evaluated at the K means).

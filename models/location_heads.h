@@ -18,7 +18,8 @@ struct HeadOptions {
   double initial_kappa = 50.0;
   /// vmf_mixture: learn the component means (else they stay at their initial training locations).
   bool learn_means = false;
-  /// vmf_mixture: "mode" (the most probable component mean) or "mean" (probability-weighted spherical mean).
+  /// vmf_mixture: "mode" (the most probable component mean), "mean" (probability-weighted spherical mean) or
+  /// "median" (the component mean with the least expected great-circle distance: minimises mean km).
   std::string predict = "mode";
 
   static HeadOptions from_config(ConfigReader& r);
