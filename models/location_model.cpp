@@ -58,7 +58,8 @@ LocationModelImpl::LocationModelImpl(const LocationModelOptions& options, int64_
 torch::Tensor LocationModelImpl::forward(const torch::Tensor& x) {
   if (options_.type == "mlp") {
     TORCH_CHECK(x.dim() == 2, "mlp expects [B, D] input, got ", x.sizes());
-    return head_->forward(body_->forward(x));
+    // hidden_sizes [] is a linear model: the head sits on the standardised inputs.
+    return head_->forward(body_->size() == 0 ? x : body_->forward(x));
   }
   TORCH_CHECK(x.dim() == 3, "temporal model expects [B, T, D] input, got ", x.sizes());
   auto h = body_->forward(x.transpose(1, 2)).transpose(1, 2);  // [B, T, C]

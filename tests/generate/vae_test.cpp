@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <random>
 
 #include "generate/vae_generator.h"
 #include "generate/vae_training.h"
