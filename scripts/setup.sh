@@ -13,6 +13,8 @@ PACKAGES=(
   libsndfile1-dev libsoxr-dev libfftw3-dev
   libsqlite3-dev
   python3
+  ccache
+  chromium
 )
 
 missing=()
