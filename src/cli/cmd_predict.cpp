@@ -1,10 +1,17 @@
-// songlines predict --model RUN_DIR --input SHARD... [--output FILE] [--device ...]
+// songlines predict --model RUN_DIR --input PATH... [--output FILE] [--device ...]
+// Inputs are shards (files or folders of *.h5) or audio files / folders of audio: audio goes through the same
+// extraction as `songlines extract` (into a private temporary folder) and is then read like a shard.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "cli/command.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "extract/extract.h"
 #include "geo/gazetteer.h"
 #include "shards/shard.h"
 #include "train/trainer.h"
@@ -12,41 +19,88 @@
 namespace songlines::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
 cxxopts::Options predict_options() {
   cxxopts::Options o("songlines predict",
-                     "Latitude, longitude, country and uncertainty for the tracks of shards, from a run's final model");
+                     "Latitude, longitude, country and uncertainty for audio files or the tracks of shards, from a "
+                     "run's final model. Exit 3 when some audio files could not be decoded (the others are predicted).");
   o.add_options()("model", "run directory (uses RUN_DIR/checkpoints/final)", cxxopts::value<std::string>())(
-      "input", "shard files or directories", cxxopts::value<std::vector<std::string>>())(
+      "input", "audio files, shard files, or folders of either", cxxopts::value<std::vector<std::string>>())(
       "output", "CSV file (default: stdout)", cxxopts::value<std::string>())(
       "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"));
   return o;
 }
 
+/// A folder removed with its contents when the prediction ends, however it ends.
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() / ("songlines-predict-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+bool is_shard_input(const fs::path& p) {
+  if (!fs::exists(p)) throw InputError(p.string(), "no such file or directory");
+  if (fs::is_directory(p)) return !shards::list_shards(p).empty();
+  return p.extension() == ".h5";
+}
+
 int predict_main(const cxxopts::ParseResult& args) {
   if (!args.count("model") || !args.count("input")) throw UsageError("predict: needs --model RUN_DIR and --input PATH");
-  std::filesystem::path final_dir = std::filesystem::path(args["model"].as<std::string>()) / "checkpoints" / "final";
-  if (!std::filesystem::exists(final_dir / "inputs.json"))
+  fs::path final_dir = fs::path(args["model"].as<std::string>()) / "checkpoints" / "final";
+  if (!fs::exists(final_dir / "inputs.json"))
     throw UsageError("--model: " + final_dir.string() + " holds no final model (run with refit_final: true)");
   Json inputs = load_json_file((final_dir / "inputs.json").string());
   auto features = inputs.at("features").get<std::vector<std::string>>();
+  auto frame_blocks = inputs.value("frame_features", std::vector<std::string>{});
   auto countries = inputs.at("countries").get<std::vector<std::string>>();
   countries.erase(std::remove(countries.begin(), countries.end(), std::string()), countries.end());
   auto estimator = train::load_estimator(final_dir, args["device"].as<std::string>());
+  auto* neural = dynamic_cast<train::NeuralLocationEstimator*>(estimator.get());
+  const bool temporal = neural && neural->temporal();
   const auto& gazetteer = geo::Gazetteer::builtin();
 
-  std::ofstream file;
-  std::ostream* out = &std::cout;
-  if (args.count("output")) {
-    file.open(args["output"].as<std::string>());
-    if (!file) throw IoError("--output: cannot write " + args["output"].as<std::string>());
-    out = &file;
-  }
-  *out << "track_id,path,predicted_latitude,predicted_longitude,predicted_country,uncertainty_km\n";
-  *out << std::setprecision(8);
+  // Shards named directly, and audio extracted once into a scratch folder.
+  std::vector<fs::path> shard_files, audio;
   for (const auto& in : args["input"].as<std::vector<std::string>>()) {
-    for (const auto& shard_path : shards::list_shards(in)) {
-      shards::ShardReader reader(shard_path);
-      const int64_t n = reader.size();
+    if (is_shard_input(in))
+      for (auto& f : shards::list_shards(in)) shard_files.push_back(f);
+    else
+      audio.emplace_back(in);
+  }
+  ScratchDir scratch;
+  std::vector<extract::FailedFile> failed;
+  if (!audio.empty()) {
+    extract::ExtractOptions eo;
+    eo.inputs = audio;
+    eo.output_dir = scratch.path;
+    eo.write_csv = false;
+    auto r = extract::run_extract(eo);
+    failed = r.failed;
+    for (auto& f : r.shards) shard_files.push_back(f);
+  }
+
+  std::ostringstream csv;
+  csv << "track_id,path,predicted_latitude,predicted_longitude,predicted_country,uncertainty_km\n";
+  csv << std::setprecision(8);
+  for (const auto& shard_path : shard_files) {
+    shards::ShardReader reader(shard_path);
+    const int64_t n = reader.size();
+    train::LocationPrediction pred;
+    if (temporal) {
+      train::FrameSequences seq;
+      seq.blocks = frame_blocks;
+      std::vector<int64_t> all(n);
+      for (int64_t i = 0; i < n; ++i) all[i] = i;
+      train::append_frame_sequences(reader, all, seq);
+      pred = neural->predict_sequences(seq, all);
+    } else {
       std::vector<std::vector<double>> blocks;
       std::vector<int64_t> dims;
       int64_t dim = 0;
@@ -63,21 +117,28 @@ int predict_main(const cxxopts::ParseResult& args) {
       for (int64_t i = 0; i < n; ++i)
         for (size_t b = 0; b < blocks.size(); ++b)
           for (int64_t k = 0; k < dims[b]; ++k) x.push_back(static_cast<float>(blocks[b][i * dims[b] + k]));
-      auto pred = estimator->predict_raw(x, n);
-      for (int64_t i = 0; i < n; ++i) {
-        auto p = pred.points[i];
-        std::string country = countries.empty() ? gazetteer.nearest(p).iso2 : gazetteer.nearest(p, countries).iso2;
-        *out << reader.ids()[i] << "," << reader.paths()[i] << "," << p.lat << "," << p.lon << "," << country << ",";
-        if (!std::isnan(pred.uncertainty_km[i])) *out << pred.uncertainty_km[i];
-        *out << "\n";
-      }
+      pred = estimator->predict_raw(x, n);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      auto p = pred.points[i];
+      if (!geo::is_valid(p)) throw Error(shard_path.string() + ": track " + reader.ids()[i] + " gave no finite prediction");
+      std::string country = countries.empty() ? gazetteer.nearest(p).iso2 : gazetteer.nearest(p, countries).iso2;
+      csv << reader.ids()[i] << "," << reader.paths()[i] << "," << p.lat << "," << p.lon << "," << country << ",";
+      if (!std::isnan(pred.uncertainty_km[i])) csv << pred.uncertainty_km[i];
+      csv << "\n";
     }
   }
+  if (args.count("output"))
+    write_file_atomic(args["output"].as<std::string>(), csv.str());
+  else
+    std::cout << csv.str();
+  for (const auto& f : failed) std::cerr << "predict: skipped " << f.path << ": " << f.reason << "\n";
+  if (!failed.empty()) return static_cast<int>(ExitStatus::kPartial);
   return 0;
 }
 
-SONGLINES_REGISTER_COMMAND(Command{"predict", "latitude, longitude, country, uncertainty for shards",
-                                   predict_options, predict_main, {}});
+SONGLINES_REGISTER_COMMAND(Command{"predict", "latitude, longitude, country, uncertainty for audio files or shards",
+                                   predict_options, predict_main, {"input"}});
 
 }  // namespace
 }  // namespace songlines::cli

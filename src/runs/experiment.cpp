@@ -25,8 +25,6 @@ std::unique_ptr<train::LocationEstimator> make_estimator(const ModelConfig& m, u
                                                          const std::optional<fs::path>& checkpoint_dir) {
   if (m.type == "centroid") return std::make_unique<train::CentroidBaseline>();
   if (m.type == "knn") return std::make_unique<train::KnnBaseline>(m.k);
-  if (m.type == "temporal")
-    throw ConfigError("models: the temporal model trains on frame crops, which this runner does not read yet");
   auto t = m.train;
   t.seed = seed;
   auto e = std::make_unique<train::NeuralLocationEstimator>(m.model, t);
@@ -77,7 +75,8 @@ train::Dataset load_run_data(const RunConfig& config) {
   std::vector<fs::path> files;
   for (const auto& s : config.data.shards)
     for (auto& f : shards::list_shards(s)) files.push_back(f);
-  return train::load_summary_dataset(files, config.data.features);
+  return train::load_summary_dataset(files, config.data.features,
+                                     config.has_temporal() ? config.data.frame_features : std::vector<std::string>{});
 }
 
 fs::path default_run_dir(const RunConfig& config, const fs::path& output_root) {
@@ -234,6 +233,8 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
         write_json_file_atomic((final_dir / "inputs.json").string(),
                                {{"features", data.features},
                                 {"dim", data.dim},
+                                {"frame_features", m.type == "temporal" ? config.data.frame_features
+                                                                        : std::vector<std::string>{}},
                                 {"model", m.name},
                                 {"countries", std::vector<std::string>(countries.begin(), countries.end())}});
         log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";

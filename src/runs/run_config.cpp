@@ -30,6 +30,7 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
     auto d = r.child("data");
     d.read("shards", c.data.shards);
     d.read("features", c.data.features);
+    d.read("frame_features", c.data.frame_features);
     if (d.has("table")) {
       auto t = d.child("table");
       t.require("format", c.data.table_format);
@@ -83,14 +84,25 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
     if (!names.insert(mc.name).second) throw ConfigError(m.join("name") + ": duplicate model name \"" + mc.name + "\"");
     c.models.push_back(std::move(mc));
   }
+  if (c.has_temporal()) {
+    if (!c.data.table_path.empty())
+      throw ConfigError("data.table: temporal models read frame sequences; give data.shards (from extract)");
+    if (c.data.frame_features.empty()) c.data.frame_features = train::default_frame_blocks();
+  }
   if (c.final_model.empty()) c.final_model = c.models.back().name;
   if (!names.count(c.final_model)) throw ConfigError("final_model: no model named \"" + c.final_model + "\"");
   r.finish();
   return c;
 }
 
+bool RunConfig::has_temporal() const {
+  for (const auto& m : models)
+    if (m.type == "temporal") return true;
+  return false;
+}
+
 Json RunConfig::to_json() const {
-  Json data = {{"features", this->data.features}};
+  Json data = {{"features", this->data.features}, {"frame_features", this->data.frame_features}};
   if (!this->data.shards.empty()) data["shards"] = this->data.shards;
   else data["table"] = {{"format", this->data.table_format}, {"path", this->data.table_path}};
   Json ms = Json::array();

@@ -18,6 +18,7 @@ struct DataConfig {
   std::string table_format;            ///< "gom" | "seed-csv" when reading a table directly
   std::string table_path;              ///< the table file
   std::vector<std::string> features;   ///< summary blocks to use; empty = all
+  std::vector<std::string> frame_features;  ///< temporal models: frame arrays (default: the seed's four)
 };
 
 struct EvaluationConfig {
@@ -41,6 +42,7 @@ struct RunConfig {
   DataConfig data;
   EvaluationConfig evaluation;
   std::vector<ModelConfig> models;
+  bool has_temporal() const;          ///< some model reads frame sequences
   std::string final_model;             ///< model refitted on all rows for `predict` ("" = last in models)
   bool refit_final = true;             ///< whether to refit and save the final model
 

@@ -22,9 +22,45 @@ std::vector<std::string> resolve_features(const std::vector<std::string>& reques
 }
 }  // namespace
 
-Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features) {
+std::vector<std::string> default_frame_blocks() { return {"mfcc", "chroma_stft", "spectral_contrast", "tonnetz"}; }
+
+void append_frame_sequences(const shards::ShardReader& reader, const std::vector<int64_t>& tracks, FrameSequences& out) {
+  const std::string where = reader.path().string();
+  std::vector<int64_t> dims;
+  int64_t dim = 0;
+  for (const auto& b : out.blocks) {
+    if (!reader.has_frames(b)) throw InputError(where, "no frame array /frames/" + b + " (temporal models need frames)");
+    dims.push_back(reader.frame_dim(b));
+    dim += dims.back();
+  }
+  if (out.dim == 0) out.dim = dim;
+  if (dim != out.dim)
+    throw InputError(where, "frame width " + std::to_string(dim) + " differs from " + std::to_string(out.dim));
+  for (auto t : tracks) {
+    std::vector<features::FeatureMatrix> parts;
+    for (const auto& b : out.blocks) parts.push_back(reader.read_frames(b, t));
+    const int64_t frames = parts.front().frames;
+    if (frames <= 0) throw InputError(where, "track " + reader.ids()[t] + " has no frames");
+    for (const auto& m : parts)
+      if (m.frames != frames) throw InputError(where, "track " + reader.ids()[t] + ": frame blocks differ in length");
+    const size_t base = out.frames.size();
+    out.frames.resize(base + static_cast<size_t>(frames * dim));
+    float* dst = out.frames.data() + base;
+    for (int64_t f = 0; f < frames; ++f)
+      for (const auto& m : parts) dst = std::copy(m.row(f), m.row(f) + m.dim, dst);
+    out.offsets.push_back(out.offsets.back() + frames);
+  }
+}
+
+Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features,
+                             const std::vector<std::string>& frame_blocks) {
   if (shards.empty()) throw InputError("data.shards", "no shard files");
   Dataset d;
+  std::shared_ptr<FrameSequences> seq;
+  if (!frame_blocks.empty()) {
+    seq = std::make_shared<FrameSequences>();
+    seq->blocks = frame_blocks;
+  }
   for (const auto& path : shards) {
     shards::ShardReader reader(path);
     auto names = resolve_features(features, reader.summary_feature_names(), path.string());
@@ -41,9 +77,11 @@ Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, c
     }
     if (d.dim == 0) d.dim = dim;
     if (dim != d.dim) throw InputError(path.string(), "feature width " + std::to_string(dim) + " differs from " + std::to_string(d.dim));
+    std::vector<int64_t> kept;
     for (int64_t i = 0; i < reader.size(); ++i) {
       geo::LatLon p{reader.latitudes()[i], reader.longitudes()[i]};
       if (!geo::is_valid(p)) continue;
+      kept.push_back(i);
       for (size_t b = 0; b < blocks.size(); ++b)
         for (int64_t k = 0; k < dims[b]; ++k) d.x.push_back(static_cast<float>(blocks[b][i * dims[b] + k]));
       d.coords.push_back(p);
@@ -51,8 +89,10 @@ Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, c
       d.countries.push_back(reader.countries()[i]);
       d.artists.emplace_back();
     }
+    if (seq) append_frame_sequences(reader, kept, *seq);
   }
   if (d.coords.empty()) throw InputError(shards.front().string(), "no tracks with coordinates");
+  d.sequences = seq;
   return d;
 }
 
@@ -94,6 +134,34 @@ Standardizer Standardizer::fit(const Dataset& data, const std::vector<int64_t>& 
   for (auto& v : s.scale) {
     v = std::sqrt(v / static_cast<double>(rows.size()));
     if (!(v > 1e-12)) v = 1.0;  // constant column: leave centred values at 0
+  }
+  return s;
+}
+
+Standardizer Standardizer::fit_frames(const FrameSequences& seq, const std::vector<int64_t>& tracks) {
+  Standardizer s;
+  s.mean.assign(seq.dim, 0.0);
+  s.scale.assign(seq.dim, 0.0);
+  SONGLINES_CHECK(!tracks.empty(), "Standardizer::fit_frames: no tracks");
+  double n = 0;
+  for (auto t : tracks) {
+    const float* x = seq.track(t);
+    for (int64_t f = 0; f < seq.length(t); ++f)
+      for (int64_t k = 0; k < seq.dim; ++k) s.mean[k] += x[f * seq.dim + k];
+    n += static_cast<double>(seq.length(t));
+  }
+  for (auto& m : s.mean) m /= n;
+  for (auto t : tracks) {
+    const float* x = seq.track(t);
+    for (int64_t f = 0; f < seq.length(t); ++f)
+      for (int64_t k = 0; k < seq.dim; ++k) {
+        double dlt = x[f * seq.dim + k] - s.mean[k];
+        s.scale[k] += dlt * dlt;
+      }
+  }
+  for (auto& v : s.scale) {
+    v = std::sqrt(v / n);
+    if (!(v > 1e-12)) v = 1.0;
   }
   return s;
 }

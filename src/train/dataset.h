@@ -3,14 +3,34 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "geo/great_circle.h"
+#include "shards/shard.h"
 #include "train/table_import.h"
 
 namespace songlines::train {
+
+/// Frame sequences for temporal models: the named frame blocks of each track, concatenated per frame.
+struct FrameSequences {
+  int64_t dim = 0;                  ///< D: per-frame width (sum of the blocks' widths)
+  std::vector<std::string> blocks;  ///< frame arrays, in column order
+  std::vector<float> frames;        ///< [F, D] row-major, all tracks one after another
+  std::vector<int64_t> offsets{0};  ///< [N+1]; track i = rows offsets[i]..offsets[i+1]
+  int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
+  int64_t length(int64_t i) const { return offsets[i + 1] - offsets[i]; }
+  const float* track(int64_t i) const { return frames.data() + offsets[i] * dim; }
+};
+
+/// The seed's four frame features, the default input of temporal models ([T, 20 + 12 + 7 + 6 = 45]).
+std::vector<std::string> default_frame_blocks();
+
+/// Appends the given tracks' frames (blocks side by side) from an open shard to `out`. Throws InputError naming
+/// the shard when a block is missing or a track has no frames.
+void append_frame_sequences(const shards::ShardReader& reader, const std::vector<int64_t>& tracks, FrameSequences& out);
 
 struct Dataset {
   int64_t dim = 0;                          ///< D
@@ -20,13 +40,16 @@ struct Dataset {
   std::vector<std::string> countries;       ///< [N] ISO2 ("" unknown)
   std::vector<std::string> artists;         ///< [N] ("" unknown)
   std::vector<std::string> features;        ///< summary blocks, in column order
+  std::shared_ptr<const FrameSequences> sequences;  ///< [N] tracks' frames (temporal models); null when not loaded
   int64_t size() const { return static_cast<int64_t>(coords.size()); }
   const float* row(int64_t i) const { return x.data() + i * dim; }
 };
 
 /// Summary means of the named blocks (all blocks, sorted by name, when `features` is empty) from shards.
-/// Tracks without coordinates are left out. Throws InputError when a shard lacks a block.
-Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features);
+/// Tracks without coordinates are left out. Throws InputError when a shard lacks a block. With `frame_blocks`
+/// non-empty the tracks' frame sequences are loaded too (Dataset::sequences).
+Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features,
+                             const std::vector<std::string>& frame_blocks = {});
 /// The same from an imported table (no shard round trip; keeps artists for grouped folds).
 Dataset dataset_from_table(const ImportedTable& table, const std::vector<std::string>& features);
 
@@ -36,6 +59,8 @@ struct Standardizer {
   std::vector<double> scale; ///< [D] standard deviation (1 where a column is constant)
 
   static Standardizer fit(const Dataset& data, const std::vector<int64_t>& rows);
+  /// Per-frame-column statistics over every frame of the given tracks (temporal models).
+  static Standardizer fit_frames(const FrameSequences& seq, const std::vector<int64_t>& tracks);
   /// Standardised copy of the given rows: [rows, D].
   std::vector<float> apply(const Dataset& data, const std::vector<int64_t>& rows) const;
   /// Standardises a [n, D] block in place.

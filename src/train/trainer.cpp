@@ -28,6 +28,10 @@ void TrainOptions::read(ConfigReader& r) {
   r.read("weight_decay", weight_decay);
   r.read("ensemble", ensemble);
   r.read("checkpoint_every", checkpoint_every);
+  r.read("crop_frames", crop_frames);
+  r.read("eval_crops", eval_crops);
+  if (crop_frames < 1) throw ConfigError(r.join("crop_frames") + ": must be >= 1");
+  if (eval_crops < 1) throw ConfigError(r.join("eval_crops") + ": must be >= 1");
   if (epochs < 1) throw ConfigError(r.join("epochs") + ": must be >= 1");
   if (batch_size < 0) throw ConfigError(r.join("batch_size") + ": must be >= 0");
   if (ensemble < 1) throw ConfigError(r.join("ensemble") + ": must be >= 1");
@@ -36,7 +40,8 @@ void TrainOptions::read(ConfigReader& r) {
 
 Json TrainOptions::to_json() const {
   return {{"epochs", epochs},     {"batch_size", batch_size}, {"learning_rate", learning_rate},
-          {"weight_decay", weight_decay}, {"ensemble", ensemble}, {"checkpoint_every", checkpoint_every}};
+          {"weight_decay", weight_decay}, {"ensemble", ensemble}, {"checkpoint_every", checkpoint_every},
+          {"crop_frames", crop_frames}, {"eval_crops", eval_crops}};
 }
 
 NeuralLocationEstimator::NeuralLocationEstimator(models::LocationModelOptions model, TrainOptions train)
@@ -58,13 +63,24 @@ torch::Tensor NeuralLocationEstimator::training_centres(const Dataset& data, con
 }
 
 void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t>& rows, const EpochCallback& on_epoch) {
-  standardizer_ = Standardizer::fit(data, rows);
-  input_dim_ = data.dim;
-  centres_ = training_centres(data, rows);
   const int64_t n = static_cast<int64_t>(rows.size());
-  auto x = to_tensor(standardizer_.apply(data, rows), n, data.dim).to(device_);
+  centres_ = training_centres(data, rows);
+  torch::Tensor x;
+  const FrameSequences* seq = data.sequences.get();
+  if (temporal()) {
+    if (!seq) throw UsageError("model \"temporal\": the data has no frame sequences (use data.shards with frames)");
+    frame_blocks_ = seq->blocks;
+    standardizer_ = Standardizer::fit_frames(*seq, rows);
+    input_dim_ = seq->dim;
+  } else {
+    standardizer_ = Standardizer::fit(data, rows);
+    input_dim_ = data.dim;
+    x = to_tensor(standardizer_.apply(data, rows), n, data.dim).to(device_);
+  }
   auto y = unit_targets(data, rows).to(device_);
-  const int64_t batch = train_options_.batch_size > 0 ? std::min(train_options_.batch_size, n) : n;
+  // Temporal models never take the whole set as one batch: [N, T, D] would not fit; 32 tracks by default.
+  const int64_t requested = train_options_.batch_size > 0 ? train_options_.batch_size : (temporal() ? 32 : n);
+  const int64_t batch = std::min(requested, n);
   members_.clear();
   for (int m = 0; m < train_options_.ensemble; ++m) {
     torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m));
@@ -92,12 +108,28 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
     }
     model->train();
     for (int epoch = start_epoch; epoch < train_options_.epochs; ++epoch) {
-      auto order = batch < n ? torch::randperm(n, torch::TensorOptions().dtype(torch::kLong)).to(device_) : torch::Tensor();
+      auto order = batch < n ? torch::randperm(n, torch::TensorOptions().dtype(torch::kLong)) : torch::Tensor();
+      auto order_dev = order.defined() ? order.to(device_) : order;
+      // Crop windows come from the torch generator too, so a seeded run is reproducible and resumable.
+      auto offsets = temporal() ? torch::rand({n}, torch::kFloat64) : torch::Tensor();
       double total = 0;
       for (int64_t b = 0; b < n; b += batch) {
         torch::Tensor xb = x, yb = y;
-        if (batch < n) {
-          auto idx = order.slice(0, b, std::min(b + batch, n));
+        if (temporal()) {
+          std::vector<int64_t> tracks, starts;
+          const int64_t* ord = order.defined() ? order.data_ptr<int64_t>() : nullptr;
+          const double* off = offsets.data_ptr<double>();
+          for (int64_t j = b; j < std::min(b + batch, n); ++j) {
+            int64_t i = ord ? ord[j] : j;
+            int64_t t = rows[i];
+            int64_t slack = std::max<int64_t>(0, seq->length(t) - train_options_.crop_frames);
+            tracks.push_back(t);
+            starts.push_back(static_cast<int64_t>(off[i] * static_cast<double>(slack + 1)) % (slack + 1));
+          }
+          xb = crops(*seq, tracks, starts).to(device_);
+          yb = order.defined() ? y.index_select(0, order_dev.slice(0, b, std::min(b + batch, n))) : y;
+        } else if (batch < n) {
+          auto idx = order_dev.slice(0, b, std::min(b + batch, n));
           xb = x.index_select(0, idx);
           yb = y.index_select(0, idx);
         }
@@ -130,23 +162,21 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
   }
 }
 
-LocationPrediction NeuralLocationEstimator::predict(const Dataset& data, const std::vector<int64_t>& rows) {
-  std::vector<float> x;
-  for (auto i : rows) x.insert(x.end(), data.row(i), data.row(i) + data.dim);
-  return predict_raw(x, static_cast<int64_t>(rows.size()));
+torch::Tensor NeuralLocationEstimator::crops(const FrameSequences& seq, const std::vector<int64_t>& tracks,
+                                            const std::vector<int64_t>& starts) const {
+  const int64_t t_len = train_options_.crop_frames, d = seq.dim;
+  auto out = torch::zeros({static_cast<int64_t>(tracks.size()), t_len, d}, torch::kFloat32);
+  float* dst = out.data_ptr<float>();
+  for (size_t b = 0; b < tracks.size(); ++b) {
+    const int64_t take = std::min(t_len, seq.length(tracks[b]) - starts[b]);
+    float* row = dst + static_cast<int64_t>(b) * t_len * d;
+    std::copy(seq.track(tracks[b]) + starts[b] * d, seq.track(tracks[b]) + (starts[b] + take) * d, row);
+    standardizer_.apply_inplace(row, take);
+  }
+  return out;
 }
 
-LocationPrediction NeuralLocationEstimator::predict_raw(const std::vector<float>& raw, int64_t n) {
-  TORCH_CHECK(!members_.empty(), "predict before fit/load");
-  auto x = raw;
-  standardizer_.apply_inplace(x.data(), n);
-  torch::NoGradGuard no_grad;
-  auto xt = to_tensor(x, n, input_dim_).to(device_);
-  std::vector<torch::Tensor> raws;
-  for (auto& m : members_) {
-    m->eval();
-    raws.push_back(m->forward(xt));
-  }
+LocationPrediction NeuralLocationEstimator::combine(std::vector<torch::Tensor>& raws, int64_t n) {
   auto& head = members_.front()->head();
   auto units = head.predict(raws);
   auto unc = head.uncertainty_km(raws, units).to(torch::kCPU, torch::kFloat64).contiguous();
@@ -157,6 +187,58 @@ LocationPrediction NeuralLocationEstimator::predict_raw(const std::vector<float>
     out.uncertainty_km.push_back(unc[i].item<double>());
   }
   return out;
+}
+
+LocationPrediction NeuralLocationEstimator::predict_sequences(const FrameSequences& seq,
+                                                              const std::vector<int64_t>& tracks) {
+  TORCH_CHECK(!members_.empty(), "predict before fit/load");
+  if (!temporal()) throw UsageError("predict_sequences: the " + model_options_.type + " model reads summary rows");
+  if (seq.dim != input_dim_)
+    throw InputError("frames", "width " + std::to_string(seq.dim) + " but the model expects " + std::to_string(input_dim_));
+  torch::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(tracks.size());
+  // Crop c of every track starts at an evenly spaced frame; each crop's output is one "member" for the head,
+  // so crops (and ensemble members) are combined the way the head combines members.
+  std::vector<torch::Tensor> raws;
+  for (int c = 0; c < train_options_.eval_crops; ++c) {
+    std::vector<int64_t> starts;
+    for (auto t : tracks) {
+      int64_t slack = std::max<int64_t>(0, seq.length(t) - train_options_.crop_frames);
+      starts.push_back(train_options_.eval_crops == 1 ? slack / 2 : slack * c / (train_options_.eval_crops - 1));
+    }
+    auto x = crops(seq, tracks, starts).to(device_);
+    for (auto& m : members_) {
+      m->eval();
+      raws.push_back(m->forward(x));
+    }
+  }
+  return combine(raws, n);
+}
+
+LocationPrediction NeuralLocationEstimator::predict(const Dataset& data, const std::vector<int64_t>& rows) {
+  if (temporal()) {
+    if (!data.sequences) throw UsageError("model \"temporal\": the data has no frame sequences");
+    return predict_sequences(*data.sequences, rows);
+  }
+  std::vector<float> x;
+  for (auto i : rows) x.insert(x.end(), data.row(i), data.row(i) + data.dim);
+  return predict_raw(x, static_cast<int64_t>(rows.size()));
+}
+
+LocationPrediction NeuralLocationEstimator::predict_raw(const std::vector<float>& raw, int64_t n) {
+  TORCH_CHECK(!members_.empty(), "predict before fit/load");
+  if (temporal())
+    throw UsageError("the temporal model predicts from frame sequences (shards with frames or audio), not summary rows");
+  auto x = raw;
+  standardizer_.apply_inplace(x.data(), n);
+  torch::NoGradGuard no_grad;
+  auto xt = to_tensor(x, n, input_dim_).to(device_);
+  std::vector<torch::Tensor> raws;
+  for (auto& m : members_) {
+    m->eval();
+    raws.push_back(m->forward(xt));
+  }
+  return combine(raws, n);
 }
 
 void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
@@ -171,7 +253,8 @@ void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
                                                           {"input_dim", input_dim_},
                                                           {"centres", cv},
                                                           {"members", members_.size()},
-                                                          {"standardizer", standardizer_.to_json()}});
+                                                          {"standardizer", standardizer_.to_json()},
+                                                          {"frame_blocks", frame_blocks_}});
 }
 
 std::unique_ptr<NeuralLocationEstimator> NeuralLocationEstimator::load(const std::filesystem::path& dir,
@@ -191,6 +274,7 @@ std::unique_ptr<NeuralLocationEstimator> NeuralLocationEstimator::load(const std
   auto est = std::make_unique<NeuralLocationEstimator>(mo, to);
   est->input_dim_ = j.at("input_dim").get<int64_t>();
   est->standardizer_ = Standardizer::from_json(j.at("standardizer"));
+  est->frame_blocks_ = j.value("frame_blocks", std::vector<std::string>{});
   auto cv = j.at("centres").get<std::vector<float>>();
   est->centres_ = to_tensor(cv, static_cast<int64_t>(cv.size() / 3), 3);
   for (int64_t m = 0; m < j.at("members").get<int64_t>(); ++m) {

@@ -20,6 +20,8 @@ struct TrainOptions {
   uint64_t seed = 0;           ///< member m uses seed + m
   std::string device = "auto"; ///< "cpu", "cuda" or "auto"
   int checkpoint_every = 0;    ///< epochs between checkpoints (0: none); needs a checkpoint dir
+  int64_t crop_frames = 256;   ///< temporal: frames per training crop (a random window of each track per epoch)
+  int eval_crops = 8;          ///< temporal: evenly spaced crops per track at prediction, combined by the head
 
   void read(ConfigReader& r);
   Json to_json() const;
@@ -34,6 +36,10 @@ class NeuralLocationEstimator : public LocationEstimator {
   void fit(const Dataset& data, const std::vector<int64_t>& rows, const EpochCallback& on_epoch) override;
   LocationPrediction predict(const Dataset& data, const std::vector<int64_t>& rows) override;
   LocationPrediction predict_raw(const std::vector<float>& x, int64_t n) override;
+  /// Temporal models: predicts the given tracks of `seq` (frame blocks as at training).
+  LocationPrediction predict_sequences(const FrameSequences& seq, const std::vector<int64_t>& tracks);
+  bool temporal() const { return model_options_.type == "temporal"; }
+  const std::vector<std::string>& frame_blocks() const { return frame_blocks_; }
   void save(const std::filesystem::path& dir) const override;
   std::string type() const override { return model_options_.type; }
 
@@ -51,6 +57,13 @@ class NeuralLocationEstimator : public LocationEstimator {
   torch::Tensor centres_;
   std::vector<models::LocationModel> members_;
   std::optional<std::filesystem::path> checkpoint_dir_;
+  std::vector<std::string> frame_blocks_;  ///< temporal: the frame arrays the model reads
+
+  /// Temporal: standardised crops [tracks, crop_frames, D]; starts[i] is the first frame (shorter tracks are
+  /// zero-padded after standardisation, i.e. padded with the training mean).
+  torch::Tensor crops(const FrameSequences& seq, const std::vector<int64_t>& tracks,
+                      const std::vector<int64_t>& starts) const;
+  LocationPrediction combine(std::vector<torch::Tensor>& raws, int64_t n);
 };
 
 }  // namespace songlines::train
