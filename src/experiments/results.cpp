@@ -54,7 +54,7 @@ double incomplete_beta(double x, double a, double b) {
   if (std::fabs(d) < kTiny) d = kTiny;
   d = 1 / d;
   double f = d;
-  for (int m = 1; m <= 300; ++m) {
+  for (int m = 1; m <= 5000; ++m) {
     double num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m));
     d = 1 + num * d;
     c = 1 + num / c;
