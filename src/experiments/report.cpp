@@ -144,10 +144,12 @@ std::string line_chart(const std::vector<Series>& series, const std::string& xla
     o << "<line x1=\"" << num(X(v)) << "\" x2=\"" << num(X(v)) << "\" y1=\"" << T << "\" y2=\"" << h - B
       << "\" stroke=\"#eee\"/><text x=\"" << num(X(v)) << "\" y=\"" << h - B + 16
       << "\" text-anchor=\"middle\" class=\"tick\">" << num(v, xs < 1 ? 2 : 0) << "</text>";
-  for (double v = std::ceil(y0 / ys) * ys; v <= y1 + 1e-9 * ys; v += ys)
+  for (double v = std::ceil(y0 / ys) * ys; v <= y1 + 1e-9 * ys; v += ys) {
+    if (std::fabs(v) < 1e-9 * ys) v = 0;  // no "-0.00" tick
     o << "<line x1=\"" << L << "\" x2=\"" << w - R << "\" y1=\"" << num(Y(v)) << "\" y2=\"" << num(Y(v))
       << "\" stroke=\"#eee\"/><text x=\"" << L - 6 << "\" y=\"" << num(Y(v) + 4)
       << "\" text-anchor=\"end\" class=\"tick\">" << num(v, ys < 0.1 ? 3 : (ys < 1 ? 2 : 0)) << "</text>";
+  }
   o << "<text x=\"" << (L + w - R) / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\" class=\"axis\">"
     << esc(xlabel) << "</text><text transform=\"translate(14," << (T + h - B) / 2
     << ") rotate(-90)\" text-anchor=\"middle\" class=\"axis\">" << esc(ylabel) << "</text>";
@@ -220,7 +222,7 @@ header p{margin:4px 0 0;opacity:.85}main{padding:8px 28px 40px;max-width:1320px}
 section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 18px;margin:16px 0}
 h2{font-size:17px;margin:0 0 10px}table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}th{background:#f3f5f7}
-td:first-child,th:first-child,td.l{text-align:left}.note{color:#666;font-size:12px}
+td:first-child,th:first-child,td.l,th.l{text-align:left}.note{color:#666;font-size:12px}
 .tick{font-size:10px;fill:#555}.axis{font-size:12px;fill:#333}.legend{font-size:11px;fill:#333}
 .map{width:100%;height:auto;border:1px solid #ddd}.charts{display:flex;flex-wrap:wrap;gap:16px}
 .scroll{max-height:420px;overflow:auto}figure{display:inline-block;margin:8px;vertical-align:top}
@@ -277,14 +279,19 @@ std::string section(const std::string& id, const std::string& heading, const std
 }
 
 std::string fmt_metric(double v, const std::string& metric) {
-  return higher_is_better(metric) ? num(v, 3) : (std::fabs(v) >= 100 ? num(v, 1) : num(v, 4));
+  if (higher_is_better(metric)) return num(v, 3);
+  // Distances are meaningful to the kilometre; other quantities (losses, NMSE) need significant digits.
+  if (metric.size() > 3 && metric.compare(metric.size() - 3, 3, "_km") == 0) return num(v, 1);
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
 }
 
 std::string metrics_table(const std::vector<RunRecord>& runs, const std::string& best_model = "",
                           const std::map<std::string, std::string>& links = {}) {
   auto metrics = metric_order(runs);
   std::ostringstream o;
-  o << "<div class=\"scroll\"><table><tr><th>run</th><th>model</th>";
+  o << "<div class=\"scroll\"><table><tr><th>run</th><th class=\"l\">model</th>";
   for (const auto& m : metrics) o << "<th>" << esc(m) << "</th>";
   o << "<th>n</th></tr>";
   for (const auto& r : runs)
@@ -466,7 +473,7 @@ std::string location_sections(const RunRecord& run, const std::vector<Prediction
       if (p.model == m) by[p.country].push_back(&p);
     std::vector<std::pair<std::string, std::vector<const Prediction*>>> rows(by.begin(), by.end());
     std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
-    ct << "<div class=\"scroll\" data-model=\"" << esc(m) << "\"><table><tr><th>country</th><th>name</th><th>predictions</th>"
+    ct << "<div class=\"scroll\" data-model=\"" << esc(m) << "\"><table><tr><th>country</th><th class=\"l\">name</th><th>predictions</th>"
        << "<th>mean km</th><th>median km</th><th>country accuracy</th></tr>";
     for (const auto& [iso, ps] : rows) {
       std::vector<double> e;
@@ -534,7 +541,7 @@ std::string render_sweep_report(const fs::path& sweep_dir, bool write_trial_repo
   std::vector<std::string> incomplete;
   auto groups = load_sweep_groups(sweep_dir, &incomplete);
   std::ostringstream trials;
-  trials << "<div class=\"scroll\"><table><tr><th>#</th><th>trial</th><th>overrides</th><th>status</th><th>best model</th>"
+  trials << "<div class=\"scroll\"><table><tr><th>#</th><th class=\"l\">trial</th><th class=\"l\">overrides</th><th>status</th><th>best model</th>"
          << "<th>mean km</th></tr>";
   for (const auto& t : manifest.at("trials")) {
     const std::string name = t.at("name").get<std::string>();

@@ -30,7 +30,8 @@ void flatten_numbers(const Json& j, const std::string& prefix, std::map<std::str
 std::string fmt(double v, const std::string& metric) {
   char buf[64];
   bool share = metric.rfind("within_", 0) == 0 || metric.find("accuracy") != std::string::npos;
-  std::snprintf(buf, sizeof buf, share ? "%.3f" : (std::fabs(v) >= 100 ? "%.1f" : "%.4g"), v);
+  const bool km = metric.size() > 3 && metric.compare(metric.size() - 3, 3, "_km") == 0;
+  std::snprintf(buf, sizeof buf, share ? "%.3f" : (km ? "%.1f" : "%.4g"), v);
   return buf;
 }
 

@@ -192,6 +192,15 @@ TEST(Sweep, KilledMidwayResumesWithoutRedoingFinishedTrials) {
   EXPECT_EQ(manifest["trials"].size(), 4u);
   EXPECT_TRUE(manifest["trials"][3]["complete"].get<bool>());
 
+  // The sweep report links every trial's own report, which it writes beside each trial.
+  auto rep = run_songlines("report '" + sweep_dir.string() + "'");
+  ASSERT_EQ(rep.exit_code, 0) << rep.output;
+  auto html = read_text(sweep_dir / "report.html");
+  for (const auto& t : spec.trials) {
+    EXPECT_NE(html.find("trials/" + t.name + "/report.html"), std::string::npos) << t.name;
+    EXPECT_TRUE(fs::exists(sweep_dir / "trials" / t.name / "report.html")) << t.name;
+  }
+
   // A second rerun has nothing to do.
   auto again = run_songlines("sweep '" + cfg.string() + "' --sweep-dir '" + sweep_dir.string() + "'");
   ASSERT_EQ(again.exit_code, 0) << again.output;
