@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -76,13 +77,26 @@ void apply_override(Json& root, const std::string& assignment) {
     if (part.empty()) throw UsageError("--set " + assignment + ": empty component in key path");
     parts.push_back(part);
   }
+  // A numeric component indexes an existing array element (models.2.train.epochs), so sweeps can vary one of
+  // several models; arrays are never grown, since a silently appended element would be a new model.
+  auto step = [&](Json* n, const std::string& p, bool last) -> Json* {
+    if (n->is_array()) {
+      char* end = nullptr;
+      unsigned long idx = std::strtoul(p.c_str(), &end, 10);
+      if (p.empty() || *end != '\0' || idx >= n->size())
+        throw UsageError("--set " + assignment + ": " + p + " is not an index of an array of " +
+                         std::to_string(n->size()));
+      return &(*n)[idx];
+    }
+    if (!n->is_object())
+      throw UsageError("--set " + assignment + ": " + (last ? "parent of " + p : p) + " is not an object");
+    return &(*n)[p];
+  };
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (!node->is_object()) throw UsageError("--set " + assignment + ": " + parts[i] + " is not an object");
-    node = &(*node)[parts[i]];
+    node = step(node, parts[i], false);
     if (node->is_null()) *node = Json::object();
   }
-  if (!node->is_object()) throw UsageError("--set " + assignment + ": parent of " + parts.back() + " is not an object");
-  (*node)[parts.back()] = parsed;
+  *step(node, parts.back(), true) = parsed;
 }
 
 Json load_json_file(const std::string& path) {

@@ -60,5 +60,17 @@ TEST(ApplyOverride, SetsNestedKeysWithJsonValues) {
   EXPECT_THROW(apply_override(root, "model..x=1"), UsageError);
 }
 
+TEST(ApplyOverride, NumericComponentsIndexExistingArrayElements) {
+  Json root = Json::parse(R"({"models": [{"type": "knn"}, {"type": "mlp", "train": {"epochs": 3}}]})");
+  apply_override(root, "models.1.train.epochs=1");
+  apply_override(root, "models.0.k=5");
+  EXPECT_EQ(root["models"][1]["train"]["epochs"].get<int>(), 1);
+  EXPECT_EQ(root["models"][0]["k"].get<int>(), 5);
+  EXPECT_EQ(root["models"].size(), 2u);
+  EXPECT_THROW(apply_override(root, "models.2.k=1"), UsageError);   // out of range: arrays never grow
+  EXPECT_THROW(apply_override(root, "models.x.k=1"), UsageError);   // not an index
+  EXPECT_THROW(apply_override(root, "models.0.type.y=1"), UsageError);  // through a string
+}
+
 }  // namespace
 }  // namespace songlines

@@ -1,0 +1,61 @@
+// songlines compare RUN_DIR... | SWEEP_DIR [--csv FILE] [--json FILE]
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "experiments/results.h"
+
+namespace songlines::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+cxxopts::Options compare_options() {
+  cxxopts::Options o("songlines compare",
+                     "Metrics of runs side by side (mean +- std over seeds, repeats and folds); differences from the "
+                     "first run beyond run-to-run spread are marked (paired t-test over identical folds, else Welch)");
+  o.custom_help("RUN_DIR... | SWEEP_DIR [options]");
+  o.add_options()("dirs", "run directories, or one sweep directory (its groups)", cxxopts::value<std::vector<std::string>>())(
+      "csv", "also write the comparison as CSV to FILE (- for stdout)", cxxopts::value<std::string>())(
+      "json", "also write the comparison as JSON to FILE (- for stdout)", cxxopts::value<std::string>());
+  return o;
+}
+
+int compare_main(const cxxopts::ParseResult& a) {
+  if (!a.count("dirs")) throw UsageError("compare: give run directories or a sweep directory");
+  std::vector<experiments::RunRecord> runs;
+  for (const auto& d : a["dirs"].as<std::vector<std::string>>()) {
+    if (experiments::is_sweep_dir(d)) {
+      for (auto& g : experiments::load_sweep_groups(d)) runs.push_back(std::move(g));
+    } else {
+      runs.push_back(experiments::load_run(d));
+    }
+  }
+  // Two runs with the same directory name (runs/a/x, runs/b/x) need distinguishable columns.
+  for (size_t i = 0; i < runs.size(); ++i)
+    for (size_t j = i + 1; j < runs.size(); ++j)
+      if (runs[j].label == runs[i].label) runs[j].label += "#" + std::to_string(j);
+  auto cmp = experiments::compare_runs(std::move(runs));
+  bool quiet = false;
+  auto emit = [&](const char* key, const std::string& text) {
+    if (!a.count(key)) return;
+    const auto file = a[key].as<std::string>();
+    if (file == "-") {
+      std::cout << text;
+      quiet = true;
+    } else {
+      write_file_atomic(file, text);
+    }
+  };
+  emit("csv", cmp.to_csv());
+  emit("json", cmp.to_json().dump(2) + "\n");
+  if (!quiet) std::cout << cmp.to_text();
+  return 0;
+}
+
+SONGLINES_REGISTER_COMMAND(Command{"compare", "metrics of runs or a sweep side by side, significant differences marked",
+                                   compare_options, compare_main, {"dirs"}});
+
+}  // namespace
+}  // namespace songlines::cli

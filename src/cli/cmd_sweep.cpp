@@ -1,0 +1,97 @@
+// songlines sweep CONFIG.json [--workers N] [--output-root DIR | --sweep-dir DIR] [--set k=v]... [--trial K]
+//                              [--emit slurm]
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "experiments/results.h"
+#include "experiments/sweep.h"
+
+namespace songlines::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+cxxopts::Options sweep_options() {
+  cxxopts::Options o("songlines sweep",
+                     "Run a grid / random / seed sweep of experiment runs (docs/experiments.md); complete trials are "
+                     "skipped, partial ones resume. Writes <sweep-dir>/sweep.json, trials/<name>/, results.csv");
+  o.custom_help("CONFIG.json [options]");
+  o.add_options()("config", "sweep config: a run config with a \"sweep\" section", cxxopts::value<std::string>())(
+      "workers", "parallel trials (default: one per GPU, else 1 CPU process)", cxxopts::value<int>()->default_value("0"))(
+      "output-root", "the sweep directory is <output-root>/sweeps/<name>", cxxopts::value<std::string>()->default_value("runs"))(
+      "sweep-dir", "exact sweep directory (overrides --output-root)", cxxopts::value<std::string>())(
+      "set", "override a key of the base config or the sweep section: key.path=value (repeatable)",
+      cxxopts::value<std::vector<std::string>>())(
+      "trial", "run only trial K in this process (0-based; what a Slurm array task runs)", cxxopts::value<int>())(
+      "emit", "write a scheduler script instead of running: slurm", cxxopts::value<std::string>());
+  return o;
+}
+
+int sweep_main(const cxxopts::ParseResult& a) {
+  if (!a.count("config")) throw UsageError("sweep: missing CONFIG.json");
+  std::vector<std::string> overrides;
+  if (a.count("set")) overrides = a["set"].as<std::vector<std::string>>();
+  auto spec = experiments::load_sweep(a["config"].as<std::string>(), overrides);
+  const fs::path sweep_dir = fs::absolute(a.count("sweep-dir") ? fs::path(a["sweep-dir"].as<std::string>())
+                                                               : experiments::default_sweep_dir(spec, a["output-root"].as<std::string>()));
+  // What children and array tasks repeat: the same overrides, so they expand the same trial list.
+  std::vector<std::string> child_args;
+  for (const auto& o : overrides) child_args.insert(child_args.end(), {"--set", o});
+
+  if (a.count("trial")) {
+    int k = a["trial"].as<int>();
+    if (k < 0 || k >= static_cast<int>(spec.trials.size()))
+      throw UsageError("sweep --trial " + std::to_string(k) + ": the sweep has trials 0.." +
+                       std::to_string(spec.trials.size() - 1));
+    const auto& t = spec.trials[k];
+    if (experiments::trial_complete(sweep_dir / "trials" / t.name)) {
+      std::cerr << "trial " << k << " (" << t.name << ") is complete\n";
+      return 0;
+    }
+    fs::create_directories(sweep_dir);
+    if (!fs::exists(sweep_dir / "sweep.json"))
+      write_json_file_atomic((sweep_dir / "sweep.json").string(), experiments::sweep_manifest(spec, sweep_dir));
+    experiments::run_trial(spec, t, sweep_dir, std::cerr);
+    std::cout << "trial " << k << " done: " << (sweep_dir / "trials" / t.name).string() << "\n";
+    return 0;
+  }
+
+  if (a.count("emit")) {
+    if (a["emit"].as<std::string>() != "slurm")
+      throw UsageError("sweep --emit: unknown \"" + a["emit"].as<std::string>() + "\" (slurm)");
+    fs::create_directories(sweep_dir / "trials");
+    write_json_file_atomic((sweep_dir / "sweep.json").string(), experiments::sweep_manifest(spec, sweep_dir));
+    const auto script = sweep_dir / "sweep.slurm";
+    write_file_atomic(script, experiments::slurm_script(spec, sweep_dir, fs::read_symlink("/proc/self/exe"), child_args));
+    fs::permissions(script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+    std::cout << "Slurm job array (" << spec.trials.size() << " tasks): " << script.string() << "\n"
+              << "submit with: sbatch " << script.string() << "\n";
+    return 0;
+  }
+
+  experiments::SweepOptions options;
+  options.workers = a["workers"].as<int>();
+  if (options.workers < 0) throw UsageError("sweep --workers: expected >= 0");
+  options.child_args = child_args;
+  auto outcomes = experiments::run_sweep(spec, sweep_dir, options, std::cerr);
+
+  std::vector<std::string> incomplete;
+  auto groups = experiments::load_sweep_groups(sweep_dir, &incomplete);
+  write_file_atomic(sweep_dir / "results.csv", experiments::results_csv(groups));
+  std::cout << experiments::results_text(groups);
+  int failed = 0;
+  for (const auto& o : outcomes) failed += o.state == experiments::TrialOutcome::State::kFailed;
+  std::cout << "sweep directory: " << sweep_dir.string() << "  (results.csv; " << spec.trials.size() << " trials, "
+            << failed << " failed)\n";
+  if (failed == 0) return 0;
+  std::cerr << failed << " trial(s) failed; rerun the same command to retry them\n";
+  return static_cast<int>(failed == static_cast<int>(outcomes.size()) ? ExitStatus::kFailed : ExitStatus::kPartial);
+}
+
+SONGLINES_REGISTER_COMMAND(Command{"sweep", "a grid / random / seed sweep of runs in parallel, resumable; results table",
+                                   sweep_options, sweep_main, {"config"}});
+
+}  // namespace
+}  // namespace songlines::cli
