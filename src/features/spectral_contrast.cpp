@@ -69,24 +69,32 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
         for (int i = 0; i < q; ++i) vs += buf[i];
         for (int i = n - q; i < n; ++i) ps += buf[i];
       } else {
-        // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so one pass that keeps the q
-        // smallest and the q largest in sorted arrays beats sorting the band; most values fail both comparisons.
-        // Ties need no care: the q smallest (largest) form the same multiset whichever copy is kept.
-        low.assign(s + lo, s + lo + q);
+        // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so passes that keep the q
+        // smallest and the q largest in sorted arrays beat sorting the band; most values fail the one threshold
+        // test. Spectra mostly fall with frequency, so the q smallest start as the band's last q values and the
+        // q largest as its first q (then few values displace them). Ties need no care: the q smallest (largest)
+        // form the same multiset whichever copy is kept.
+        low.assign(s + hi - q, s + hi);
         std::sort(low.begin(), low.end());
-        high = low;
+        float low_max = low[q - 1];
+        for (int i = lo; i < hi - q; ++i) {
+          const float v = s[i];
+          if (!(v < low_max)) continue;
+          int j = q - 1;  // insert into the ascending q smallest, dropping the largest of them
+          for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
+          low[j] = v;
+          low_max = low[q - 1];
+        }
+        high.assign(s + lo, s + lo + q);
+        std::sort(high.begin(), high.end());
+        float high_min = high[0];
         for (int i = lo + q; i < hi; ++i) {
           const float v = s[i];
-          if (v < low[q - 1]) {  // insert into the ascending q smallest, dropping the largest of them
-            int j = q - 1;
-            for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
-            low[j] = v;
-          }
-          if (v > high[0]) {  // insert into the ascending q largest, dropping the smallest of them
-            int j = 0;
-            for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
-            high[j] = v;
-          }
+          if (!(v > high_min)) continue;
+          int j = 0;  // insert into the ascending q largest, dropping the smallest of them
+          for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
+          high[j] = v;
+          high_min = high[0];
         }
         for (int i = 0; i < q; ++i) vs += low[i];
         for (int i = 0; i < q; ++i) ps += high[i];
