@@ -1,4 +1,5 @@
-// songlines bench NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F]: runs one registered benchmark.
+// songlines bench NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--threads T] [--json FILE]:
+// runs one registered benchmark (each reads the options that apply to it).
 #include <iostream>
 
 #include "bench/benchmark.h"
@@ -31,8 +32,12 @@ cxxopts::Options bench_options() {
       "seconds", "seconds of audio per track", cxxopts::value<double>()->default_value("180"))(
       "repeats", "timed repetitions (median reported)", cxxopts::value<int>()->default_value("5"))(
       "batch-frames", "device batch budget in STFT frames", cxxopts::value<int64_t>()->default_value("131072"))(
-      "device-index", "CUDA device ordinal", cxxopts::value<int>()->default_value("0"));
-  o.custom_help("NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--device-index I]");
+      "device-index", "CUDA device ordinal", cxxopts::value<int>()->default_value("0"))(
+      "threads", "CPU worker threads for the all-threads figure (0: every hardware thread)",
+      cxxopts::value<int>()->default_value("0"))(
+      "json", "also write the results as JSON to this file (- for stdout)", cxxopts::value<std::string>());
+  o.custom_help("NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--device-index I] "
+                "[--threads T] [--json FILE]");
   o.positional_help("NAME");
   return o;
 }

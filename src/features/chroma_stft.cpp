@@ -65,27 +65,50 @@ ChromaFilterbank::ChromaFilterbank(int sample_rate, int n_fft, int n_chroma, dou
     for (int k = 0; k < n_bins_; ++k)
       weights_[static_cast<size_t>(c) * n_bins_ + k] = static_cast<float>(W[static_cast<size_t>(src) * N + k]);
   }
+  weights_by_bin_.resize(weights_.size());
+  for (int c = 0; c < n_chroma; ++c)
+    for (int k = 0; k < n_bins_; ++k)
+      weights_by_bin_[static_cast<size_t>(k) * n_chroma + c] = weights_[static_cast<size_t>(c) * n_bins_ + k];
 }
+
+namespace {
+// raw[c] = sum_k W[k, c] s[k] for one frame, bin-major weights [n_bins, C]. Bin-outer, chroma-inner: every
+// chroma's float32 sum still runs over k in ascending order (the same result as a row-by-row dot product),
+// but the C independent sums of one bin form a vectorisable inner loop instead of C serial dependency chains.
+// kC > 0 fixes the chroma count at compile time (librosa's 12), so the accumulators live in SIMD registers.
+template <int kC>
+void chroma_frame(const float* w_by_bin, const float* s, int n_bins, int n_chroma, float* raw) {
+  const int C = kC > 0 ? kC : n_chroma;
+  float acc[kC > 0 ? kC : 1];
+  float* a = kC > 0 ? acc : raw;
+  for (int c = 0; c < C; ++c) a[c] = 0.0f;
+  for (int k = 0; k < n_bins; ++k) {
+    const float sk = s[k];
+    const float* w = w_by_bin + static_cast<size_t>(k) * C;
+    for (int c = 0; c < C; ++c) a[c] += w[c] * sk;
+  }
+  if (kC > 0)
+    for (int c = 0; c < C; ++c) raw[c] = a[c];
+}
+}  // namespace
 
 FeatureMatrix ChromaFilterbank::apply(const FeatureMatrix& S) const {
   if (S.dim != n_bins_)
     throw Error("ChromaFilterbank::apply: spectrum has " + std::to_string(S.dim) + " bins, filterbank " +
                 std::to_string(n_bins_));
-  FeatureMatrix out(S.frames, n_chroma_);
+  FeatureMatrix out(S.frames, n_chroma_);  // [T, n_chroma]
   const float tiny = std::numeric_limits<float>::min();
+  const int C = n_chroma_;
+  constexpr int kLibrosaChroma = 12;
   for (int64_t t = 0; t < S.frames; ++t) {
-    const float* s = S.row(t);
     float* o = out.row(t);
+    // float32 accumulation, as librosa's einsum/sgemm
+    if (C == kLibrosaChroma) chroma_frame<kLibrosaChroma>(weights_by_bin_.data(), S.row(t), n_bins_, C, o);
+    else chroma_frame<0>(weights_by_bin_.data(), S.row(t), n_bins_, C, o);
     float mx = 0.0f;
-    for (int c = 0; c < n_chroma_; ++c) {
-      const float* w = weights_.data() + static_cast<size_t>(c) * n_bins_;
-      float acc = 0.0f;  // float32, as librosa's einsum/sgemm
-      for (int k = 0; k < n_bins_; ++k) acc += w[k] * s[k];
-      o[c] = acc;
-      mx = std::max(mx, std::abs(acc));
-    }
+    for (int c = 0; c < C; ++c) mx = std::max(mx, std::abs(o[c]));
     if (mx < tiny) continue;  // util.normalize: small columns keep their values
-    for (int c = 0; c < n_chroma_; ++c) o[c] /= mx;
+    for (int c = 0; c < C; ++c) o[c] /= mx;
   }
   return out;
 }

@@ -23,7 +23,8 @@ class ChromaFilterbank {
  private:
   int n_chroma_ = 0;
   int n_bins_ = 0;
-  std::vector<float> weights_;  // [n_chroma, n_bins]
+  std::vector<float> weights_;             // [n_chroma, n_bins]
+  std::vector<float> weights_by_bin_;      // [n_bins, n_chroma]: the same weights, bin-major for apply()
 };
 
 /// chroma_stft from the power spectrogram S: [T, n_fft/2+1]. tuning: options.tuning or estimate_tuning(S).

@@ -277,9 +277,15 @@ class OctaveDecimator {
   /// soxr produces (zero-padded if fewer), divided by float32(sqrt(0.5)). Fed in chunks: soxr's output does not
   /// depend on the chunking, and soxr_oneshot on a whole track spends more time growing its FIFO than filtering.
   std::vector<float> decimate(const float* x, int64_t n) {
+    std::vector<float> out;
+    decimate_into(x, n, out);
+    return out;
+  }
+  /// decimate() into `out` (resized; its allocation is reused, x must not alias it).
+  void decimate_into(const float* x, int64_t n, std::vector<float>& out) {
     if (soxr_error_t err = soxr_clear(soxr_)) throw Error(std::string("cqt: libsoxr soxr_clear failed: ") + err);
     const size_t n_out = static_cast<size_t>(audio::resampled_length(n, 2.0, 1.0));
-    std::vector<float> out(n_out, 0.0f);
+    out.resize(n_out);
     size_t produced = 0, consumed = 0;
     const auto total = static_cast<size_t>(n);
     while (consumed < total && produced < n_out) {
@@ -298,10 +304,10 @@ class OctaveDecimator {
       if (odone == 0) break;
       produced += odone;
     }
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(produced), out.end(), 0.0f);  // librosa fix_length pad
     // scale=True: y /= sqrt(target/orig) with NumPy casting the float64 divisor to float32.
     const auto divisor = static_cast<float>(std::sqrt(0.5));
     for (float& v : out) v /= divisor;
-    return out;
   }
 
  private:
@@ -434,47 +440,59 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
   if (!std::isfinite(tuning)) throw UsageError("cqt: tuning must be finite, got " + std::to_string(tuning));
   const std::shared_ptr<const CqtPlan> plan = cached_plan(sample_rate, opt, tuning);
 
-  // y_i: the signal each octave sees. [n_i] float32.
-  std::vector<float> my_y(y, y + n);
+  // Per-thread scratch reused across calls: the octave signals, the padded float64 copy and the responses are
+  // several MB per 60 s track, and fresh allocations of that size cost page faults and zero-fill on every call.
+  struct Scratch {
+    std::vector<float> y_a, y_b;                        // y_i ping-pong buffers (decimation reads one, writes the other)
+    std::unique_ptr<double[], FftwFree> padded;         // [n_fft/2 zeros, y_i as float64, n_fft/2 + hop zeros]
+    size_t padded_capacity = 0;
+    std::vector<std::vector<std::complex<float>>> c;    // per octave: [T_i, n_filters] complex64
+  };
+  thread_local Scratch scratch;
+
+  // y_i: the signal each octave sees, [n_i] float32 (octave 0 reads y in place unless early-downsampled).
+  const float* my_y = y;
+  int64_t my_n = n;
   if (plan->early_downsample_factor > 1) {
     if (n < plan->early_downsample_factor)
       throw UsageError("cqt: signal of " + std::to_string(n) + " samples is too short for early downsampling by " +
                        std::to_string(plan->early_downsample_factor));
-    my_y = audio::resample(my_y.data(), n, plan->early_downsample_factor, 1, audio::ResampleScale::kEnergy);
+    scratch.y_a = audio::resample(y, n, plan->early_downsample_factor, 1, audio::ResampleScale::kEnergy);
+    my_y = scratch.y_a.data();
+    my_n = static_cast<int64_t>(scratch.y_a.size());
   }
 
   // Octave responses, complex64 [T_i, n_filters] each; T = min_i T_i (__trim_stack).
-  struct Response {
-    int64_t frames = 0;
-    std::vector<std::complex<float>> c;
-  };
-  std::vector<Response> responses(plan->octaves.size());
+  if (scratch.c.size() < plan->octaves.size()) scratch.c.resize(plan->octaves.size());
   OctaveDecimator decimator;
   auto frame = fftw_array<double>(static_cast<size_t>(plan->max_n_fft));  // aligned copy when needed
   auto spec = fftw_array<fftw_complex>(static_cast<size_t>(plan->max_n_fft / 2 + 1));
   std::vector<float> d_re(static_cast<size_t>(plan->max_n_fft / 2 + 1)), d_im(d_re.size());
-  std::unique_ptr<double[], FftwFree> padded;  // [n_fft/2 zeros, y_i as float64, n_fft/2 + hop zeros]
   int64_t T = std::numeric_limits<int64_t>::max();
   for (size_t i = 0; i < plan->octaves.size(); ++i) {
     const OctaveStep& s = plan->octaves[i];
     const SparseBasis& B = s.basis;
     const int n_fft = B.n_fft;
-    const int64_t n_i = static_cast<int64_t>(my_y.size());
+    const int64_t n_i = my_n;
     // stft(y_i, n_fft, hop_i, window="ones", center=True, pad_mode="constant"): T_i = 1 + n_i // hop_i, frame t
     // = y_padded[t*hop_i : t*hop_i + n_fft]. Frames are read in place from the padded copy (the rectangular
     // window multiplies by 1) unless the frame start lacks the planned SIMD alignment.
     const int64_t Ti = 1 + n_i / s.hop;
     const int64_t pad = n_fft / 2;
     const auto padded_len = static_cast<size_t>(n_i + 2 * pad + s.hop);
-    padded = fftw_array<double>(padded_len);
-    std::fill(padded.get(), padded.get() + padded_len, 0.0f);
-    std::copy(my_y.begin(), my_y.end(), padded.get() + pad);
+    if (scratch.padded_capacity < padded_len) {
+      scratch.padded = fftw_array<double>(padded_len);
+      scratch.padded_capacity = padded_len;
+    }
+    double* padded = scratch.padded.get();
+    std::fill(padded, padded + pad, 0.0);
+    std::copy(my_y, my_y + n_i, padded + pad);
+    std::fill(padded + pad + n_i, padded + padded_len, 0.0);
     const FftwPlan& r2c = plan->plan_for(n_fft);
-    Response& R = responses[i];
-    R.frames = Ti;
-    R.c.resize(static_cast<size_t>(Ti * B.n_filters));
+    std::vector<std::complex<float>>& Rc = scratch.c[i];
+    Rc.resize(static_cast<size_t>(Ti * B.n_filters));
     for (int64_t t = 0; t < Ti; ++t) {
-      double* x = padded.get() + t * s.hop;
+      double* x = padded + t * s.hop;
       if (fftw_alignment_of(x) != r2c.input_alignment) {
         std::copy(x, x + n_fft, frame.get());
         x = frame.get();
@@ -486,7 +504,7 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
         d_im[static_cast<size_t>(k)] = static_cast<float>(spec[k][1]);
       }
       // C_i[:, t] = basis @ D_i[:, t] (scipy csr complex64 product).
-      std::complex<float>* c = R.c.data() + t * B.n_filters;
+      std::complex<float>* c = Rc.data() + t * B.n_filters;
       for (int r = 0; r < B.n_filters; ++r) {
         float acc_re = 0.0f, acc_im = 0.0f;
         for (int z = B.row_ptr[static_cast<size_t>(r)]; z < B.row_ptr[static_cast<size_t>(r) + 1]; ++z) {
@@ -501,7 +519,10 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
     T = std::min(T, Ti);
     if (s.decimate_after && i + 1 < plan->octaves.size()) {
       // audio.resample(my_y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
-      my_y = decimator.decimate(my_y.data(), n_i);
+      std::vector<float>& dst = (my_y == scratch.y_a.data()) ? scratch.y_b : scratch.y_a;
+      decimator.decimate_into(my_y, n_i, dst);
+      my_y = dst.data();
+      my_n = static_cast<int64_t>(dst.size());
     }
   }
 
@@ -509,9 +530,9 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
   FeatureMatrix out(T, opt.n_bins);  // [T, n_bins]
   for (size_t i = 0; i < plan->octaves.size(); ++i) {
     const OctaveStep& s = plan->octaves[i];
-    const Response& R = responses[i];
+    const std::vector<std::complex<float>>& Rc = scratch.c[i];
     for (int64_t t = 0; t < T; ++t) {
-      const std::complex<float>* c = R.c.data() + t * s.basis.n_filters;
+      const std::complex<float>* c = Rc.data() + t * s.basis.n_filters;
       float* o = out.row(t) + s.first_bin;
       for (int r = 0; r < s.basis.n_filters; ++r) {
         const double g = plan->inv_sqrt_length[static_cast<size_t>(s.first_bin + r)];

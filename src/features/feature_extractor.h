@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "features/feature_matrix.h"
 #include "features/feature_options.h"
@@ -25,6 +26,18 @@ struct TrackFeatures {
   double tuning_cqt = 0.0;
 };
 
+/// Time of each stage of one compute() call, in the order the stages ran (for `songlines bench features`).
+/// Stage names: input_check, stft, mel (mel + power_to_db), mfcc, tuning_stft, chroma_stft, spectral_contrast,
+/// tuning_cqt, cqt, chroma_cqt, tonnetz; a stage that did not run is absent.
+struct StageTimes {
+  struct Stage {
+    std::string name;
+    double wall_s = 0.0;  ///< wall clock (steady_clock)
+    double cpu_s = 0.0;   ///< CPU time of the calling thread (excludes time the thread waited for a core)
+  };
+  std::vector<Stage> stages;
+};
+
 class FeatureExtractor {
  public:
   /// Validates the options (ConfigError on a bad value) and builds the FFT plan and filterbanks.
@@ -38,8 +51,9 @@ class FeatureExtractor {
   const std::vector<std::string>& feature_names() const { return names_; }
 
   /// y: mono float32 at options.sample_rate, n samples. Thread-safe (several threads may share one extractor).
-  /// Throws InputError (path "track") for an empty or non-finite signal.
-  TrackFeatures compute(const float* y, int64_t n) const;
+  /// Throws InputError (path "track") for an empty or non-finite signal. times: when given, receives the
+  /// per-stage wall-clock split (the timing costs two clock reads per stage).
+  TrackFeatures compute(const float* y, int64_t n, StageTimes* times = nullptr) const;
 
  private:
   struct Impl;

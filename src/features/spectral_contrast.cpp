@@ -55,26 +55,50 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
   const int nb = static_cast<int>(bands.q.size());
   const int64_t T = S.frames;
   std::vector<double> peak(static_cast<size_t>(T * nb)), valley(static_cast<size_t>(T * nb));
-  std::vector<float> buf;
+  std::vector<float> buf, low, high;
   for (int64_t t = 0; t < T; ++t) {
     const float* s = S.row(t);
     for (int k = 0; k < nb; ++k) {
       const int lo = bands.begin[k], hi = bands.end[k], q = bands.q[k], n = hi - lo;
-      buf.assign(s + lo, s + hi);
       // Only the q smallest and q largest sorted values matter; their sums run in ascending order in float32,
       // as numpy's mean over sortedr[:q] / sortedr[-q:] (row by row), then divided in float32.
+      float vs = 0.0f, ps = 0.0f;
       if (2 * q >= n) {
+        buf.assign(s + lo, s + hi);
         std::sort(buf.begin(), buf.end());
+        for (int i = 0; i < q; ++i) vs += buf[i];
+        for (int i = n - q; i < n; ++i) ps += buf[i];
       } else {
-        std::nth_element(buf.begin(), buf.begin() + q, buf.end());
-        std::sort(buf.begin(), buf.begin() + q);
-        std::nth_element(buf.begin() + q, buf.begin() + (n - q), buf.end());
-        std::sort(buf.begin() + (n - q), buf.end());
+        // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so passes that keep the q
+        // smallest and the q largest in sorted arrays beat sorting the band; most values fail the one threshold
+        // test. Spectra mostly fall with frequency, so the q smallest start as the band's last q values and the
+        // q largest as its first q (then few values displace them). Ties need no care: the q smallest (largest)
+        // form the same multiset whichever copy is kept.
+        low.assign(s + hi - q, s + hi);
+        std::sort(low.begin(), low.end());
+        float low_max = low[q - 1];
+        for (int i = lo; i < hi - q; ++i) {
+          const float v = s[i];
+          if (!(v < low_max)) continue;
+          int j = q - 1;  // insert into the ascending q smallest, dropping the largest of them
+          for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
+          low[j] = v;
+          low_max = low[q - 1];
+        }
+        high.assign(s + lo, s + lo + q);
+        std::sort(high.begin(), high.end());
+        float high_min = high[0];
+        for (int i = lo + q; i < hi; ++i) {
+          const float v = s[i];
+          if (!(v > high_min)) continue;
+          int j = 0;  // insert into the ascending q largest, dropping the smallest of them
+          for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
+          high[j] = v;
+          high_min = high[0];
+        }
+        for (int i = 0; i < q; ++i) vs += low[i];
+        for (int i = 0; i < q; ++i) ps += high[i];
       }
-      float vs = 0.0f;
-      for (int i = 0; i < q; ++i) vs += buf[i];
-      float ps = 0.0f;
-      for (int i = n - q; i < n; ++i) ps += buf[i];
       valley[static_cast<size_t>(t * nb + k)] = static_cast<double>(vs / static_cast<float>(q));
       peak[static_cast<size_t>(t * nb + k)] = static_cast<double>(ps / static_cast<float>(q));
     }

@@ -78,13 +78,21 @@ void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, Feat
   const int n_fft = opt_.n_fft;
   const int64_t n_bins = n_fft / 2 + 1;
   const int64_t T = stft_num_frames(n, opt_);
-  if (magnitude) *magnitude = FeatureMatrix(T, n_bins);
-  if (power) *power = FeatureMatrix(T, n_bins);
+  // Every element is written below, so the outputs' allocations are reused without zero-filling (a caller's
+  // per-thread scratch matrices then cost no page faults or memset per track).
+  auto reshape = [](FeatureMatrix& m, int64_t frames, int64_t dim) {
+    m.frames = frames;
+    m.dim = dim;
+    m.data.resize(static_cast<size_t>(frames * dim));
+  };
+  if (magnitude) reshape(*magnitude, T, n_bins);
+  if (power) reshape(*power, T, n_bins);
   if (T <= 0) return;
   const int64_t pad = opt_.center ? n_fft / 2 : 0;
   auto in = fftw_buffer<double>(static_cast<size_t>(n_fft));
   auto out = fftw_buffer<fftw_complex>(static_cast<size_t>(n_bins));
   const double* w = impl_->window.data();
+  std::vector<float> mag_row(magnitude ? 0 : static_cast<size_t>(n_bins));  // |X| of one frame when not kept
   for (int64_t t = 0; t < T; ++t) {
     // frame t covers y_padded[t*hop, t*hop + n_fft) = y[t*hop - pad, ...), zeros outside y (pad_mode "constant").
     const int64_t start = t * opt_.hop_length - pad;
@@ -95,15 +103,18 @@ void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, Feat
     for (int64_t i = lo; i < hi; ++i) x[i] = w[i] * static_cast<double>(y[start + i]);
     for (int64_t i = std::max(lo, hi); i < n_fft; ++i) x[i] = 0.0;
     fftw_execute_dft_r2c(impl_->plan, x, out.get());
-    float* mrow = magnitude ? magnitude->row(t) : nullptr;
-    float* prow = power ? power->row(t) : nullptr;
+    // Two branch-free loops (magnitude, then power from it) so that both vectorise.
+    float* mrow = magnitude ? magnitude->row(t) : mag_row.data();
+    const fftw_complex* X = out.get();
     for (int64_t k = 0; k < n_bins; ++k) {
       // librosa stores the float64 FFT as complex64, then np.abs (hypotf) in float32; power = |X|_f32 ** 2 in f32.
-      const double re = static_cast<float>(out[k][0]);
-      const double im = static_cast<float>(out[k][1]);
-      const float mag = static_cast<float>(std::sqrt(re * re + im * im));
-      if (mrow) mrow[k] = mag;
-      if (prow) prow[k] = mag * mag;
+      const double re = static_cast<float>(X[k][0]);
+      const double im = static_cast<float>(X[k][1]);
+      mrow[k] = static_cast<float>(std::sqrt(re * re + im * im));
+    }
+    if (power) {
+      float* prow = power->row(t);
+      for (int64_t k = 0; k < n_bins; ++k) prow[k] = mrow[k] * mrow[k];
     }
   }
 }

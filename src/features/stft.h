@@ -32,7 +32,8 @@ class StftPlan {
 
   const StftOptions& options() const { return opt_; }
   /// Magnitude and/or power of the stft of y[0..n): [T, n_fft/2+1] float32 each (nullptr: not wanted).
-  /// Power is |X|^2 computed from the complex64-rounded X, as librosa does.
+  /// Power is |X|^2 computed from the complex64-rounded X, as librosa does. The matrices are resized in place
+  /// (their allocations reused), so a caller may pass the same scratch matrices for every track.
   void compute(const float* y, int64_t n, FeatureMatrix* magnitude, FeatureMatrix* power) const;
 
  private:

@@ -41,12 +41,15 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
   // compared with its left neighbour (util.localmax).
   std::vector<float> pitches, mags;  // piptrack outputs at peaks, float32 like librosa's arrays
   std::vector<float> x(static_cast<size_t>(K));
+  const int64_t x_lo = std::max<int64_t>(std::max<int64_t>(k_lo, 1) - 1, 0);
+  const int64_t x_hi = std::min<int64_t>(k_hi + 1, K);
   for (int64_t t = 0; t < S.frames; ++t) {
     const float* s = S.row(t);
     float mx = s[0];
     for (int64_t k = 1; k < K; ++k) mx = std::max(mx, s[k]);
     const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
-    for (int64_t k = 0; k < K; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
+    // The peak test reads x[k-1..k+1] for masked k only, so x is needed on [x_lo, x_hi) alone.
+    for (int64_t k = x_lo; k < x_hi; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
     for (int64_t k = std::max<int64_t>(k_lo, 1); k < k_hi; ++k) {
       const bool peak = (k + 1 < K) ? (x[k] > x[k - 1] && x[k] >= x[k + 1]) : (x[k] > x[k - 1]);
       if (!peak) continue;
