@@ -15,6 +15,7 @@ GeoConsistencyOptions GeoConsistencyOptions::from_json(const Json& j, const std:
   r.read("max_places", o.max_places);
   r.read("knn_k", o.knn_k);
   r.read("transfer_tracks", o.transfer_tracks);
+  r.read("vocoded_reference", o.vocoded_reference);
   r.finish();
   if (o.seeds < 0) throw ConfigError(path + ".seeds: must be >= 0 (0: no geo-consistency)");
   if (!(o.seconds > 0)) throw ConfigError(path + ".seconds: must be > 0");
@@ -29,7 +30,8 @@ Json GeoConsistencyOptions::to_json() const {
               {"seconds", seconds},
               {"max_places", max_places},
               {"knn_k", knn_k},
-              {"transfer_tracks", transfer_tracks}};
+              {"transfer_tracks", transfer_tracks},
+              {"vocoded_reference", vocoded_reference}};
 }
 
 SeedSpread SeedSpread::of(std::vector<double> per_seed_km) {

@@ -25,6 +25,9 @@ struct GeoConsistencyOptions {
   int max_places = 12;        ///< generation places: distinct training places, seeded pick of this many (0: all)
   int knn_k = 3;              ///< the location model: kNN (standardised summaries) fitted on the training tracks
   int transfer_tracks = 8;    ///< held-out tracks decoded under another place (0: no transfer figures)
+  /// Fit the kNN (and score real held-out tracks) on the tracks rendered through the audio path (mel_db ->
+  /// NNLS -> Griffin-Lim) instead of the shards' summaries of the source audio.
+  bool vocoded_reference = true;
 
   static GeoConsistencyOptions from_json(const Json& j, const std::string& path);
   Json to_json() const;

@@ -322,6 +322,35 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
     else if (val_ids.count(ds.ids[i])) val_rows.push_back(i);
   }
   if (train_rows.empty()) return Json{{"skipped", "no training track has summary features"}};
+  const int64_t hop = b.audio.hop_length;
+  const int64_t want_frames = 1 + static_cast<int64_t>(g.seconds * b.audio.sample_rate) / hop;
+  if (g.vocoded_reference) {
+    // The reference tracks as the generator's audio path renders them (their middle g.seconds of mel_db ->
+    // NNLS -> Griffin-Lim): generated and reference clips then share the vocoder's artefacts, and the kNN
+    // compares music rather than vocoder against no vocoder.
+    train::Dataset v;
+    v.features = ds.features;
+    std::vector<int64_t> vt, vv;
+    auto add = [&](const MelTrack& t, std::vector<int64_t>& rows) {
+      const int64_t frames = std::min<int64_t>(want_frames, t.mel_db.size(0));
+      const auto crop = t.mel_db.narrow(0, (t.mel_db.size(0) - frames) / 2, frames);
+      auto wav = mel_db_to_audio(b, crop.to(b.device), (frames - 1) * hop, c.seed, c.griffin_lim_iterations).contiguous();
+      const auto row = clip_summaries(*extractor, ds.features,
+                                      {std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel())});
+      v.dim = static_cast<int64_t>(row.size());
+      v.x.insert(v.x.end(), row.begin(), row.end());
+      rows.push_back(v.size());
+      v.coords.push_back(t.place);
+      v.ids.push_back(t.id);
+      v.countries.emplace_back();
+      v.artists.emplace_back();
+    };
+    for (const auto& t : d.train) add(t, vt);
+    for (const auto& t : d.val) add(t, vv);
+    ds = std::move(v);
+    train_rows = std::move(vt);
+    val_rows = std::move(vv);
+  }
   const int k = std::min<int>(g.knn_k, static_cast<int>(train_rows.size()));
   auto knn = std::make_shared<train::KnnBaseline>(k);
   knn->fit(ds, train_rows, {});
@@ -340,7 +369,9 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   log << "vae: geo-consistency over " << places.size() << " places x " << seeds.size() << " seeds\n";
   const GeoConsistencyScores gen = score_geo_consistency(places, seeds, make_clip, locate);
 
-  Json out{{"location_model", {{"type", "knn"}, {"k", k}, {"train_tracks", train_rows.size()}, {"features", ds.features}}},
+  Json out{{"location_model",
+            {{"type", "knn"}, {"k", k}, {"train_tracks", train_rows.size()}, {"features", ds.features},
+             {"reference", g.vocoded_reference ? "audio path (mel -> NNLS -> Griffin-Lim)" : "shard summaries"}}},
            {"places", places.size()},
            {"seeds", seeds},
            {"seconds", g.seconds},
@@ -356,8 +387,6 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   }
 
   // Transfer: a held-out track's middle g.seconds, encoded and decoded under another generation place.
-  const int64_t hop = b.audio.hop_length;
-  const int64_t want_frames = 1 + static_cast<int64_t>(g.seconds * b.audio.sample_rate) / hop;
   std::vector<const MelTrack*> sources;
   for (const auto& t : d.val)
     if (static_cast<int>(sources.size()) < g.transfer_tracks) sources.push_back(&t);
