@@ -1,8 +1,10 @@
 // songlines run CONFIG.json [--set key=value]... [--device cpu|cuda|auto] [--output-root DIR] [--run-dir DIR]
+// A config with "task": "vae" is a generative run (docs/vae.md) and goes to generate::run_vae_experiment.
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "generate/vae_run.h"
 #include "runs/experiment.h"
 
 namespace songlines::cli {
@@ -26,6 +28,15 @@ int run_main(const cxxopts::ParseResult& args) {
   std::vector<std::string> overrides;
   if (args.count("set")) overrides = args["set"].as<std::vector<std::string>>();
   if (args.count("device")) overrides.push_back("device=\"" + args["device"].as<std::string>() + "\"");
+  const std::string config_file = args["config"].as<std::string>();
+  if (generate::is_vae_config(load_json_file(config_file))) {
+    auto vae_config = generate::load_vae_run_config(config_file, overrides);
+    auto vae_dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
+                                         : generate::default_vae_run_dir(vae_config, args["output-root"].as<std::string>());
+    Json metrics = generate::run_vae_experiment(vae_config, vae_dir, std::cerr);
+    std::cout << metrics.dump(2) << "\nrun directory: " << vae_dir.string() << "\n";
+    return 0;
+  }
   auto config = runs::load_run_config(args["config"].as<std::string>(), overrides);
   auto run_dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
                                        : runs::default_run_dir(config, args["output-root"].as<std::string>());

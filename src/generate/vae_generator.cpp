@@ -111,12 +111,12 @@ std::vector<float> generate_audio(VaeBundle& b, const GenerateOptions& o) {
   return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
 }
 
-std::vector<float> transfer_audio(VaeBundle& b, const std::vector<float>& samples, geo::LatLon encode_place,
-                                  geo::LatLon decode_place, uint64_t seed, int griffin_lim_iterations) {
-  if (samples.empty()) throw InputError("transfer", "no samples to encode");
+torch::Tensor transfer_mel_db(VaeBundle& b, const torch::Tensor& mel_db_in, geo::LatLon encode_place,
+                              geo::LatLon decode_place) {
+  if (mel_db_in.dim() != 2 || mel_db_in.size(0) < 1 || mel_db_in.size(1) != b.model_options.n_mels)
+    throw InputError("transfer", "expected mel_db [frames, " + std::to_string(b.model_options.n_mels) + "]");
   torch::NoGradGuard ng;
-  auto y = torch::tensor(samples, torch::kFloat32).to(b.device);
-  auto mel = mel_db(y, b.audio);  // [frames, n_mels]
+  auto mel = mel_db_in.to(b.device, torch::kFloat32);
   const int64_t frames = mel.size(0);
   const SegmentPlan p = plan_segments(b.model_options, frames, 0);
   // Encode the whole piece at once (the encoder is fully convolutional), padded by edge repetition to the
@@ -125,7 +125,15 @@ std::vector<float> transfer_audio(VaeBundle& b, const std::vector<float>& sample
   auto v_enc = models::places_to_unit_vectors({encode_place}).to(b.device);
   auto z = b.net->encode(b.normalise(padded), v_enc).mu;
   std::vector<geo::LatLon> places(static_cast<size_t>(p.count), decode_place);
-  auto out = decode_crossfaded(b, z, p, places).narrow(0, 0, frames);
+  return decode_crossfaded(b, z, p, places).narrow(0, 0, frames);
+}
+
+std::vector<float> transfer_audio(VaeBundle& b, const std::vector<float>& samples, geo::LatLon encode_place,
+                                  geo::LatLon decode_place, uint64_t seed, int griffin_lim_iterations) {
+  if (samples.empty()) throw InputError("transfer", "no samples to encode");
+  torch::NoGradGuard ng;
+  auto y = torch::tensor(samples, torch::kFloat32).to(b.device);
+  auto out = transfer_mel_db(b, mel_db(y, b.audio), encode_place, decode_place);  // [frames, n_mels]
   auto wav = mel_db_to_audio(b, out, static_cast<int64_t>(samples.size()), seed, griffin_lim_iterations).contiguous();
   return std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
 }

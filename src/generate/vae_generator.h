@@ -37,6 +37,10 @@ torch::Tensor mel_db_to_audio(const VaeBundle& bundle, const torch::Tensor& mel_
 /// generate_mel_db then mel_db_to_audio: float samples at bundle.audio.sample_rate, round(seconds * sr) long.
 std::vector<float> generate_audio(VaeBundle& bundle, const GenerateOptions& o);
 
+/// mel_db [frames, n_mels] encoded (posterior mean) under encode_place and decoded under decode_place with
+/// generation's crossfaded windows: [frames, n_mels] (on the bundle's device).
+torch::Tensor transfer_mel_db(VaeBundle& bundle, const torch::Tensor& mel_db, geo::LatLon encode_place,
+                              geo::LatLon decode_place);
 /// Encode a waveform's mel_db (posterior mean; the encoder is given encode_place when it is conditioned) and
 /// decode it under decode_place: reconstruction when both are the source's place, transfer otherwise.
 /// Returns samples of the same length.

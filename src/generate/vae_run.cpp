@@ -11,11 +11,14 @@
 
 #include "audio/audio_file.h"
 #include "core/error.h"
+#include "features/feature_options.h"
+#include "generate/spectrogram_image.h"
 #include "generate/stft_distance.h"
 #include "generate/vae_generator.h"
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
 #include "shards/shard.h"
+#include "train/dataset.h"
 #include "songlines/version.h"
 
 namespace songlines::generate {
@@ -88,6 +91,8 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
     auto e = r.child("evaluation");
     e.read("audio_tracks", c.eval_audio_tracks);
     e.read("audio_seconds", c.eval_audio_seconds);
+    if (e.has("geo_consistency")) c.geo = GeoConsistencyOptions::from_json(e.raw("geo_consistency"), "evaluation.geo_consistency");
+    else e.accept("geo_consistency");
     e.finish();
   }
   r.finish();
@@ -115,7 +120,10 @@ Json VaeRunConfig::to_json() const {
                 {"griffin_lim_iterations", griffin_lim_iterations},
                 {"training_capitals", sample_training_capitals},
                 {"places", places}}},
-              {"evaluation", {{"audio_tracks", eval_audio_tracks}, {"audio_seconds", eval_audio_seconds}}}};
+              {"evaluation",
+               {{"audio_tracks", eval_audio_tracks},
+                {"audio_seconds", eval_audio_seconds},
+                {"geo_consistency", geo.to_json()}}}};
 }
 
 VaeRunConfig load_vae_run_config(const fs::path& file, const std::vector<std::string>& overrides) {
@@ -142,6 +150,8 @@ struct LoadedData {
   std::vector<std::string> val_paths;       // source audio of the val tracks ("" when unknown)
   std::set<std::string> train_countries;    // ISO2
   MelAnalysisOptions audio;
+  std::vector<fs::path> shard_files;        // every shard read, in order
+  Json feature_options;                     // the first shard's features::FeatureOptions JSON
 };
 
 LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
@@ -152,6 +162,8 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
   for (const auto& spec : c.shards) {
     for (const auto& file : shards::list_shards(spec)) {
       shards::ShardReader r(file);
+      if (d.shard_files.empty()) d.feature_options = r.attributes().feature_options;
+      d.shard_files.push_back(file);
       if (!r.has_frames(c.feature)) throw InputError(file.string(), "no /frames/" + c.feature + " array");
       const auto& at = r.attributes();
       MelAnalysisOptions a;
@@ -263,6 +275,162 @@ Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, st
               {"griffin_lim_true_mel_mr_stft", mean(gl_mel)}};
 }
 
+
+// Distinct training places (to 0.001 degrees), a seeded pick of at most max_places.
+std::vector<geo::LatLon> generation_places(const VaeRunConfig& c, const LoadedData& d) {
+  std::vector<geo::LatLon> places;
+  std::set<std::pair<long, long>> seen;
+  for (const auto& t : d.train)
+    if (seen.insert({std::lround(t.place.lat * 1000), std::lround(t.place.lon * 1000)}).second) places.push_back(t.place);
+  std::mt19937_64 rng(c.seed + 7);
+  std::shuffle(places.begin(), places.end(), rng);
+  if (c.geo.max_places > 0 && places.size() > static_cast<size_t>(c.geo.max_places)) places.resize(c.geo.max_places);
+  return places;
+}
+
+Json spread_over(const std::vector<double>& km) {
+  const SeedSpread s = SeedSpread::of(km);
+  return Json{{"mean_km", s.mean_km}, {"std_km", s.std_km}, {"n", km.size()}};
+}
+
+// metrics.json "geo_consistency" (docs/vae.md): a kNN location model fitted on the training tracks' summary
+// features scores generated clips against their condition, the shuffled-condition control, the held-out real
+// tracks, and transfer of held-out tracks to another place (control: decoded under their own place).
+Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, std::ostream& log) {
+  const GeoConsistencyOptions& g = c.geo;
+  const auto places = generation_places(c, d);
+  if (places.size() < 2) return Json{{"skipped", "fewer than two distinct training places"}};
+  train::Dataset ds;
+  try {
+    ds = train::load_summary_dataset(d.shard_files, features::seed_feature_names());
+  } catch (const InputError& e) {
+    return Json{{"skipped", std::string("no seed summary features in the shards: ") + e.what()}};
+  }
+  features::FeatureOptions fo = features::FeatureOptions::from_json(d.feature_options, "shard feature_options");
+  if (fo.sample_rate != b.audio.sample_rate)
+    throw InputError(d.shard_files.front().string(), "feature sample rate " + std::to_string(fo.sample_rate) +
+                                                         " differs from the mel analysis's");
+  fo.features = ds.features;
+  auto extractor = std::make_shared<const features::FeatureExtractor>(fo);
+
+  std::set<std::string> train_ids, val_ids;
+  for (const auto& t : d.train) train_ids.insert(t.id);
+  for (const auto& t : d.val) val_ids.insert(t.id);
+  std::vector<int64_t> train_rows, val_rows;
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    if (train_ids.count(ds.ids[i])) train_rows.push_back(i);
+    else if (val_ids.count(ds.ids[i])) val_rows.push_back(i);
+  }
+  if (train_rows.empty()) return Json{{"skipped", "no training track has summary features"}};
+  const int64_t hop = b.audio.hop_length;
+  const int64_t want_frames = 1 + static_cast<int64_t>(g.seconds * b.audio.sample_rate) / hop;
+  if (g.vocoded_reference) {
+    // The reference tracks as the generator's audio path renders them (their middle g.seconds of mel_db ->
+    // NNLS -> Griffin-Lim): generated and reference clips then share the vocoder's artefacts, and the kNN
+    // compares music rather than vocoder against no vocoder.
+    train::Dataset v;
+    v.features = ds.features;
+    std::vector<int64_t> vt, vv;
+    auto add = [&](const MelTrack& t, std::vector<int64_t>& rows) {
+      const int64_t frames = std::min<int64_t>(want_frames, t.mel_db.size(0));
+      const auto crop = t.mel_db.narrow(0, (t.mel_db.size(0) - frames) / 2, frames);
+      auto wav = mel_db_to_audio(b, crop.to(b.device), (frames - 1) * hop, c.seed, c.griffin_lim_iterations).contiguous();
+      const auto row = clip_summaries(*extractor, ds.features,
+                                      {std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel())});
+      v.dim = static_cast<int64_t>(row.size());
+      v.x.insert(v.x.end(), row.begin(), row.end());
+      rows.push_back(v.size());
+      v.coords.push_back(t.place);
+      v.ids.push_back(t.id);
+      v.countries.emplace_back();
+      v.artists.emplace_back();
+    };
+    for (const auto& t : d.train) add(t, vt);
+    for (const auto& t : d.val) add(t, vv);
+    ds = std::move(v);
+    train_rows = std::move(vt);
+    val_rows = std::move(vv);
+  }
+  const int k = std::min<int>(g.knn_k, static_cast<int>(train_rows.size()));
+  auto knn = std::make_shared<train::KnnBaseline>(k);
+  knn->fit(ds, train_rows, {});
+  const ClipLocator locate = make_clip_locator(extractor, ds.features, knn);
+
+  std::vector<uint64_t> seeds;
+  for (int s = 0; s < g.seeds; ++s) seeds.push_back(c.seed + 1000 + static_cast<uint64_t>(s));
+  const ClipMaker make_clip = [&](const geo::LatLon& condition, uint64_t seed) {
+    GenerateOptions o;
+    o.seconds = g.seconds;
+    o.seed = seed;
+    o.place = condition;
+    o.griffin_lim_iterations = c.griffin_lim_iterations;
+    return generate_audio(b, o);
+  };
+  log << "vae: geo-consistency over " << places.size() << " places x " << seeds.size() << " seeds\n";
+  const GeoConsistencyScores gen = score_geo_consistency(places, seeds, make_clip, locate);
+
+  Json out{{"location_model",
+            {{"type", "knn"}, {"k", k}, {"train_tracks", train_rows.size()}, {"features", ds.features},
+             {"reference", g.vocoded_reference ? "audio path (mel -> NNLS -> Griffin-Lim)" : "shard summaries"}}},
+           {"places", places.size()},
+           {"seeds", seeds},
+           {"seconds", g.seconds},
+           {"generated", gen.conditioned.to_json()},
+           {"shuffled_control", gen.shuffled.to_json()},
+           {"margin_km", gen.shuffled.mean_km - gen.conditioned.mean_km}};
+
+  if (!val_rows.empty()) {
+    const auto pred = knn->predict(ds, val_rows);
+    std::vector<double> km;
+    for (size_t i = 0; i < val_rows.size(); ++i) km.push_back(geo::distance_km(pred.points[i], ds.coords[val_rows[i]]));
+    out["real_held_out"] = spread_over(km);
+  }
+
+  // Transfer: a held-out track's middle g.seconds, encoded and decoded under another generation place.
+  std::vector<const MelTrack*> sources;
+  for (const auto& t : d.val)
+    if (static_cast<int>(sources.size()) < g.transfer_tracks) sources.push_back(&t);
+  if (!sources.empty() && !seeds.empty()) {
+    std::vector<double> to_target, control, to_source;
+    for (const uint64_t seed : seeds) {
+      std::vector<std::vector<float>> clips;
+      std::vector<geo::LatLon> targets;
+      for (size_t j = 0; j < sources.size(); ++j) {
+        const MelTrack& t = *sources[j];
+        // Target: the (j + seed)-th generation place that is not the source's own place.
+        geo::LatLon target = places[(j + seed) % places.size()];
+        for (size_t q = 1; q < places.size() && geo::distance_km(target, t.place) < 1.0; ++q)
+          target = places[(j + seed + q) % places.size()];
+        const int64_t frames = std::min<int64_t>(want_frames, t.mel_db.size(0));
+        const auto crop = t.mel_db.narrow(0, (t.mel_db.size(0) - frames) / 2, frames);
+        const int64_t length = (frames - 1) * hop;
+        for (const auto& decode : {target, t.place}) {
+          auto wav = mel_db_to_audio(b, transfer_mel_db(b, crop, t.place, decode), length, seed,
+                                     c.griffin_lim_iterations).contiguous();
+          clips.emplace_back(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
+        }
+        targets.push_back(target);
+      }
+      const auto located = locate(clips);
+      double a = 0, ctl = 0, src = 0;
+      const double n = static_cast<double>(sources.size());
+      for (size_t j = 0; j < sources.size(); ++j) {
+        a += geo::distance_km(located[2 * j], targets[j]) / n;
+        ctl += geo::distance_km(located[2 * j + 1], targets[j]) / n;
+        src += geo::distance_km(located[2 * j], sources[j]->place) / n;
+      }
+      to_target.push_back(a);
+      control.push_back(ctl);
+      to_source.push_back(src);
+    }
+    out["transfer"] = Json{{"tracks", sources.size()},
+                           {"to_target", SeedSpread::of(to_target).to_json()},
+                           {"own_place_control_to_target", SeedSpread::of(control).to_json()},
+                           {"to_source", SeedSpread::of(to_source).to_json()}};
+  }
+  return out;
+}
+
 }  // namespace
 
 Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ostream& log) {
@@ -328,11 +496,18 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
     const std::string file = places[i].name + ".wav";
     audio::write_audio((run_dir / "samples" / file).string(), y.data(), static_cast<int64_t>(y.size()),
                        b.audio.sample_rate);
+    // The picture of what was written: log-mel of the final waveform, [frames, n_mels].
+    write_spectrogram_png(run_dir / "samples" / (places[i].name + ".png"), mel_db(torch::tensor(y), b.audio));
     csv << file << "," << places[i].name << "," << o.place.lat << "," << o.place.lon << "," << o.seed << ","
         << o.seconds << "\n";
   }
   metrics["samples"] = places.size();
   if (gen_wall_s > 0) metrics["generation_audio_seconds_per_second"] = gen_audio_s / gen_wall_s;
+  if (c.geo.seeds > 0) {
+    Json geo = evaluate_geo_consistency(b, c, data, log);
+    if (geo.contains("skipped")) log << "vae: geo-consistency skipped: " << geo["skipped"].get<std::string>() << "\n";
+    metrics["geo_consistency"] = geo;
+  }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
   return metrics;
 }

@@ -2,7 +2,8 @@
 // frames and places from shards, trains the VAE, evaluates held-out reconstruction (normalised MSE, and the
 // MR-STFT distance on the source audio beside Griffin-Lim's ceiling when the shards' track paths are readable
 // audio files), and writes the run directory of DESIGN.md: config.json (resolved), env.json, metrics.jsonl,
-// metrics.json, checkpoints/vae.{json,pt}, samples/<place>.wav and samples/places.csv.
+// metrics.json (with "geo_consistency", generate/geo_consistency.h), checkpoints/vae.{json,pt},
+// samples/<place>.wav with a spectrogram samples/<place>.png, and samples/places.csv.
 // docs/vae.md lists every config key.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "generate/geo_consistency.h"
 #include "generate/vae_training.h"
 
 namespace songlines::generate {
@@ -36,6 +38,7 @@ struct VaeRunConfig {
   std::vector<SamplePlace> sample_places;  ///< extra places (defaults: five never in the anthems set)
   int eval_audio_tracks = 4;          ///< held-out tracks scored by MR-STFT on their audio (0: off)
   double eval_audio_seconds = 4.0;    ///< seconds of each, from the middle of the track
+  GeoConsistencyOptions geo;          ///< evaluation.geo_consistency (seeds 0: off)
 
   static VaeRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
   Json to_json() const;
