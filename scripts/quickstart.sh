@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The README's main job: installs dependencies (apt), builds, and runs songlines on its built-in default input.
+# The README's main job: installs dependencies (apt), builds, and runs experiments/quickstart.json end to end:
+# synthesized audio with a place signal -> features -> location models (GOM table and the synthesized audio)
+# -> a small coordinate-conditioned VAE -> samples for places -> runs/quickstart/report.html.
+# A few minutes on a CPU; on a GPU box the same command uses the GPU. Extra arguments go to `songlines run`
+# (e.g. --set vae.train.steps=2000, --run-dir DIR, --device cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-exec ./build/songlines quickstart "$@"
+# A rerun with the same settings skips the parts already finished; other settings need another --run-dir.
+if [[ " $* " == *" --run-dir "* ]]; then
+  exec ./build/songlines run experiments/quickstart.json "$@"
+fi
+exec ./build/songlines run experiments/quickstart.json --run-dir runs/quickstart "$@"

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev
+  libopenblas0-pthread   # libtorch-dev's BLAS: without it libblas.so.3 is the reference BLAS, ~10x slower training
   libhdf5-dev hdf5-tools
   nlohmann-json3-dev libcxxopts-dev
   libcurl4-openssl-dev

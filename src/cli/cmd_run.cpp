@@ -1,9 +1,12 @@
 // songlines run CONFIG.json [--set key=value]... [--device cpu|cuda|auto] [--output-root DIR] [--run-dir DIR]
-// A config with "task": "vae" is a generative run (docs/vae.md) and goes to generate::run_vae_experiment.
+// A config with "task": "vae" is a generative run (docs/vae.md) and goes to generate::run_vae_experiment;
+// "task": "quickstart" is the main job (experiments/quickstart.h): synthesized audio, features, location
+// models, a VAE and one report, in runs/<experiment>/ unless --run-dir names the folder.
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "experiments/quickstart.h"
 #include "generate/vae_run.h"
 #include "runs/experiment.h"
 
@@ -29,7 +32,19 @@ int run_main(const cxxopts::ParseResult& args) {
   if (args.count("set")) overrides = args["set"].as<std::vector<std::string>>();
   if (args.count("device")) overrides.push_back("device=\"" + args["device"].as<std::string>() + "\"");
   const std::string config_file = args["config"].as<std::string>();
-  if (generate::is_vae_config(load_json_file(config_file))) {
+  const Json raw = load_json_file(config_file);
+  if (experiments::is_quickstart_config(raw)) {
+    auto qc = experiments::load_quickstart_config(config_file, overrides);
+    auto dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
+                                     : std::filesystem::path(args["output-root"].as<std::string>()) / qc.experiment;
+    auto r = experiments::run_quickstart_experiment(qc, dir, std::cerr);
+    std::cout << "\nsummary:\n" << r.summary.dump(2) << "\n\n";
+    for (const auto& p : r.parts) std::cout << "run:     " << p.string() << "  (report: " << (p / "report.html").string() << ")\n";
+    if (!r.samples_dir.empty()) std::cout << "samples: " << r.samples_dir.string() << "  (*.wav with a spectrogram *.png each)\n";
+    std::cout << "report:  " << r.report.string() << "\n";
+    return 0;
+  }
+  if (generate::is_vae_config(raw)) {
     auto vae_config = generate::load_vae_run_config(config_file, overrides);
     auto vae_dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
                                          : generate::default_vae_run_dir(vae_config, args["output-root"].as<std::string>());

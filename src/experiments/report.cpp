@@ -536,6 +536,24 @@ std::string render_run_report(const fs::path& run_dir) {
   return page("songlines report: " + run.config.value("experiment", run.label), subtitle, body.str());
 }
 
+std::string render_parts_report(const std::string& title, const std::string& subtitle,
+                                const std::vector<ReportPart>& parts, const fs::path& base_dir) {
+  std::ostringstream body;
+  int k = 0;
+  for (const auto& p : parts) {
+    RunRecord run = load_run(p.dir);
+    const std::string link = fs::relative(p.dir / "report.html", base_dir).generic_string();
+    std::ostringstream content;
+    content << "<p>" << esc(p.what) << " <a href=\"" << esc(link) << "\">Full report</a> &middot; <code>"
+            << esc(fs::absolute(p.dir).lexically_normal().string()) << "</code></p>"
+            << metrics_table({run}, run.metrics.value("best_model", std::string()));
+    if (run.generative)
+      if (auto samples = samples_section(p.dir); !samples.empty()) content << samples;
+    body << section("part" + std::to_string(k++), p.title, content.str());
+  }
+  return page(title, subtitle, body.str());
+}
+
 std::string render_sweep_report(const fs::path& sweep_dir, bool write_trial_reports) {
   Json manifest = load_json_file((sweep_dir / "sweep.json").string());
   std::vector<std::string> incomplete;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace songlines::experiments {
 
@@ -22,6 +23,18 @@ std::string render_sweep_report(const std::filesystem::path& sweep_dir, bool wri
 /// Writes the report of a run or sweep directory to output (default dir/report.html) atomically; returns the
 /// path written.
 std::filesystem::path write_report(const std::filesystem::path& dir, const std::filesystem::path& output = {});
+
+/// One finished run shown on a report of several (the quickstart's).
+struct ReportPart {
+  std::string title;           ///< "Location model on the GOM table"
+  std::string what;            ///< a sentence on what the run did
+  std::filesystem::path dir;   ///< run directory; its own report is linked as <dir>/report.html
+};
+
+/// One page over several finished runs: per part, its metrics table and a link to its own report (relative to
+/// base_dir, where the page is written); a generative part's samples are embedded (spectrograms and players).
+std::string render_parts_report(const std::string& title, const std::string& subtitle,
+                                const std::vector<ReportPart>& parts, const std::filesystem::path& base_dir);
 
 /// RFC 4648 base64 of bytes.
 std::string base64_encode(const std::string& bytes);

@@ -17,6 +17,12 @@ struct QuickstartOptions {
   int n_tracks = 8;                                      ///< synthetic tracks
   double seconds = 8.0;                                  ///< length of each track
   uint64_t seed = 2024;                                  ///< synthesizer seed
+  /// With places > 0: placed_synthetic_tracks(places, tracks_per_place) instead of n_tracks unplaced ones, and
+  /// OUT/audio/catalog.csv with each track's place (track_id, location, country, latitude, longitude), so the
+  /// shards carry coordinates for the location model and the VAE.
+  int places = 0;
+  int tracks_per_place = 5;
+  std::vector<std::string> features;                     ///< features to extract (empty: all)
   int jobs = 0;                                          ///< extract worker threads (0: all cores)
   features::Device device = features::Device::kAuto;
   ProgressMode progress = ProgressMode::kAuto;
@@ -24,6 +30,7 @@ struct QuickstartOptions {
 
 struct QuickstartResult {
   std::vector<SyntheticTrack> tracks;
+  std::vector<SyntheticPlace> track_places;  ///< per track, when options.places > 0
   std::filesystem::path audio_dir;
   std::filesystem::path features_dir;
   ExtractResult extract;

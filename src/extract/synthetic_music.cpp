@@ -72,16 +72,19 @@ std::vector<float> synthesize_music(const SyntheticMusicOptions& o) {
   return out;
 }
 
-std::vector<SyntheticTrack> default_synthetic_tracks(int n, double seconds, uint64_t seed) {
-  struct Style {
-    const char* name;
-    const char* scale_name;
-    std::vector<int> scale;
-    double tonic_hz, tempo, rolloff, decay, drone, percussion, vibrato;
-    int subdivision;
-  };
-  // Scales from different traditions, tonics, tempi and timbres, so features differ visibly between tracks.
-  static const std::vector<Style> styles = {
+namespace {
+
+struct Style {
+  const char* name;
+  const char* scale_name;
+  std::vector<int> scale;
+  double tonic_hz, tempo, rolloff, decay, drone, percussion, vibrato;
+  int subdivision;
+};
+
+// Scales from different traditions, tonics, tempi and timbres, so features differ visibly between tracks.
+const std::vector<Style>& styles() {
+  static const std::vector<Style> table = {
       {"major-bright", "major", {0, 2, 4, 5, 7, 9, 11}, 261.63, 120, 1.0, 3.0, 0.2, 0.25, 0, 2},
       {"minor-mellow", "natural minor", {0, 2, 3, 5, 7, 8, 10}, 220.00, 80, 2.5, 2.0, 0.35, 0.1, 8, 1},
       {"pentatonic-plucked", "major pentatonic", {0, 2, 4, 7, 9}, 293.66, 100, 1.5, 7.0, 0.0, 0.3, 0, 2},
@@ -91,30 +94,97 @@ std::vector<SyntheticTrack> default_synthetic_tracks(int n, double seconds, uint
       {"pelog-gamelan", "pelog (approx.)", {0, 1, 3, 7, 8}, 246.94, 110, 0.8, 6.0, 0.25, 0.2, 0, 4},
       {"dorian-folk", "dorian", {0, 2, 3, 5, 7, 9, 10}, 146.83, 96, 2.0, 3.5, 0.45, 0.15, 6, 2},
   };
+  return table;
+}
+
+void apply_style(const Style& s, SyntheticMusicOptions& o) {
+  o.scale = s.scale;
+  o.tonic_hz = s.tonic_hz;
+  o.tempo_bpm = s.tempo;
+  o.subdivision = s.subdivision;
+  o.harmonic_rolloff = s.rolloff;
+  o.decay_per_s = s.decay;
+  o.drone_level = s.drone;
+  o.percussion_level = s.percussion;
+  o.vibrato_cents = s.vibrato;
+}
+
+/// Uniform in [0, 1) from a 64-bit state (splitmix64): the same numbers on every platform and standard library.
+double next_unit(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+std::vector<SyntheticTrack> default_synthetic_tracks(int n, double seconds, uint64_t seed) {
+  const auto& table = styles();
   std::vector<SyntheticTrack> tracks;
   for (int i = 0; i < n; ++i) {
-    const Style& s = styles[static_cast<size_t>(i) % styles.size()];
+    const Style& s = table[static_cast<size_t>(i) % table.size()];
     SyntheticTrack t;
-    const int round = i / static_cast<int>(styles.size());
+    const int round = i / static_cast<int>(table.size());
     char stem[96];
     std::snprintf(stem, sizeof stem, "%02d-%s-%dbpm", i + 1, s.name, static_cast<int>(s.tempo));
     t.name = stem;
     t.options.seconds = seconds;
-    t.options.scale = s.scale;
+    apply_style(s, t.options);
     t.options.tonic_hz = s.tonic_hz * std::pow(2.0, round / 12.0);  // later rounds move up a semitone
-    t.options.tempo_bpm = s.tempo;
-    t.options.subdivision = s.subdivision;
-    t.options.harmonic_rolloff = s.rolloff;
-    t.options.decay_per_s = s.decay;
-    t.options.drone_level = s.drone;
-    t.options.percussion_level = s.percussion;
-    t.options.vibrato_cents = s.vibrato;
     t.options.seed = seed * 1000003ULL + static_cast<uint64_t>(i);
     char desc[160];
     std::snprintf(desc, sizeof desc, "%s scale on %.1f Hz, %d bpm, harmonic rolloff %.1f", s.scale_name,
                   t.options.tonic_hz, static_cast<int>(s.tempo), s.rolloff);
     t.description = desc;
     tracks.push_back(std::move(t));
+  }
+  return tracks;
+}
+
+const std::vector<SyntheticPlace>& synthetic_places() {
+  // Capitals (coordinates rounded to 0.01 degree) paired with the styles in order; the pairing is invented.
+  static const std::vector<SyntheticPlace> places = {
+      {"vienna", "AT", {48.21, 16.37}},     {"moscow", "RU", {55.76, 37.62}},   {"beijing", "CN", {39.90, 116.41}},
+      {"cairo", "EG", {30.04, 31.24}},      {"washington", "US", {38.90, -77.04}}, {"paris", "FR", {48.86, 2.35}},
+      {"jakarta", "ID", {-6.21, 106.85}},   {"dublin", "IE", {53.35, -6.26}},
+  };
+  return places;
+}
+
+std::vector<PlacedSyntheticTrack> placed_synthetic_tracks(int n_places, int per_place, double seconds, uint64_t seed) {
+  const auto& places = synthetic_places();
+  const auto& table = styles();
+  if (n_places < 1 || n_places > static_cast<int>(places.size()))
+    throw UsageError("synthetic places: " + std::to_string(n_places) + " places asked for, 1.." +
+                     std::to_string(places.size()) + " exist");
+  if (per_place < 1) throw UsageError("synthetic places: tracks per place must be >= 1, got " + std::to_string(per_place));
+  std::vector<PlacedSyntheticTrack> tracks;
+  for (int p = 0; p < n_places; ++p) {
+    const Style& s = table[static_cast<size_t>(p)];
+    for (int r = 0; r < per_place; ++r) {
+      PlacedSyntheticTrack t;
+      t.place = places[static_cast<size_t>(p)];
+      t.track.options.seconds = seconds;
+      apply_style(s, t.track.options);
+      // Each track varies its place's style: tempo +-8 %, tonic +-1 semitone, timbre and decay, melody seed.
+      uint64_t state = seed * 0x2545F4914F6CDD1DULL + static_cast<uint64_t>(p) * 1000 + static_cast<uint64_t>(r);
+      auto& o = t.track.options;
+      o.tempo_bpm *= 0.92 + 0.16 * next_unit(state);
+      o.tonic_hz *= std::pow(2.0, (2.0 * next_unit(state) - 1.0) / 12.0);
+      o.harmonic_rolloff = std::max(0.5, o.harmonic_rolloff + 0.4 * next_unit(state) - 0.2);
+      o.decay_per_s *= 0.8 + 0.4 * next_unit(state);
+      o.seed = seed * 1000003ULL + static_cast<uint64_t>(p) * 1000 + static_cast<uint64_t>(r);
+      char stem[96];
+      std::snprintf(stem, sizeof stem, "%s-%02d", t.place.name.c_str(), r + 1);
+      t.track.name = stem;
+      char desc[192];
+      std::snprintf(desc, sizeof desc, "%s: %s scale on %.1f Hz, %.0f bpm, harmonic rolloff %.2f", t.place.name.c_str(),
+                    s.scale_name, o.tonic_hz, o.tempo_bpm, o.harmonic_rolloff);
+      t.track.description = desc;
+      tracks.push_back(std::move(t));
+    }
   }
   return tracks;
 }

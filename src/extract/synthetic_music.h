@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "geo/great_circle.h"
+
 namespace songlines::extract {
 
 struct SyntheticMusicOptions {
@@ -45,5 +47,26 @@ struct SyntheticTrack {
 /// The quickstart's default input: n tracks (8 by default) that differ in scale, tonic, tempo and timbre,
 /// each `seconds` long, seeded from `seed`.
 std::vector<SyntheticTrack> default_synthetic_tracks(int n = 8, double seconds = 8.0, uint64_t seed = 2024);
+
+/// A place of the synthetic set with a place signal: a capital whose music has one style (scale, tonic range,
+/// tempo range, timbre). The pairing of styles and places is invented; only its consistency matters.
+struct SyntheticPlace {
+  std::string name;      ///< "paris"
+  std::string iso2;      ///< "FR"
+  geo::LatLon where;     ///< degrees
+};
+
+/// The eight places, in the order of the styles they are given.
+const std::vector<SyntheticPlace>& synthetic_places();
+
+struct PlacedSyntheticTrack {
+  SyntheticPlace place;
+  SyntheticTrack track;  ///< name "<place>-<NN>"
+};
+
+/// per_place tracks for each of the first n_places places: each varies its place's style (tempo +-8 %, tonic
+/// +-1 semitone, timbre, decay, melody), so a location model has something to learn and something to get
+/// wrong. Deterministic for (n_places, per_place, seconds, seed) on every platform. UsageError out of range.
+std::vector<PlacedSyntheticTrack> placed_synthetic_tracks(int n_places, int per_place, double seconds, uint64_t seed);
 
 }  // namespace songlines::extract

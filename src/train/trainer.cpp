@@ -84,7 +84,7 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
   members_.clear();
   for (int m = 0; m < train_options_.ensemble; ++m) {
     torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m));
-    models::LocationModel model(model_options_, data.dim, centres_);
+    models::LocationModel model(model_options_, input_dim_, centres_);
     model->to(device_);
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(train_options_.learning_rate)
                                                          .weight_decay(train_options_.weight_decay));

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "experiments/quickstart.h"
 #include "experiments/report.h"
 #include "experiments/results.h"
 #include "experiments/sweep.h"
@@ -442,6 +443,11 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
       ++validated;
       continue;
     }
+    if (is_quickstart_config(j)) {
+      EXPECT_NO_THROW(load_quickstart_config(e.path(), {}));
+      ++validated;  // run at tiny size by QuickstartConfig.RunsEndToEndAtTinySize
+      continue;
+    }
     if (generate::is_vae_config(j)) {
       // Real-audio VAE configs name data CI does not have: strict validation only.
       EXPECT_NO_THROW(generate::load_vae_run_config(e.path(), {}));
@@ -468,6 +474,96 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
   }
   EXPECT_GE(ran, 1) << "gom.json ships its data and must run";
   std::cout << "[ info ] experiments/: " << ran << " ran tiny, " << validated << " validated only\n";
+}
+
+// ---- the main job: experiments/quickstart.json ----------------------------------------------------------------
+
+// The shipped quickstart at tiny size: every part runs, the report links them and renders in Chromium.
+TEST(QuickstartConfig, RunsEndToEndAtTinySize) {
+  const fs::path config = testing::source_dir() / "experiments" / "quickstart.json";
+  const QuickstartConfig full = load_quickstart_config(config, {});
+  std::string sets = " --set audio.places=3 --set audio.tracks_per_place=4 --set audio.seconds=2"
+                     " --set location.evaluation.folds=2 --set audio_location.evaluation.folds=2"
+                     " --set vae.train.steps=4 --set vae.train.log_every=2 --set vae.samples.seconds=1"
+                     " --set vae.evaluation.geo_consistency.seconds=1 --set vae.evaluation.geo_consistency.seeds=2"
+                     " --set vae.evaluation.audio_seconds=1 --set vae.model.segment_frames=16 --device cpu";
+  for (const char* part : {"location", "audio_location"}) {
+    const auto& models = full.*(std::string(part) == "location" ? &QuickstartConfig::location : &QuickstartConfig::audio_location);
+    for (size_t i = 0; i < models["models"].size(); ++i) {
+      const std::string type = models["models"][i]["type"];
+      if (type == "mlp" || type == "temporal") sets += std::string(" --set ") + part + ".models." + std::to_string(i) + ".train.epochs=1";
+    }
+  }
+  TempDir out;
+  auto r = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* part : {"location", "audio-location", "vae"}) {
+    EXPECT_TRUE(fs::exists(out / "q" / part / "metrics.json")) << part;
+    EXPECT_TRUE(fs::exists(out / "q" / part / "report.html")) << part;
+  }
+  // 3 places x 4 tracks were synthesized and extracted with their places.
+  int wavs = 0;
+  for (const auto& f : fs::directory_iterator(out / "q" / "audio")) wavs += f.path().extension() == ".wav";
+  EXPECT_EQ(wavs, 12);
+  const Json summary = load_json_file((out / "q" / "summary.json").string());
+  EXPECT_EQ(summary["audio"]["tracks"].get<int>(), 12);
+  EXPECT_EQ(summary["audio_location"]["tracks"].get<int>(), 12) << summary.dump(2);
+  EXPECT_EQ(summary["location"]["tracks"].get<int>(), 1059) << summary.dump(2);
+  EXPECT_TRUE(summary["vae"].contains("geo_generated_km")) << summary.dump(2);
+  // Samples: one per training place plus the unseen places, each with a spectrogram.
+  int samples = 0;
+  for (const auto& f : fs::directory_iterator(out / "q" / "vae" / "samples"))
+    if (f.path().extension() == ".wav") {
+      ++samples;
+      auto png = f.path();
+      EXPECT_TRUE(fs::exists(png.replace_extension(".png"))) << f.path();
+    }
+  EXPECT_GE(samples, 3);
+  // The command prints where the report and the samples are.
+  EXPECT_NE(r.output.find("report:  " + (out / "q" / "report.html").string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("samples: " + (out / "q" / "vae" / "samples").string()), std::string::npos) << r.output;
+  const std::string html = read_text(out / "q" / "report.html");
+  for (const char* link : {"location/report.html", "audio-location/report.html", "vae/report.html", "<audio"})
+    EXPECT_NE(html.find(link), std::string::npos) << link;
+
+  // A rerun with the same config skips the finished parts; another config in the same folder is refused.
+  auto again = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("is complete, skipped"), std::string::npos) << again.output;
+  auto other = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets + " --set seed=9");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.output.find("different config"), std::string::npos) << other.output;
+
+  if (!have_chromium()) GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  expect_clean_render(out / "q" / "report.html", out / "q.png", false);
+}
+
+TEST(QuickstartConfig, ErrorsNameTheKeyOfTheRightPart) {
+  const fs::path config = testing::source_dir() / "experiments" / "quickstart.json";
+  auto message = [&](const std::vector<std::string>& sets) {
+    try {
+      load_quickstart_config(config, sets);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message({"audio.placez=3"}).find("audio: unknown key \"placez\""), std::string::npos) << message({"audio.placez=3"});
+  EXPECT_NE(message({"audio.places=9"}).find("audio.places"), std::string::npos);
+  const std::string loc = message({"location.models.2.train.epochz=3"});
+  EXPECT_NE(loc.find("location."), std::string::npos) << loc;
+  EXPECT_NE(loc.find("epochz"), std::string::npos) << loc;
+  const std::string vae = message({"vae.model.chanels=[4]"});
+  EXPECT_NE(vae.find("vae."), std::string::npos) << vae;
+  EXPECT_NE(vae.find("chanels"), std::string::npos) << vae;
+  const std::string shards = message({"vae.data.shards=[\"x\"]"});
+  EXPECT_NE(shards.find("vae.data.shards"), std::string::npos) << shards;
+  // And on the command line: exit 2 with the message.
+  TempDir out;
+  auto r = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "' --set audio.placez=3");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown key \"placez\""), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "q")) << "a refused config leaves nothing behind";
 }
 
 }  // namespace

@@ -78,6 +78,25 @@ TEST(TemporalModel, FramesLoadInTrackOrderWithBlocksSideBySide) {
   EXPECT_FLOAT_EQ(d.sequences->track(3)[7 * 45 + 20 + 5], chroma.at(7, 5));
 }
 
+// One run with a summary model and a temporal one: each model gets its own input width (summary columns vs
+// frame columns); a run mixing them once built the temporal model on the summary width and failed.
+TEST(TemporalModel, RunsBesideASummaryModelOfAnotherWidth) {
+  testing::TempDir dir;
+  auto shard = write_place_shard(dir.path());
+  Json c = temporal_config(shard);
+  c["models"].push_back(Json::parse(R"({"name": "mlp", "type": "mlp", "hidden_sizes": [8], "train": {"epochs": 5}})"));
+  c["models"][1]["train"]["epochs"] = 2;
+  c["data"]["features"] = {"mfcc"};  // summary rows: mfcc only; the temporal model still reads all four blocks
+  std::ofstream(dir / "t.json") << c.dump();
+  auto r = testing::run_songlines("run " + (dir / "t.json").string() + " --run-dir " + (dir / "run").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Json m = load_json_file((dir / "run" / "metrics.json").string());
+  Json env = load_json_file((dir / "run" / "env.json").string());
+  EXPECT_NE(env["feature_dim"].get<int64_t>(), 45) << "the summary width must differ from the frames' 45";
+  for (const char* model : {"conv", "mlp"})
+    EXPECT_TRUE(std::isfinite(m["models"][model]["mean_km"]["mean"].get<double>())) << model;
+}
+
 TEST(TemporalModel, LearnsPlaceFromFrameStructureThatSummariesHide) {
   testing::TempDir dir;
   auto shard = write_place_shard(dir.path());

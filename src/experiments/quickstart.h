@@ -1,0 +1,61 @@
+// The main job (`songlines run experiments/quickstart.json`, "task": "quickstart"): the whole flow on built-in
+// inputs, in one run directory, in a few minutes on a CPU (docs/experiments.md, "The main job"):
+//   audio/           synthesized tracks with a place signal (extract/synthetic_music.h) and audio/../catalog.csv
+//   shards/          their features (the seed's four + mel_db), extracted with the feature engine
+//   location/        a location run on the GOM table shipped in data/gom ("location": a run config)
+//   audio-location/  a location run on the synthesized shards, summary and temporal models ("audio_location")
+//   vae/             the coordinate-conditioned VAE on the synthesized shards, with samples/*.wav + *.png ("vae")
+//   report.html      one page over the three runs (each run also has its own report.html)
+// Each part is an ordinary run directory; a rerun with the same config skips the finished parts.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace songlines::experiments {
+
+struct QuickstartAudio {
+  int places = 8;            ///< synthetic places (1..8)
+  int tracks_per_place = 6;
+  double seconds = 6.0;      ///< length of each track
+  uint64_t seed = 2024;      ///< synthesizer seed
+};
+
+struct QuickstartConfig {
+  std::string experiment = "quickstart";
+  uint64_t seed = 0;               ///< passed to every part that does not set its own
+  std::string device = "auto";     ///< passed to every part that does not set its own; also the extractor's
+  QuickstartAudio audio;
+  Json location;                   ///< a location run config (needs its data); empty object: part skipped
+  Json audio_location;             ///< a location run config without data.shards (filled in); {}: skipped
+  Json vae;                        ///< a VAE run config without data.shards (filled in); {}: skipped
+  std::filesystem::path base_dir;  ///< the config file's folder (relative data paths)
+
+  /// Strict parse; the parts are validated by their own parsers (errors name "location.<path>" etc.).
+  static QuickstartConfig from_json(const Json& j, const std::filesystem::path& base_dir);
+  Json to_json() const;
+};
+
+/// Whether a parsed config JSON is a quickstart ("task": "quickstart").
+bool is_quickstart_config(const Json& j);
+
+/// Loads CONFIG.json with key=value overrides ("vae.train.steps=5", "audio.places=3") and parses it.
+QuickstartConfig load_quickstart_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+struct QuickstartResult {
+  std::filesystem::path run_dir;
+  std::filesystem::path report;               ///< run_dir/report.html
+  std::vector<std::filesystem::path> parts;   ///< run directories of the parts that ran
+  std::filesystem::path samples_dir;          ///< vae/samples ("" without a VAE part)
+  Json summary;                               ///< per part: its headline metrics (also run_dir/summary.json)
+};
+
+/// Runs every part in order; the run directory is created (an existing one with another config is an error).
+QuickstartResult run_quickstart_experiment(const QuickstartConfig& config, const std::filesystem::path& run_dir,
+                                           std::ostream& log);
+
+}  // namespace songlines::experiments
