@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -69,7 +70,10 @@ double python_peer(const std::string& args, std::string* version) {
     std::printf("  PyTorch peer: unavailable (%s)\n", e.what());
     return NAN;
   }
-  std::string cmd = "python3 '" + script.string() + "' " + args + " 2>&1";
+  // SONGLINES_PYTHON picks the interpreter whose torch is the peer (default: python3 on PATH).
+  const char* env = std::getenv("SONGLINES_PYTHON");
+  const std::string python = env && *env ? env : "python3";
+  std::string cmd = "'" + python + "' '" + script.string() + "' " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return NAN;
   std::string out;
