@@ -201,19 +201,25 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   }
 
   std::vector<ReportPart> parts;
+  // A location part: its run directory, report, summary and place on the combined page.
+  auto location_part = [&](const runs::RunConfig& rc, const std::string& folder, const std::string& key,
+                           const std::string& title, const std::string& what) {
+    const fs::path dir = run_dir / folder;
+    auto res = runs::run_experiment(rc, dir, log);
+    write_report(dir);
+    out.parts.push_back(dir);
+    out.summary[key] = location_summary(res.metrics);
+    parts.push_back({title, what, dir});
+  };
   // 2. Location model on the GOM table.
   if (!c.location.empty()) {
     auto rc = parse_part("location", [&] { return runs::RunConfig::from_json(part_json(c, c.location, "location"), c.base_dir); });
     log << "quickstart [2/4]: location models on "
         << (rc.data.table_path.empty() ? std::string("the shards of \"location\"") : rc.data.table_path) << " ("
         << static_cast<int>(elapsed()) << " s so far)\n";
-    const fs::path dir = run_dir / "location";
-    auto res = runs::run_experiment(rc, dir, log);
-    write_report(dir);
-    out.parts.push_back(dir);
-    out.summary["location"] = location_summary(res.metrics);
-    parts.push_back({"Location model: the GOM table", "K-fold cross-validation of the location models on the GOM "
-                     "table (1059 tracks, 68 audio features; UCI, CC BY 4.0).", dir});
+    location_part(rc, "location", "location", "Location model: the GOM table",
+                  "K-fold cross-validation of the location models on the GOM table (1059 tracks, 68 audio features; "
+                  "UCI, CC BY 4.0).");
   }
   // 3. Location model on the synthesized audio (summary and frame-sequence models).
   if (!c.audio_location.empty()) {
@@ -222,13 +228,9 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
       return runs::RunConfig::from_json(with_shards(part_json(c, c.audio_location, "audio-location"), "audio_location", shards_dir),
                                         c.base_dir);
     });
-    const fs::path dir = run_dir / "audio-location";
-    auto res = runs::run_experiment(rc, dir, log);
-    write_report(dir);
-    out.parts.push_back(dir);
-    out.summary["audio_location"] = location_summary(res.metrics);
-    parts.push_back({"Location model: the synthesized audio", "The same evaluation on the features this run extracted "
-                     "from its synthesized tracks, whose style depends on their place.", dir});
+    location_part(rc, "audio-location", "audio_location", "Location model: the synthesized audio",
+                  "The same evaluation on the features this run extracted from its synthesized tracks, whose style "
+                  "depends on their place.");
   }
   // 4. The coordinate-conditioned VAE, its samples and geo-consistency.
   if (!c.vae.empty()) {
