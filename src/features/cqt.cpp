@@ -211,7 +211,7 @@ std::shared_ptr<const CqtPlan> build_plan(int sample_rate, const CqtOptions& opt
   plan->inv_sqrt_length.resize(L.size());
   for (size_t j = 0; j < L.size(); ++j) plan->inv_sqrt_length[j] = 1.0 / std::sqrt(L[j]);
 
-  // Real-FFT plans for the rectangular-window frames (FFTW_MEASURE once per cached plan). Double precision as
+  // Real-FFT plans for the rectangular-window frames (once per cached plan; kFftwPlannerFlags). Double precision as
   // in librosa (scipy rfft in float64, rounded to complex64): a float32 FFT was measured to move chroma_cqt by
   // 2.8e-3 in the chirp's low-energy frames, above the 1e-3 acceptance.
   for (const OctaveStep& s : plan->octaves) {
@@ -222,7 +222,7 @@ std::shared_ptr<const CqtPlan> build_plan(int sample_rate, const CqtOptions& opt
     auto in = fftw_array<double>(static_cast<size_t>(n_fft));
     auto out = fftw_array<fftw_complex>(static_cast<size_t>(n_fft / 2 + 1));
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    fftw_plan p = fftw_plan_dft_r2c_1d(n_fft, in.get(), out.get(), FFTW_MEASURE);
+    fftw_plan p = fftw_plan_dft_r2c_1d(n_fft, in.get(), out.get(), kFftwPlannerFlags);
     if (p == nullptr) throw Error("cqt: FFTW could not plan a real FFT of size " + std::to_string(n_fft));
     plan->r2c.emplace_back(n_fft, std::make_shared<FftwPlan>(p, fftw_alignment_of(in.get())));
   }
@@ -378,7 +378,7 @@ CqtOctaveBasis cqt_octave_basis(const std::vector<double>& freqs, const std::vec
   FftwPlan fft;
   {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    fft.plan = fftw_plan_dft_1d(n_fft, buf.get(), buf.get(), FFTW_FORWARD, FFTW_ESTIMATE);
+    fft.plan = fftw_plan_dft_1d(n_fft, buf.get(), buf.get(), FFTW_FORWARD, kFftwPlannerFlags);
   }
   if (fft.plan == nullptr) throw Error("cqt: FFTW could not plan a complex FFT of size " + std::to_string(n_fft));
 

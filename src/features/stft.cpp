@@ -62,8 +62,9 @@ StftPlan::StftPlan(const StftOptions& opt) : opt_(opt), impl_(std::make_unique<I
   auto in = fftw_buffer<double>(n);
   auto out = fftw_buffer<fftw_complex>(n / 2 + 1);
   std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-  // FFTW_MEASURE is run once per extractor; the per-call buffers are fftw_malloc'd, so their alignment matches.
-  impl_->plan = fftw_plan_dft_r2c_1d(opt.n_fft, in.get(), out.get(), FFTW_MEASURE);
+  // Planned once per extractor (kFftwPlannerFlags: reproducible); the per-call buffers are fftw_malloc'd, so
+  // their alignment matches.
+  impl_->plan = fftw_plan_dft_r2c_1d(opt.n_fft, in.get(), out.get(), kFftwPlannerFlags);
   if (impl_->plan == nullptr) throw Error("FFTW could not plan a real FFT of size " + std::to_string(opt.n_fft));
 }
 
