@@ -18,7 +18,7 @@ cxxopts::Options run_options() {
                                       "writes runs/<experiment>/<run-id>/");
   o.custom_help("CONFIG.json [options]");
   o.add_options()("config", "experiment config (JSON)", cxxopts::value<std::string>())(
-      "set", "override a config key: key.path=value (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "set", "override a config key: key.path=value (repeatable)", cxxopts::value<std::string>())(
       "device", "cpu, cuda or auto (overrides the config's device)", cxxopts::value<std::string>())(
       "output-root", "directory under which runs/<experiment>/<run-id>/ is created",
       cxxopts::value<std::string>()->default_value("runs"))(
@@ -29,7 +29,7 @@ cxxopts::Options run_options() {
 int run_main(const cxxopts::ParseResult& args) {
   if (!args.count("config")) throw UsageError("run: missing CONFIG.json");
   std::vector<std::string> overrides;
-  if (args.count("set")) overrides = args["set"].as<std::vector<std::string>>();
+  overrides = set_overrides(args);
   if (args.count("device")) overrides.push_back("device=\"" + args["device"].as<std::string>() + "\"");
   const std::string config_file = args["config"].as<std::string>();
   const Json raw = load_json_file(config_file);

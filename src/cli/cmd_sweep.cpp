@@ -23,7 +23,7 @@ cxxopts::Options sweep_options() {
       "output-root", "the sweep directory is <output-root>/sweeps/<name>", cxxopts::value<std::string>()->default_value("runs"))(
       "sweep-dir", "exact sweep directory (overrides --output-root)", cxxopts::value<std::string>())(
       "set", "override a key of the base config or the sweep section: key.path=value (repeatable)",
-      cxxopts::value<std::vector<std::string>>())(
+      cxxopts::value<std::string>())(
       "trial", "run only trial K in this process (0-based; what a Slurm array task runs)", cxxopts::value<int>())(
       "emit", "write a scheduler script instead of running: slurm", cxxopts::value<std::string>());
   return o;
@@ -32,7 +32,7 @@ cxxopts::Options sweep_options() {
 int sweep_main(const cxxopts::ParseResult& a) {
   if (!a.count("config")) throw UsageError("sweep: missing CONFIG.json");
   std::vector<std::string> overrides;
-  if (a.count("set")) overrides = a["set"].as<std::vector<std::string>>();
+  overrides = set_overrides(a);
   auto spec = experiments::load_sweep(a["config"].as<std::string>(), overrides);
   const fs::path sweep_dir = fs::absolute(a.count("sweep-dir") ? fs::path(a["sweep-dir"].as<std::string>())
                                                                : experiments::default_sweep_dir(spec, a["output-root"].as<std::string>()));

@@ -14,7 +14,7 @@ cxxopts::Options train_vae_options() {
                                             "runs/<experiment>/<run-id>/ with checkpoints, metrics and samples");
   o.custom_help("CONFIG.json [options]");
   o.add_options()("config", "VAE run config (JSON, docs/vae.md)", cxxopts::value<std::string>())(
-      "set", "override a config key: key.path=value (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "set", "override a config key: key.path=value (repeatable)", cxxopts::value<std::string>())(
       "device", "cpu, cuda or auto (overrides the config's device)", cxxopts::value<std::string>())(
       "output-root", "directory under which runs/<experiment>/<run-id>/ is created",
       cxxopts::value<std::string>()->default_value("runs"))(
@@ -25,7 +25,7 @@ cxxopts::Options train_vae_options() {
 int train_vae_main(const cxxopts::ParseResult& a) {
   if (!a.count("config")) throw UsageError("train-vae: missing CONFIG.json");
   std::vector<std::string> overrides;
-  if (a.count("set")) overrides = a["set"].as<std::vector<std::string>>();
+  overrides = set_overrides(a);
   if (a.count("device")) overrides.push_back("device=\"" + a["device"].as<std::string>() + "\"");
   auto config = generate::load_vae_run_config(a["config"].as<std::string>(), overrides);
   auto run_dir = a.count("run-dir") ? std::filesystem::path(a["run-dir"].as<std::string>())

@@ -25,6 +25,15 @@ bool register_command(Command command);
 const std::vector<Command>& commands();
 const Command* find_command(const std::string& name);
 
+/// Every `--set key=value` in command-line order. Declare the option as cxxopts::value<std::string>() (not a
+/// vector: cxxopts splits vector values at commas, which broke `--set model.channels=[16,32,64]`).
+inline std::vector<std::string> set_overrides(const cxxopts::ParseResult& args) {
+  std::vector<std::string> out;
+  for (const auto& kv : args.arguments())
+    if (kv.key() == "set") out.push_back(kv.value());
+  return out;
+}
+
 }  // namespace songlines::cli
 
 #define SONGLINES_CONCAT_INNER(a, b) a##b

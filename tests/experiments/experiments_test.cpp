@@ -486,7 +486,8 @@ TEST(QuickstartConfig, RunsEndToEndAtTinySize) {
                      " --set location.evaluation.folds=2 --set audio_location.evaluation.folds=2"
                      " --set vae.train.steps=4 --set vae.train.log_every=2 --set vae.samples.seconds=1"
                      " --set vae.evaluation.geo_consistency.seconds=1 --set vae.evaluation.geo_consistency.seeds=2"
-                     " --set vae.evaluation.audio_seconds=1 --set vae.model.segment_frames=16 --device cpu";
+                     " --set vae.evaluation.audio_seconds=1 --set vae.model.segment_frames=16 --device cpu"
+                     " --set 'vae.model.channels=[8,16,32]'";  // a value with commas stays one override
   for (const char* part : {"location", "audio_location"}) {
     const auto& models = full.*(std::string(part) == "location" ? &QuickstartConfig::location : &QuickstartConfig::audio_location);
     for (size_t i = 0; i < models["models"].size(); ++i) {
@@ -497,6 +498,7 @@ TEST(QuickstartConfig, RunsEndToEndAtTinySize) {
   TempDir out;
   auto r = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(load_json_file((out / "q" / "vae" / "config.json").string())["model"]["channels"], Json::parse("[8,16,32]"));
   for (const char* part : {"location", "audio-location", "vae"}) {
     EXPECT_TRUE(fs::exists(out / "q" / part / "metrics.json")) << part;
     EXPECT_TRUE(fs::exists(out / "q" / part / "report.html")) << part;
