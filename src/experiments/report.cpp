@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <numbers>
 #include <set>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "experiments/results.h"
 #include "extract/csv_table.h"
 #include "geo/gazetteer.h"
+#include "geo/great_circle.h"
 
 namespace songlines::experiments {
 
@@ -26,7 +28,7 @@ constexpr size_t kMaxMapTracks = 3000;
 // Points kept per CDF curve (evenly spaced quantiles).
 constexpr size_t kCdfPoints = 200;
 // Half the Earth's circumference (km): the largest possible great-circle error.
-constexpr double kMaxErrorKm = 20015.1;
+constexpr double kMaxErrorKm = std::numbers::pi * geo::kEarthRadiusKm;
 const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                           "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
 
