@@ -3,6 +3,7 @@
 // extraction as `songlines extract` (into a private temporary folder) and is then read like a shard.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "extract/extract.h"
 #include "geo/gazetteer.h"
+#include "shards/metadata_blocks.h"
 #include "shards/shard.h"
 #include "train/trainer.h"
 
@@ -28,6 +30,8 @@ cxxopts::Options predict_options() {
   o.add_options()("model", "run directory (uses RUN_DIR/checkpoints/final)", cxxopts::value<std::string>())(
       "input", "audio files, shard files, or folders of either", cxxopts::value<std::vector<std::string>>())(
       "output", "CSV file (default: stdout)", cxxopts::value<std::string>())(
+      "catalog", "track metadata for audio inputs (as extract --catalog): genre and listeners for models that use "
+      "the meta_ blocks", cxxopts::value<std::string>())(
       "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"));
   return o;
 }
@@ -81,6 +85,7 @@ int predict_main(const cxxopts::ParseResult& args) {
     eo.inputs = audio;
     eo.output_dir = scratch.path;
     eo.write_csv = false;
+    if (args.count("catalog")) eo.catalog = args["catalog"].as<std::string>();
     auto r = extract::run_extract(eo);
     failed = r.failed;
     for (auto& f : r.shards) shard_files.push_back(f);
@@ -104,7 +109,12 @@ int predict_main(const cxxopts::ParseResult& args) {
       std::vector<std::vector<double>> blocks;
       std::vector<int64_t> dims;
       int64_t dim = 0;
+      const auto available = reader.summary_feature_names();
       for (const auto& f : features) {
+        if (shards::is_metadata_block(f) && std::find(available.begin(), available.end(), f) == available.end())
+          throw InputError(shard_path.string(), "the model uses the metadata block " + f +
+                                                    ", which these tracks lack: give --catalog with genre and "
+                                                    "listeners columns (or extract with --catalog)");
         int64_t k = 0;
         blocks.push_back(reader.read_summary_mean(f, &k));
         dims.push_back(k);

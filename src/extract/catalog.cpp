@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "extract/csv_table.h"
+#include "shards/metadata_blocks.h"
 
 namespace songlines::extract {
 
@@ -51,6 +52,7 @@ Catalog Catalog::load(const std::filesystem::path& csv) {
     e.artist_name = get(c_artist);
     e.location = get(c_loc);
     e.listeners = get(c_listeners);
+    shards::listeners_features(e.listeners, file + ":" + std::to_string(r + 2));  // checked now, not per track
     e.genre = get(c_genre);
     std::string country = get(c_country);
     if (is_iso2(country)) {

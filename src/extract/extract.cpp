@@ -17,6 +17,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "extract/catalog.h"
+#include "shards/metadata_blocks.h"
 #include "extract/csv_table.h"
 #include "extract/extract_journal.h"
 #include "features/cuda_feature_engine.h"
@@ -324,6 +325,11 @@ ExtractResult run_extract(const ExtractOptions& options) {
       rec.id = task.id;
       rec.path = file;
       rec.duration_s = static_cast<float>(audio.duration_s());
+      if (!catalog.empty()) {  // every track of a catalogued run carries the metadata blocks (zeros if unlisted)
+        rec.summary[shards::kMetaGenre].mean = shards::genre_one_hot(task.meta ? task.meta->genre : "");
+        rec.summary[shards::kMetaListeners].mean =
+            shards::listeners_features(task.meta ? task.meta->listeners : "", options.catalog.string());
+      }
       if (task.meta) {
         rec.country = task.meta->country;
         rec.latitude = task.meta->latitude;

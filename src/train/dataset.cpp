@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "shards/metadata_blocks.h"
 
 namespace songlines::train {
 
@@ -11,8 +12,11 @@ namespace {
 std::vector<std::string> resolve_features(const std::vector<std::string>& requested,
                                           const std::vector<std::string>& available, const std::string& where) {
   if (requested.empty()) {
-    auto all = available;
+    std::vector<std::string> all;
+    for (const auto& a : available)
+      if (!shards::is_metadata_block(a)) all.push_back(a);
     std::sort(all.begin(), all.end());
+    if (all.empty()) throw InputError(where, "no audio summary features (name metadata blocks in data.features)");
     return all;
   }
   for (const auto& f : requested)

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "geo/gazetteer.h"
+#include "shards/metadata_blocks.h"
 
 namespace songlines::train {
 
@@ -155,7 +156,8 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       return it == col.end() ? std::nullopt : std::optional<size_t>(it->second);
     };
     auto id_c = optional_col("track_id"), artist_c = optional_col("artist_name"), country_c = optional_col("Country"),
-         name_c = optional_col("track_name");
+         name_c = optional_col("track_name"), genre_c = optional_col("genre"),
+         listeners_c = optional_col("listeners");
     for (size_t r = 1; r < records.size(); ++r) {
       const auto& f = records[r];
       std::string where = fname + ":" + std::to_string(r + 1);
@@ -178,6 +180,8 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
         auto& s = t.summary[kSeedBlocks[b].name];
         for (size_t c2 : block_cols[b]) s.mean.push_back(parse_number(f[c2], where));
       }
+      if (genre_c) t.summary[shards::kMetaGenre].mean = shards::genre_one_hot(f[*genre_c]);
+      if (listeners_c) t.summary[shards::kMetaListeners].mean = shards::listeners_features(f[*listeners_c], where);
       out.tracks.push_back(std::move(t));
       out.artists.push_back(artist_c ? f[*artist_c] : std::string());
     }

@@ -5,6 +5,8 @@
 //    Spectral Contrast1..7, Tonnetz1..6). Blocks named like the audio features so a model trained here can
 //    predict from extracted shards: mfcc_mean [N,20], chroma_stft_mean [N,12], spectral_contrast_mean [N,7],
 //    tonnetz_mean [N,6] (shard summary names "mfcc", ... with the _mean suffix implied by the shard layout).
+//    Where the table has genre / listeners columns, the metadata blocks meta_genre and meta_listeners too
+//    (shards/metadata_blocks.h; a run uses them only when its data.features names them).
 // Rows without coordinates, or at exactly (0, 0) (the seed's "unknown"), are reported and left out.
 #pragma once
 

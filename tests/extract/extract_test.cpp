@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "extract/extract.h"
 #include "extract/extract_journal.h"
 #include "extract/synthetic_music.h"
+#include "shards/metadata_blocks.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
 
@@ -161,7 +163,7 @@ TEST(ExtractCatalog, RowsFindFilesByPathOrTrackIdAndFillCsvAndCoordinates) {
     std::ofstream cat(tmp / "catalog.csv");
     cat << "track_id,track_name,artist_name,location,listeners,genre,country,latitude,longitude,path\n"
         << "T1,\"Song, with comma\",Ana,Spain,123,Flamenco,ES,40.42,-3.75,a/good-000.wav\n"
-        << "T2,Other,Bo,Japan,9,Enka,JP,35.68,139.69," << (tmp / "a" / "good-001.wav").string() << "\n";
+        << "T2,Other,Bo,Japan,,Reggae,JP,35.68,139.69," << (tmp / "a" / "good-001.wav").string() << "\n";
   }
   ExtractOptions o;
   o.inputs = {tmp / "a"};
@@ -177,6 +179,17 @@ TEST(ExtractCatalog, RowsFindFilesByPathOrTrackIdAndFillCsvAndCoordinates) {
   EXPECT_EQ(reader.countries(), (std::vector<std::string>{"ES", "JP"}));
   EXPECT_FLOAT_EQ(reader.latitudes()[0], 40.42f);
   EXPECT_FLOAT_EQ(reader.longitudes()[1], 139.69f);
+  // The catalog's genre and listeners become the metadata blocks (Flamenco is not a seed genre: all zeros).
+  int64_t dim = 0;
+  auto genre = reader.read_summary_mean(shards::kMetaGenre, &dim);
+  ASSERT_EQ(dim, 11);
+  EXPECT_EQ(std::accumulate(genre.begin(), genre.begin() + 11, 0.0), 0.0);
+  EXPECT_EQ(genre[11 + 6], 1.0);  // T2: Reggae
+  auto listeners = reader.read_summary_mean(shards::kMetaListeners, &dim);
+  ASSERT_EQ(dim, 2);
+  EXPECT_NEAR(listeners[0], std::log10(124.0), 1e-12);
+  EXPECT_EQ(listeners[1], 1.0);
+  EXPECT_EQ(listeners[3], 0.0);  // T2: unknown count
   CsvTable csv = read_csv((tmp / "out" / "features.csv").string());
   ASSERT_EQ(csv.rows.size(), 2u);
   EXPECT_EQ(std::vector<std::string>(csv.rows[0].begin(), csv.rows[0].begin() + 6),
@@ -199,6 +212,15 @@ TEST(ExtractCatalog, RowsFindFilesByPathOrTrackIdAndFillCsvAndCoordinates) {
   o.catalog = tmp / "bad.csv";
   o.output_dir = tmp / "out_bad";
   EXPECT_THROW(run_extract(o), InputError);
+  std::ofstream(tmp / "bad_listeners.csv") << "track_id,listeners\ngood-000,many\n";
+  o.catalog = tmp / "bad_listeners.csv";
+  try {
+    run_extract(o);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_listeners.csv:2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("\"many\""), std::string::npos) << e.what();
+  }
 }
 
 // ---- resume after kill -9 ------------------------------------------------------------------------------------

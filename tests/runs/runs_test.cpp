@@ -1,11 +1,15 @@
 // Config validation, import-table, `songlines run` (tiny) with resume, and predict end to end on a shard.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
+#include "audio/audio_file.h"
 #include "core/error.h"
 #include "runs/run_config.h"
 #include "support/test_support.h"
+#include "shards/metadata_blocks.h"
+#include "train/dataset.h"
 #include "train/table_import.h"
 
 namespace songlines::runs {
@@ -25,6 +29,15 @@ Json tiny_config(const std::string& table) {
 }
 
 std::string slice() { return testing::data_path("gom/gom_slice_60.txt").string(); }
+
+/// A seed-csv header: the given leading columns, then MFCC1..20, Chroma1..12, Spectral Contrast1..7, Tonnetz1..6.
+void write_seed_header(std::ostream& f, const std::string& leading) {
+  f << leading;
+  const std::pair<const char*, int> blocks[] = {{"MFCC", 20}, {"Chroma", 12}, {"Spectral Contrast", 7}, {"Tonnetz", 6}};
+  for (auto [p, n] : blocks)
+    for (int k = 1; k <= n; ++k) f << "," << p << k;
+  f << "\n";
+}
 
 void expect_config_error(Json j, const std::string& needle) {
   try {
@@ -78,11 +91,7 @@ TEST(ImportTable, GomSliceSkipsRowsWithoutCoordinates) {
 TEST(ImportTable, SeedCsvBlocksAreNamedLikeAudioFeatures) {
   testing::TempDir dir;
   std::ofstream f(dir / "seed.csv");
-  f << "track_id,track_name,artist_name,Country,Latitude,Longitude";
-  const std::pair<const char*, int> blocks[] = {{"MFCC", 20}, {"Chroma", 12}, {"Spectral Contrast", 7}, {"Tonnetz", 6}};
-  for (auto [p, n] : blocks)
-    for (int k = 1; k <= n; ++k) f << "," << p << k;
-  f << "\n";
+  write_seed_header(f, "track_id,track_name,artist_name,Country,Latitude,Longitude");
   auto row = [&](const char* id, const char* name, const char* lat, const char* lon) {
     f << id << "," << name << ",Artist,France," << lat << "," << lon;
     for (int k = 0; k < 45; ++k) f << "," << k * 0.5;
@@ -100,6 +109,59 @@ TEST(ImportTable, SeedCsvBlocksAreNamedLikeAudioFeatures) {
   EXPECT_EQ(t.tracks[0].summary.at("chroma_stft").mean.size(), 12u);
   EXPECT_EQ(t.tracks[0].summary.at("spectral_contrast").mean.size(), 7u);
   EXPECT_DOUBLE_EQ(t.tracks[0].summary.at("tonnetz").mean[5], 22.0);
+}
+
+TEST(ImportTable, SeedMetadataBlocksAreUsedOnlyWhenNamed) {
+  testing::TempDir dir;
+  std::ofstream f(dir / "seed.csv");
+  write_seed_header(f, "track_id,artist_name,listeners,genre,Latitude,Longitude");
+  auto row = [&](const char* id, const char* listeners, const char* genre, const char* lat, const char* lon) {
+    f << id << ",A," << listeners << "," << genre << "," << lat << "," << lon;
+    for (int k = 0; k < 45; ++k) f << "," << k;
+    f << "\n";
+  };
+  row("1", "999", "Reggae", "18.0", "-76.8");
+  row("2", "", "Latin", "4.6", "-74.1");
+  row("3", "0", "Polka", "52.2", "21.0");
+  f.close();
+  auto t = train::read_feature_table(dir / "seed.csv", train::TableFormat::kSeedCsv);
+  ASSERT_EQ(t.tracks.size(), 3u);
+  const auto& g0 = t.tracks[0].summary.at("meta_genre").mean;
+  ASSERT_EQ(g0.size(), std::size(shards::kSeedGenres));
+  for (size_t g = 0; g < g0.size(); ++g) EXPECT_EQ(g0[g], std::string(shards::kSeedGenres[g]) == "Reggae" ? 1.0 : 0.0) << g;
+  double polka = 0;
+  for (double v : t.tracks[2].summary.at("meta_genre").mean) polka += v;
+  EXPECT_EQ(polka, 0.0);  // a genre outside the list is all zeros
+  EXPECT_NEAR(t.tracks[0].summary.at("meta_listeners").mean[0], 3.0, 1e-12);  // log10(1 + 999)
+  EXPECT_EQ(t.tracks[0].summary.at("meta_listeners").mean[1], 1.0);
+  EXPECT_EQ(t.tracks[1].summary.at("meta_listeners").mean, (std::vector<double>{0.0, 0.0}));  // unknown
+  EXPECT_EQ(t.tracks[2].summary.at("meta_listeners").mean, (std::vector<double>{0.0, 1.0}));  // known zero
+
+  auto audio = train::dataset_from_table(t, {});
+  EXPECT_EQ(audio.dim, 45);
+  EXPECT_EQ(audio.features, (std::vector<std::string>{"chroma_stft", "mfcc", "spectral_contrast", "tonnetz"}));
+  auto with_meta = train::dataset_from_table(t, {"mfcc", "meta_genre", "meta_listeners"});
+  EXPECT_EQ(with_meta.dim, 20 + 11 + 2);
+  EXPECT_EQ(with_meta.row(0)[20 + 6], 1.0f);  // Reggae column
+
+  // A bad listeners count names the file, row and value.
+  {
+    std::ifstream in(dir / "seed.csv");
+    std::string header;
+    std::getline(in, header);
+    std::ofstream bad(dir / "bad.csv");
+    bad << header << "\n1,A,12x,Pop,1,2";
+    for (int k = 0; k < 45; ++k) bad << ",0";
+    bad << "\n";
+  }
+  try {
+    train::read_feature_table(dir / "bad.csv", train::TableFormat::kSeedCsv);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("bad.csv:2"), std::string::npos) << m;
+    EXPECT_NE(m.find("12x"), std::string::npos) << m;
+  }
 }
 
 TEST(RunCli, BadConfigExitsTwoNamingTheKey) {
@@ -144,6 +206,50 @@ TEST(RunCli, RunResumesAndPredictReadsImportedShard) {
   int lines = 0;
   while (std::getline(in, line)) ++lines;
   EXPECT_EQ(lines, 59);  // header + 58 tracks
+}
+
+TEST(PredictCli, MetadataModelTakesGenreAndListenersFromACatalog) {
+  // A seed-csv table where genre decides the place; a model on the metadata blocks only.
+  testing::TempDir dir;
+  {
+    std::ofstream f(dir / "seed.csv");
+    write_seed_header(f, "track_id,listeners,genre,Latitude,Longitude");
+    const char* places[][3] = {{"Reggae", "17.99", "-76.79"}, {"Latin", "4.71", "-74.07"}, {"Traditional", "14.69", "-17.44"}};
+    for (int i = 0; i < 30; ++i) {
+      f << i << "," << 10 * i << "," << places[i % 3][0] << "," << places[i % 3][1] << "," << places[i % 3][2];
+      for (int k = 0; k < 45; ++k) f << "," << (i * 7 + k) % 11;
+      f << "\n";
+    }
+  }
+  Json cfg = Json::parse(R"({"experiment": "meta", "seed": 1, "device": "cpu",
+    "data": {"table": {"format": "seed-csv", "path": "seed.csv"}, "features": ["meta_genre", "meta_listeners"]},
+    "evaluation": {"folds": 2, "repeats": 1},
+    "models": [{"name": "linear", "type": "mlp", "hidden_sizes": [],
+                "head": {"type": "vmf_mixture", "initial_kappa": 1000, "predict": "median"},
+                "train": {"epochs": 100, "learning_rate": 0.05}}]})");
+  std::ofstream(dir / "meta.json") << cfg.dump();
+  auto run_dir = dir / "run";
+  auto r = testing::run_songlines("run " + (dir / "meta.json").string() + " --run-dir " + run_dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Json metrics = load_json_file((run_dir / "metrics.json").string());
+  EXPECT_GT(metrics["models"]["linear"]["country_accuracy"]["mean"].get<double>(), 0.9) << metrics.dump();
+
+  std::vector<float> tone(22050 * 2);
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(2 * M_PI * 440.0 * i / 22050.0);
+  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
+  auto predict = [&](const std::string& genre) {
+    std::ofstream(dir / "catalog.csv") << "track_id,genre,listeners\ntone," << genre << ",100\n";
+    auto p = testing::run_songlines("predict --model " + run_dir.string() + " --input " + (dir / "tone.wav").string() +
+                                    " --catalog " + (dir / "catalog.csv").string());
+    EXPECT_EQ(p.exit_code, 0) << p.output;
+    return p.output;
+  };
+  EXPECT_NE(predict("Latin").find(",CO,"), std::string::npos);
+  EXPECT_NE(predict("Reggae").find(",JM,"), std::string::npos);
+  auto none = testing::run_songlines("predict --model " + run_dir.string() + " --input " + (dir / "tone.wav").string());
+  EXPECT_NE(none.exit_code, 0) << none.output;
+  EXPECT_NE(none.output.find("metadata block meta_genre"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find("--catalog"), std::string::npos) << none.output;
 }
 
 }  // namespace
