@@ -141,6 +141,10 @@ MfccTransform::MfccTransform(int n_mels, const MfccOptions& opt) : n_mels_(n_mel
       basis_[static_cast<size_t>(k) * n_mels + n] =
           scale * std::cos(std::numbers::pi * k * (2.0 * n + 1.0) / (2.0 * n_mels));
   }
+  basis_t_.resize(basis_.size());
+  for (int k = 0; k < n_mfcc_; ++k)
+    for (int n = 0; n < n_mels; ++n)
+      basis_t_[static_cast<size_t>(n) * n_mfcc_ + k] = basis_[static_cast<size_t>(k) * n_mels + n];
 }
 
 FeatureMatrix MfccTransform::apply(const FeatureMatrix& mel_db) const {
@@ -148,14 +152,19 @@ FeatureMatrix MfccTransform::apply(const FeatureMatrix& mel_db) const {
     throw Error("MfccTransform::apply: input has " + std::to_string(mel_db.dim) + " bands, expected " +
                 std::to_string(n_mels_));
   FeatureMatrix out(mel_db.frames, n_mfcc_);
+  // Coefficient k = sum over n in ascending order of basis[k][n] * x[n] (float64); the coefficients are
+  // accumulated side by side (the inner loop over k vectorises), each in that same order.
+  std::vector<double> acc(static_cast<size_t>(n_mfcc_));
   for (int64_t t = 0; t < mel_db.frames; ++t) {
     const float* x = mel_db.row(t);
-    for (int k = 0; k < n_mfcc_; ++k) {
-      const double* b = basis_.data() + static_cast<size_t>(k) * n_mels_;
-      double acc = 0.0;
-      for (int n = 0; n < n_mels_; ++n) acc += b[n] * x[n];
-      out.at(t, k) = static_cast<float>(acc);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int n = 0; n < n_mels_; ++n) {
+      const double xn = x[n];
+      const double* b = basis_t_.data() + static_cast<size_t>(n) * n_mfcc_;
+      for (int k = 0; k < n_mfcc_; ++k) acc[static_cast<size_t>(k)] += b[k] * xn;
     }
+    float* o = out.row(t);
+    for (int k = 0; k < n_mfcc_; ++k) o[k] = static_cast<float>(acc[static_cast<size_t>(k)]);
   }
   return out;
 }

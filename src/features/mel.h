@@ -53,6 +53,7 @@ class MfccTransform {
   int n_mels_ = 0;
   int n_mfcc_ = 0;
   std::vector<double> basis_;  // [n_mfcc, n_mels], liftering folded in
+  std::vector<double> basis_t_;  // the same, [n_mels, n_mfcc] (apply's vectorised layout)
 };
 
 }  // namespace songlines::features

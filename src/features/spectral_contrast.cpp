@@ -3,12 +3,75 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "features/mel.h"
 
 namespace songlines::features {
+
+namespace {
+/// Values tested together by the selection scans (one SSE register of floats).
+constexpr int kLanes = 4;
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int LaneMask __attribute__((vector_size(kLanes * sizeof(int))));
+
+bool any_lane(LaneMask m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
+/// Whether one of x[0..kLanes) is < threshold (> threshold).
+bool any_below(const float* x, float threshold) {
+  Lanes v;
+  std::memcpy(&v, x, sizeof v);
+  return any_lane(v < threshold);
+}
+bool any_above(const float* x, float threshold) {
+  Lanes v;
+  std::memcpy(&v, x, sizeof v);
+  return any_lane(v > threshold);
+}
+/// The q smallest of x[lo..hi) (q < hi - lo), ascending, in `low`. Spectra mostly fall with frequency, so the
+/// q smallest start as the band's last q values, and a pass over the rest inserts the few that displace them;
+/// kLanes values are tested against the current threshold at once and looked at one by one only when one
+/// passes, in order. Ties need no care: the q smallest form the same multiset whichever copy is kept.
+void smallest_by_scan(const float* s, int lo, int hi, int q, std::vector<float>& low) {
+  low.assign(s + hi - q, s + hi);
+  std::sort(low.begin(), low.end());
+  float low_max = low[q - 1];
+  auto keep = [&](float v) {
+    if (!(v < low_max)) return;
+    int j = q - 1;  // insert into the ascending q smallest, dropping the largest of them
+    for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
+    low[j] = v;
+    low_max = low[q - 1];
+  };
+  int i = lo;
+  for (; i + kLanes <= hi - q; i += kLanes)
+    if (any_below(s + i, low_max))
+      for (int l = 0; l < kLanes; ++l) keep(s[i + l]);
+  for (; i < hi - q; ++i) keep(s[i]);
+}
+
+/// The q largest of x[lo..hi), ascending, in `high`: as smallest_by_scan, starting from the band's first q.
+void largest_by_scan(const float* s, int lo, int hi, int q, std::vector<float>& high) {
+  high.assign(s + lo, s + lo + q);
+  std::sort(high.begin(), high.end());
+  float high_min = high[0];
+  auto keep = [&](float v) {
+    if (!(v > high_min)) return;
+    int j = 0;  // insert into the ascending q largest, dropping the smallest of them
+    for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
+    high[j] = v;
+    high_min = high[0];
+  };
+  int i = lo + q;
+  for (; i + kLanes <= hi; i += kLanes)
+    if (any_above(s + i, high_min))
+      for (int l = 0; l < kLanes; ++l) keep(s[i + l]);
+  for (; i < hi; ++i) keep(s[i]);
+}
+
+}  // namespace
 
 ContrastBands spectral_contrast_bands(int sample_rate, int n_fft, const SpectralContrastOptions& opt) {
   const int K = n_fft / 2 + 1;
@@ -69,33 +132,10 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
         for (int i = 0; i < q; ++i) vs += buf[i];
         for (int i = n - q; i < n; ++i) ps += buf[i];
       } else {
-        // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so passes that keep the q
-        // smallest and the q largest in sorted arrays beat sorting the band; most values fail the one threshold
-        // test. Spectra mostly fall with frequency, so the q smallest start as the band's last q values and the
-        // q largest as its first q (then few values displace them). Ties need no care: the q smallest (largest)
-        // form the same multiset whichever copy is kept.
-        low.assign(s + hi - q, s + hi);
-        std::sort(low.begin(), low.end());
-        float low_max = low[q - 1];
-        for (int i = lo; i < hi - q; ++i) {
-          const float v = s[i];
-          if (!(v < low_max)) continue;
-          int j = q - 1;  // insert into the ascending q smallest, dropping the largest of them
-          for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
-          low[j] = v;
-          low_max = low[q - 1];
-        }
-        high.assign(s + lo, s + lo + q);
-        std::sort(high.begin(), high.end());
-        float high_min = high[0];
-        for (int i = lo + q; i < hi; ++i) {
-          const float v = s[i];
-          if (!(v > high_min)) continue;
-          int j = 0;  // insert into the ascending q largest, dropping the smallest of them
-          for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
-          high[j] = v;
-          high_min = high[0];
-        }
+        // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so the q smallest and the q
+        // largest are selected by scans rather than the band sorted.
+        smallest_by_scan(s, lo, hi, q, low);
+        largest_by_scan(s, lo, hi, q, high);
         for (int i = 0; i < q; ++i) vs += low[i];
         for (int i = 0; i < q; ++i) ps += high[i];
       }

@@ -16,6 +16,19 @@ namespace {
 constexpr double kPiptrackFmin = 150.0;     // piptrack default fmin, Hz
 constexpr double kPiptrackFmax = 4000.0;    // piptrack default fmax, Hz
 constexpr float kPiptrackThreshold = 0.1f;  // piptrack default threshold (relative to the frame max)
+
+/// max(x[0..n)), n >= 1, x finite. Eight running maxima (which vectorise); the maximum does not depend on order.
+float row_max(const float* x, int64_t n) {
+  float m[8];
+  for (int l = 0; l < 8; ++l) m[l] = x[0];
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int l = 0; l < 8; ++l) m[l] = m[l] > x[k + l] ? m[l] : x[k + l];
+  for (; k < n; ++k) m[0] = m[0] > x[k] ? m[0] : x[k];
+  float mx = m[0];
+  for (int l = 1; l < 8; ++l) mx = mx > m[l] ? mx : m[l];
+  return mx;
+}
 }  // namespace
 
 double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int bins_per_octave, double resolution) {
@@ -45,8 +58,7 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
   const int64_t x_hi = std::min<int64_t>(k_hi + 1, K);
   for (int64_t t = 0; t < S.frames; ++t) {
     const float* s = S.row(t);
-    float mx = s[0];
-    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, s[k]);
+    const float mx = row_max(s, K);
     const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
     // The peak test reads x[k-1..k+1] for masked k only, so x is needed on [x_lo, x_hi) alone.
     for (int64_t k = x_lo; k < x_hi; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
