@@ -17,11 +17,11 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "extract/catalog.h"
-#include "shards/metadata_blocks.h"
 #include "extract/csv_table.h"
 #include "extract/extract_journal.h"
 #include "features/cuda_feature_engine.h"
 #include "features/feature_extractor.h"
+#include "shards/metadata_blocks.h"
 #include "shards/shard.h"
 
 namespace songlines::extract {
