@@ -81,7 +81,7 @@ int run_features(const cxxopts::ParseResult& args) {
   const int n_tracks = args.count("tracks") ? std::max(1, args["tracks"].as<int>()) : threads;
   if (!(seconds > 0.0)) throw UsageError("bench features: --seconds must be positive, got " + std::to_string(seconds));
 
-  FeatureOptions opt;  // librosa defaults: sr 22050, n_fft 2048, hop 512, 128 mels, 20 mfcc, 84-bin CQT
+  FeatureOptions opt;  // librosa defaults: sr 22050, n_fft 2048, hop 512, 128 mels, 20 mfcc, 252-bin CQT (36 per octave)
   opt.features = seed_feature_names();
   const FeatureExtractor extractor(opt);
 

@@ -18,6 +18,7 @@ constexpr int kLanes = 4;
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 typedef int LaneMask __attribute__((vector_size(kLanes * sizeof(int))));
 
+static_assert(kLanes == 4, "any_lane tests four lanes");
 bool any_lane(LaneMask m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
 /// Whether one of x[0..kLanes) is < threshold (> threshold).
 bool any_below(const float* x, float threshold) {
