@@ -13,63 +13,121 @@
 namespace songlines::features {
 
 namespace {
-/// Values tested together by the selection scans (one SSE register of floats).
+/// Values tested together by the selection passes (one SSE register of floats).
 constexpr int kLanes = 4;
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 typedef int LaneMask __attribute__((vector_size(kLanes * sizeof(int))));
 
 static_assert(kLanes == 4, "any_lane tests four lanes");
 bool any_lane(LaneMask m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
-/// Whether one of x[0..kLanes) is < threshold (> threshold).
-bool any_below(const float* x, float threshold) {
-  Lanes v;
-  std::memcpy(&v, x, sizeof v);
-  return any_lane(v < threshold);
+/// Rank placement of candidates c[0..m) (q <= m): a value's rank is how many values come before it (ascending for
+/// place_by_rank_low, descending for place_by_rank_high; ties broken by position), and ranks below q are slots.
+/// out[0..q) receives the q smallest (the q largest), ascending; out[q] takes every other value. No data-dependent
+/// branches: m is a few times q, and the m^2 vectorised comparisons cost less than a sort's mispredicted branches.
+void place_by_rank_low(const float* c, int m, int q, float* out) {
+  for (int i = 0; i < m; ++i) {
+    int rank = 0;
+    for (int j = 0; j < m; ++j) rank += static_cast<int>(c[j] < c[i]) | (static_cast<int>(c[j] == c[i]) & static_cast<int>(j < i));
+    out[std::min(rank, q)] = c[i];
+  }
 }
-bool any_above(const float* x, float threshold) {
-  Lanes v;
-  std::memcpy(&v, x, sizeof v);
-  return any_lane(v > threshold);
-}
-/// The q smallest of x[lo..hi) (q < hi - lo), ascending, in `low`. Spectra mostly fall with frequency, so the
-/// q smallest start as the band's last q values, and a pass over the rest inserts the few that displace them;
-/// kLanes values are tested against the current threshold at once and looked at one by one only when one
-/// passes, in order. Ties need no care: the q smallest form the same multiset whichever copy is kept.
-void smallest_by_scan(const float* s, int lo, int hi, int q, std::vector<float>& low) {
-  low.assign(s + hi - q, s + hi);
-  std::sort(low.begin(), low.end());
-  float low_max = low[q - 1];
-  auto keep = [&](float v) {
-    if (!(v < low_max)) return;
-    int j = q - 1;  // insert into the ascending q smallest, dropping the largest of them
-    for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
-    low[j] = v;
-    low_max = low[q - 1];
-  };
-  int i = lo;
-  for (; i + kLanes <= hi - q; i += kLanes)
-    if (any_below(s + i, low_max))
-      for (int l = 0; l < kLanes; ++l) keep(s[i + l]);
-  for (; i < hi - q; ++i) keep(s[i]);
+void place_by_rank_high(const float* c, int m, int q, float* out) {
+  for (int i = 0; i < m; ++i) {
+    int rank = 0;
+    for (int j = 0; j < m; ++j) rank += static_cast<int>(c[j] > c[i]) | (static_cast<int>(c[j] == c[i]) & static_cast<int>(j < i));
+    out[rank < q ? q - 1 - rank : q] = c[i];
+  }
 }
 
-/// The q largest of x[lo..hi), ascending, in `high`: as smallest_by_scan, starting from the band's first q.
-void largest_by_scan(const float* s, int lo, int hi, int q, std::vector<float>& high) {
-  high.assign(s + lo, s + lo + q);
-  std::sort(high.begin(), high.end());
-  float high_min = high[0];
-  auto keep = [&](float v) {
-    if (!(v > high_min)) return;
-    int j = 0;  // insert into the ascending q largest, dropping the smallest of them
-    for (; j + 1 < q && high[j + 1] < v; ++j) high[j] = high[j + 1];
-    high[j] = v;
-    high_min = high[0];
+/// The q smallest and the q largest of s[lo..hi) (1 <= q, 2q < hi - lo), each ascending, in low[0..q) and
+/// high[0..q) (both grown as scratch as needed). Instead of a sort per band:
+/// 1. The band's first rows * G values form a [rows, G] matrix (G: q rounded up to whole SIMD registers). Its G
+///    column minima are G >= q distinct elements of the band, so their maximum (low_cut) is >= the band's q-th
+///    smallest value; likewise the minimum of the column maxima (high_cut) is <= the band's q-th largest.
+///    For q = 1 the column extremes and the values past the matrix give the answer directly.
+/// 2. Every value <= low_cut (>= high_cut) is a candidate, the values past the matrix included: at least q of
+///    them, on spectra a few times q. Blocks of kLanes values with no candidate are skipped with one test.
+/// 3. The candidates are placed by rank.
+/// The q smallest (largest) form the same multiset whichever of tied copies is kept, so the ascending sums built
+/// from them are those of a full sort, bit for bit.
+void extremes_by_columns(const float* s, int lo, int hi, int q, std::vector<float>& low, std::vector<float>& high) {
+  const int n = hi - lo;
+  constexpr int kMaxRegisters = 4;  // G <= 16 columns: q <= 9 at librosa's defaults
+  const int registers = std::min({(q + kLanes - 1) / kLanes, n / kLanes, kMaxRegisters});
+  const int G = registers * kLanes;
+  const float* b = s + lo;
+  if (registers * kLanes < q) {  // a large quantile: sort the band
+    std::vector<float> sorted(b, b + n);
+    std::sort(sorted.begin(), sorted.end());
+    if (low.size() < static_cast<size_t>(q)) low.resize(static_cast<size_t>(q));
+    if (high.size() < static_cast<size_t>(q)) high.resize(static_cast<size_t>(q));
+    std::copy(sorted.begin(), sorted.begin() + q, low.begin());
+    std::copy(sorted.end() - q, sorted.end(), high.begin());
+    return;
+  }
+  const int rows = n / G;
+  if (low.size() < static_cast<size_t>(n + 2 * q + 1)) low.resize(static_cast<size_t>(n + 2 * q + 1));
+  if (high.size() < static_cast<size_t>(n + 2 * q + 1)) high.resize(static_cast<size_t>(n + 2 * q + 1));
+  Lanes mn[kMaxRegisters] = {}, mx[kMaxRegisters] = {};
+  for (int j = 0; j < registers; ++j) {
+    std::memcpy(&mn[j], b + j * kLanes, sizeof(Lanes));
+    mx[j] = mn[j];
+  }
+  for (int r = 1; r < rows; ++r)
+    for (int j = 0; j < registers; ++j) {
+      Lanes v;
+      std::memcpy(&v, b + static_cast<size_t>(r) * G + j * kLanes, sizeof v);
+      mn[j] = v < mn[j] ? v : mn[j];
+      mx[j] = v > mx[j] ? v : mx[j];
+    }
+  if (q == 1) {  // the minimum and the maximum: the column extremes and the values past the matrix
+    float m0 = mn[0][0], m1 = mx[0][0];
+    for (int j = 0; j < registers; ++j)
+      for (int l = 0; l < kLanes; ++l) {
+        m0 = std::min(m0, mn[j][l]);
+        m1 = std::max(m1, mx[j][l]);
+      }
+    for (int i = rows * G; i < n; ++i) {
+      m0 = std::min(m0, b[i]);
+      m1 = std::max(m1, b[i]);
+    }
+    low[0] = m0;
+    high[0] = m1;
+    return;
+  }
+  Lanes cut_lo = mn[0], cut_hi = mx[0];
+  for (int j = 1; j < registers; ++j) {
+    cut_lo = mn[j] > cut_lo ? mn[j] : cut_lo;
+    cut_hi = mx[j] < cut_hi ? mx[j] : cut_hi;
+  }
+  float low_cut = cut_lo[0], high_cut = cut_hi[0];
+  for (int l = 1; l < kLanes; ++l) {
+    low_cut = std::max(low_cut, cut_lo[l]);
+    high_cut = std::min(high_cut, cut_hi[l]);
+  }
+  float* lc = low.data();
+  float* hc = high.data();
+  int nl = 0, nh = 0;
+  auto take = [&](float v) {  // branch-free appends
+    lc[nl] = v;
+    nl += static_cast<int>(v <= low_cut);
+    hc[nh] = v;
+    nh += static_cast<int>(v >= high_cut);
   };
-  int i = lo + q;
-  for (; i + kLanes <= hi; i += kLanes)
-    if (any_above(s + i, high_min))
-      for (int l = 0; l < kLanes; ++l) keep(s[i + l]);
-  for (; i < hi; ++i) keep(s[i]);
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Lanes v;
+    std::memcpy(&v, b + i, sizeof v);
+    if (any_lane((v <= low_cut) | (v >= high_cut)))
+      for (int l = 0; l < kLanes; ++l) take(b[i + l]);
+  }
+  for (; i < n; ++i) take(b[i]);
+  float* lo_out = lc + nl;  // scratch past the candidates: q slots + the spare
+  place_by_rank_low(lc, nl, q, lo_out);
+  std::copy(lo_out, lo_out + q, lc);
+  float* hi_out = hc + nh;
+  place_by_rank_high(hc, nh, q, hi_out);
+  std::copy(hi_out, hi_out + q, hc);
 }
 
 }  // namespace
@@ -135,8 +193,7 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
       } else {
         // q is small (max(1, rint(0.02 * band size)): 1..9 at librosa's defaults), so the q smallest and the q
         // largest are selected by scans rather than the band sorted.
-        smallest_by_scan(s, lo, hi, q, low);
-        largest_by_scan(s, lo, hi, q, high);
+        extremes_by_columns(s, lo, hi, q, low, high);
         for (int i = 0; i < q; ++i) vs += low[i];
         for (int i = 0; i < q; ++i) ps += high[i];
       }

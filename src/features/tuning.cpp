@@ -92,11 +92,12 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
     if (pitches[i] > 0.0f) pos_mags.push_back(mags[i]);
   float threshold = 0.0f;
   if (!pos_mags.empty()) {
+    // np.median of float32: the middle value, or the float32 mean of the two middle values. Selected, not sorted:
+    // after nth_element the lower middle value is the largest of the elements before the upper one.
     const size_t m = pos_mags.size();
-    std::vector<float> sorted = pos_mags;
-    std::sort(sorted.begin(), sorted.end());
-    // np.median of float32: the middle value, or the float32 mean of the two middle values.
-    threshold = (m % 2 == 1) ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2.0f;
+    const auto mid = pos_mags.begin() + static_cast<std::ptrdiff_t>(m / 2);
+    std::nth_element(pos_mags.begin(), mid, pos_mags.end());
+    threshold = (m % 2 == 1) ? *mid : (*std::max_element(pos_mags.begin(), mid) + *mid) / 2.0f;
   }
 
   // pitch_tuning: residual = mod(bins_per_octave * log2(f / (440 / 16)), 1.0) in float32; >= 0.5 -> -1.
