@@ -52,7 +52,16 @@ std::vector<float> cqt_decimate_octave(const float* x, int64_t n);
 /// (opt.tuning is ignored here; the caller resolves it, e.g. with estimate_tuning on |stft|).
 /// Thread-safe; filter bases and FFT plans are cached per (sample_rate, options, tuning).
 /// Throws UsageError when the top filter's cutoff exceeds Nyquist or the options are invalid.
-FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning);
+///
+/// Precision of the frames' FFTs (librosa's is float64, rounded to complex64 before the basis):
+/// - kMixed (default): float32 FFTs, and float64 again for every frame whose estimated float32 error is not below
+///   1e-4 of the frame's largest output (summed over its bins); on music that is almost no frame, on signals with
+///   most of their energy outside the CQT's range it is most. See docs/benchmarks.md for the calibration.
+/// - kFloat64: every frame in float64 (the reference kMixed is tested against).
+/// exact_frames (optional) receives how many frames were computed in float64.
+enum class CqtFftPrecision { kMixed, kFloat64 };
+FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
+                            CqtFftPrecision precision = CqtFftPrecision::kMixed, int64_t* exact_frames = nullptr);
 
 /// librosa filters.cq_to_chroma(n_bins, bins_per_octave, n_chroma, fmin): [n_chroma, n_bins] row-major, 0/1.
 std::vector<float> cq_to_chroma(const CqtOptions& cqt, int n_chroma);
