@@ -21,6 +21,7 @@ Json VaeOptions::to_json() const {
               {"fourier_seed", fourier_seed},
               {"cond_dim", cond_dim},
               {"film_encoder", film_encoder},
+              {"conditional_prior", conditional_prior},
               {"kl_weight", kl_weight},
               {"kl_warmup_steps", kl_warmup_steps},
               {"free_bits", free_bits},
@@ -41,6 +42,7 @@ VaeOptions VaeOptions::from_json(const Json& j, const std::string& path) {
   r.read("fourier_seed", o.fourier_seed);
   r.read("cond_dim", o.cond_dim);
   r.read("film_encoder", o.film_encoder);
+  r.read("conditional_prior", o.conditional_prior);
   r.read("kl_weight", o.kl_weight);
   r.read("kl_warmup_steps", o.kl_warmup_steps);
   r.read("free_bits", o.free_bits);
@@ -146,6 +148,13 @@ ConditionalVaeImpl::ConditionalVaeImpl(VaeOptions o) : options_(std::move(o)) {
   dec_out_ = register_module("dec_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch[0], 1, 3).padding(1)));
 
   const int64_t zh = options_.n_mels / options_.downsample();
+  if (options_.conditional_prior) {
+    cond_prior_ = register_module("cond_prior", CoordinateEncoder(options_));
+    prior_out_ = register_module("prior_out", torch::nn::Linear(options_.cond_dim, 2 * options_.latent_channels * zh));
+    torch::NoGradGuard ng;  // start at N(0, I), the unconditional prior
+    prior_out_->weight.mul_(0.1);
+    prior_out_->bias.zero_();
+  }
   adversary_ = register_module(
       "adversary", torch::nn::Sequential(torch::nn::Linear(options_.latent_channels * zh, 64), torch::nn::SiLU(),
                                          torch::nn::Linear(64, 3)));
@@ -161,7 +170,7 @@ VaeEncoding ConditionalVaeImpl::encode(const torch::Tensor& x, const torch::Tens
   auto h = x;
   for (size_t i = 0; i < enc_convs_->size(); ++i) {
     h = enc_convs_[i]->as<torch::nn::Conv2d>()->forward(h);
-    h = enc_norms_[i]->as<torch::nn::GroupNorm>()->forward(h);
+    h = enc_norms_[i]->as<torch::nn::GroupNorm>()->forward(h.to(torch::kFloat32));  // kFloat32: see decode
     if (options_.film_encoder) h = enc_films_[i]->as<Film>()->forward(h, c);
     h = torch::silu(h);
   }
@@ -174,11 +183,24 @@ torch::Tensor ConditionalVaeImpl::decode(const torch::Tensor& z, const torch::Te
   auto c = cond_dec_(places);
   auto h = dec_in_(z);
   for (size_t i = 0; i < dec_convs_->size(); ++i) {
-    h = dec_norms_[i]->as<torch::nn::GroupNorm>()->forward(h);
+    // Normalised in float32: what CUDA autocast does for group_norm, and 1.13's CPU autocast cannot mix a
+    // bfloat16 input with float32 affine weights (a no-op without autocast).
+    h = dec_norms_[i]->as<torch::nn::GroupNorm>()->forward(h.to(torch::kFloat32));
     h = torch::silu(dec_films_[i]->as<Film>()->forward(h, c));
     h = dec_convs_[i]->as<torch::nn::ConvTranspose2d>()->forward(h);
   }
   return dec_out_(torch::silu(h));
+}
+
+VaePrior ConditionalVaeImpl::prior(const torch::Tensor& places) {
+  const int64_t zh = options_.n_mels / options_.downsample();
+  const int64_t B = places.size(0);
+  if (!options_.conditional_prior) {
+    auto zeros = torch::zeros({B, options_.latent_channels, zh, 1}, places.options());
+    return {zeros, zeros};
+  }
+  auto out = prior_out_(cond_prior_(places)).view({B, 2 * options_.latent_channels, zh, 1}).chunk(2, 1);
+  return {out[0], torch::clamp(out[1], -10.0, 10.0)};
 }
 
 torch::Tensor ConditionalVaeImpl::adversary(const torch::Tensor& z) {
@@ -201,15 +223,28 @@ std::vector<torch::Tensor> ConditionalVaeImpl::vae_parameters() {
 VaeLossParts vae_loss(ConditionalVae& model, const torch::Tensor& x, const torch::Tensor& places, int64_t step,
                       c10::optional<at::Generator> generator) {
   const auto& o = model->options();
+  // Under bf16 autocast the convolutions return bfloat16; the sampling and every loss term are computed in
+  // float32 (no-ops in float32 training).
   auto enc = model->encode(x, places);
+  enc.mu = enc.mu.to(torch::kFloat32);
+  enc.logvar = enc.logvar.to(torch::kFloat32);
   auto eps = torch::randn(enc.mu.sizes(), generator, enc.mu.options());
   auto z = enc.mu + torch::exp(0.5 * enc.logvar) * eps;
-  auto xhat = model->decode(z, places);
+  auto xhat = model->decode(z, places).to(torch::kFloat32);
 
   VaeLossParts parts;
   parts.reconstruction = torch::mse_loss(xhat, x);
-  // KL(q || N(0,I)) per latent element: 0.5 (mu^2 + e^lv - 1 - lv); per channel mean over batch and positions.
-  auto kl_elem = 0.5 * (enc.mu.pow(2) + enc.logvar.exp() - 1.0 - enc.logvar);
+  // KL(q || p) per latent element, p = N(mu_p, e^lv_p) (N(0, I) without conditional_prior):
+  // 0.5 (lv_p - lv + (e^lv + (mu - mu_p)^2) / e^lv_p - 1); per channel mean over batch and positions.
+  torch::Tensor kl_elem;
+  if (o.conditional_prior) {
+    VaePrior p = model->prior(places);
+    p.mu = p.mu.to(torch::kFloat32);
+    p.logvar = p.logvar.to(torch::kFloat32);
+    kl_elem = 0.5 * (p.logvar - enc.logvar + (enc.logvar.exp() + (enc.mu - p.mu).pow(2)) * torch::exp(-p.logvar) - 1.0);
+  } else {
+    kl_elem = 0.5 * (enc.mu.pow(2) + enc.logvar.exp() - 1.0 - enc.logvar);
+  }
   auto kl_channel = kl_elem.mean({0, 2, 3});  // [latent_channels]
   const double latent_per_input =
       static_cast<double>(enc.mu.size(2) * enc.mu.size(3)) / static_cast<double>(x.size(2) * x.size(3));
@@ -219,7 +254,7 @@ VaeLossParts vae_loss(ConditionalVae& model, const torch::Tensor& x, const torch
   parts.total = parts.reconstruction + parts.beta * o.kl_weight * kl_free;
   if (o.adversary_weight > 0) {
     // The encoder is rewarded for latents the adversary cannot place (its own step uses detached z).
-    parts.adversary = (1 - (model->adversary(z) * places).sum(1)).mean();
+    parts.adversary = (1 - (model->adversary(z).to(torch::kFloat32) * places).sum(1)).mean();
     parts.total = parts.total - o.adversary_weight * parts.adversary;
   } else {
     parts.adversary = torch::zeros({}, x.options());
@@ -229,7 +264,7 @@ VaeLossParts vae_loss(ConditionalVae& model, const torch::Tensor& x, const torch
 }
 
 torch::Tensor adversary_loss(ConditionalVae& model, const torch::Tensor& z_detached, const torch::Tensor& places) {
-  return (1 - (model->adversary(z_detached) * places).sum(1)).mean();
+  return (1 - (model->adversary(z_detached).to(torch::kFloat32) * places).sum(1)).mean();
 }
 
 }  // namespace songlines::models

@@ -32,6 +32,12 @@ struct VaeOptions {
   int64_t fourier_seed = 1234;                     ///< seed of B (part of the model: saved with it)
   int cond_dim = 64;                               ///< width of the condition embedding
   bool film_encoder = false;  ///< FiLM the encoder too (then reconstruct/transfer need the source place)
+  /// A learned prior p(z | place) = N(mu_p, sigma_p^2) per latent channel and row (the same for every column)
+  /// instead of N(0, I): the KL pulls each track's latents towards its place's prior, and generation samples
+  /// z from the place's prior, so the place reaches the decoder through z as well as through FiLM. On by
+  /// default (docs/vae.md: it is what makes generated music sound like its place); checkpoints written before
+  /// the option existed load with it off.
+  bool conditional_prior = true;
   // ---- loss ----
   double kl_weight = 1.0;         ///< final beta (KL is per input element: ELBO with unit-variance Gaussian)
   int64_t kl_warmup_steps = 1000; ///< beta ramps linearly from 0 to kl_weight over these steps
@@ -80,6 +86,13 @@ struct VaeEncoding {
   torch::Tensor logvar;  ///< same shape
 };
 
+/// The prior of the latent at given places: mean and log-variance [B, latent_channels, n_mels/d, 1] (broadcast
+/// over columns); zeros (N(0, I)) without conditional_prior.
+struct VaePrior {
+  torch::Tensor mu;
+  torch::Tensor logvar;
+};
+
 class ConditionalVaeImpl : public torch::nn::Module {
  public:
   explicit ConditionalVaeImpl(VaeOptions o);
@@ -89,6 +102,8 @@ class ConditionalVaeImpl : public torch::nn::Module {
   VaeEncoding encode(const torch::Tensor& x, const torch::Tensor& places);
   /// z: latent map; places: [B, 3]. Returns [B, 1, n_mels, frames_of(z)].
   torch::Tensor decode(const torch::Tensor& z, const torch::Tensor& places);
+  /// The latent's prior at places [B, 3] (see VaePrior).
+  VaePrior prior(const torch::Tensor& places);
   /// Location adversary: predicts a unit vector [B, 3] from a latent map (mean over time).
   torch::Tensor adversary(const torch::Tensor& z);
   /// Parameters of the adversary alone, and of everything else.
@@ -97,7 +112,8 @@ class ConditionalVaeImpl : public torch::nn::Module {
 
  private:
   VaeOptions options_;
-  CoordinateEncoder cond_enc_{nullptr}, cond_dec_{nullptr};
+  CoordinateEncoder cond_enc_{nullptr}, cond_dec_{nullptr}, cond_prior_{nullptr};
+  torch::nn::Linear prior_out_{nullptr};
   torch::nn::ModuleList enc_convs_, enc_norms_, enc_films_;
   torch::nn::Conv2d enc_out_{nullptr};
   torch::nn::Conv2d dec_in_{nullptr};

@@ -1,6 +1,7 @@
 // songlines bench generate: the VAE's speed on this machine.
 //   (a) training throughput: crops per second of train_vae at the default model size (128 mel bands x 128
-//       frames, channels 32-64-128-128), batch 16, on seeded synthetic music;
+//       frames, channels 32-64-128-128), batch 16, on seeded synthetic music, in fp32 (the peer), tf32 (CUDA
+//       only) and bf16 autocast, each as a ratio to fp32;
 //   (b) generation: seconds of audio per second for a --seconds piece, split into the decoder (latent ->
 //       crossfaded mel_db) and the audio path (NNLS mel inversion + 32 fast Griffin-Lim iterations) — the
 //       peer measured in the same run: the audio path alone is the ceiling generation can approach.
@@ -58,15 +59,29 @@ int run_generate(const cxxopts::ParseResult& args) {
   std::printf("bench generate: device %s, default VAE (%d mel bands x %d frames), %d repeats, medians\n",
               device.str().c_str(), model.n_mels, model.segment_frames, repeats);
 
-  t.steps = 2;  // warm-up: allocator, kernels, thread pool
-  generate::VaeBundle bundle = generate::train_vae(tracks, {}, model, audio, t);
-  t.steps = steps;
-  std::vector<double> train_s;
-  for (int r = 0; r < repeats; ++r)
-    train_s.push_back(seconds_of([&] { bundle = generate::train_vae(tracks, {}, model, audio, t); }));
-  const double crops_per_s = steps * t.batch_size / median_of(train_s);
-  std::printf("  training          %8.1f crops/s  (%ld steps x batch %d, median %.2f s)\n", crops_per_s,
-              static_cast<long>(steps), t.batch_size, median_of(train_s));
+  // Training in each precision, fp32 first (the peer the others are compared with); tf32 only where it
+  // differs from fp32 (CUDA). Each precision gets its own warm-up.
+  std::vector<torch_compat::Precision> precisions = {torch_compat::Precision::kFp32};
+  if (device.is_cuda()) precisions.push_back(torch_compat::Precision::kTf32);
+  precisions.push_back(torch_compat::Precision::kBf16);
+  generate::VaeBundle bundle;
+  double fp32_crops_per_s = 0;
+  for (const auto precision : precisions) {
+    t.precision = precision;
+    t.steps = 2;  // warm-up: allocator, kernels, thread pool
+    bundle = generate::train_vae(tracks, {}, model, audio, t);
+    t.steps = steps;
+    std::vector<double> train_s;
+    for (int r = 0; r < repeats; ++r)
+      train_s.push_back(seconds_of([&] { bundle = generate::train_vae(tracks, {}, model, audio, t); }));
+    const double crops_per_s = steps * t.batch_size / median_of(train_s);
+    if (precision == torch_compat::Precision::kFp32) fp32_crops_per_s = crops_per_s;
+    std::printf("  training %-8s %8.1f crops/s  (%ld steps x batch %d, median %.2f s; %.2fx fp32)\n",
+                torch_compat::to_string(precision).c_str(), crops_per_s, static_cast<long>(steps), t.batch_size,
+                median_of(train_s), crops_per_s / fp32_crops_per_s);
+  }
+  t.precision = torch_compat::Precision::kFp32;
+  bundle = generate::train_vae(tracks, {}, model, audio, t);  // generation below times a float32 model
 
   generate::GenerateOptions g;
   g.seconds = seconds;

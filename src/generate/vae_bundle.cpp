@@ -53,7 +53,10 @@ VaeBundle load_vae_bundle(const fs::path& run_dir, const torch::Device& device) 
   VaeBundle b;
   try {
     if (j.value("format", std::string()) != "songlines-vae") throw InputError(cfg.string(), "not a songlines VAE checkpoint");
-    b.model_options = models::VaeOptions::from_json(j.at("model"), "model");
+    Json model = j.at("model");
+    // Checkpoints from before the conditional prior have no key for it and were trained without one.
+    if (model.is_object() && !model.contains("conditional_prior")) model["conditional_prior"] = false;
+    b.model_options = models::VaeOptions::from_json(model, "model");
     b.audio = MelAnalysisOptions::from_json(j.at("audio"), "audio");
     b.band_mean = from_vector(j.at("band_mean").get<std::vector<float>>());
     b.band_std = from_vector(j.at("band_std").get<std::vector<float>>());

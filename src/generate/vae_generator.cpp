@@ -78,7 +78,8 @@ torch::Tensor generate_mel_db(VaeBundle& b, const GenerateOptions& o) {
   const int64_t d = b.model_options.downsample();
   auto gen = at::detail::createCPUGenerator(o.seed);
   // Noise drawn on the CPU so a seed gives the same piece on every device.
-  auto z = torch::randn({1, b.model_options.latent_channels, b.model_options.n_mels / d, p.total() / d}, gen,
+  const int64_t columns = p.total() / d;
+  auto z = torch::randn({1, b.model_options.latent_channels, b.model_options.n_mels / d, columns}, gen,
                         torch::kFloat32) *
            o.temperature;
   std::vector<geo::LatLon> places;
@@ -86,7 +87,21 @@ torch::Tensor generate_mel_db(VaeBundle& b, const GenerateOptions& o) {
     const double centre = static_cast<double>(k * p.stride + p.seg / 2) / static_cast<double>(p.total());
     places.push_back(condition_at(o, p.count == 1 ? 0.5 : centre));
   }
-  return decode_crossfaded(b, z.to(b.device), p, places).narrow(0, 0, p.frames);
+  z = z.to(b.device);
+  if (b.model_options.conditional_prior) {
+    // z = mu_p + sigma_p * temperature * noise, the prior of the place at each latent column's centre (a journey's
+    // prior moves with it, column by column, so the latent stays continuous).
+    std::vector<geo::LatLon> column_places;
+    for (int64_t c = 0; c < columns; ++c)
+      column_places.push_back(condition_at(o, columns == 1 ? 0.5 : (static_cast<double>(c) + 0.5) / columns));
+    torch::NoGradGuard ng;
+    const models::VaePrior prior = b.net->prior(models::places_to_unit_vectors(column_places).to(b.device));
+    // [columns, C, zh, 1] -> [1, C, zh, columns]
+    auto mu = prior.mu.squeeze(3).permute({1, 2, 0}).unsqueeze(0);
+    auto sigma = torch::exp(0.5 * prior.logvar).squeeze(3).permute({1, 2, 0}).unsqueeze(0);
+    z = mu + sigma * z;
+  }
+  return decode_crossfaded(b, z, p, places).narrow(0, 0, p.frames);
 }
 
 torch::Tensor mel_db_to_audio(const VaeBundle& b, const torch::Tensor& mel_db, int64_t length, uint64_t seed,
@@ -124,6 +139,15 @@ torch::Tensor transfer_mel_db(VaeBundle& b, const torch::Tensor& mel_db_in, geo:
   auto padded = torch::cat({mel, mel.narrow(0, frames - 1, 1).expand({p.total() - frames, mel.size(1)})}, 0);
   auto v_enc = models::places_to_unit_vectors({encode_place}).to(b.device);
   auto z = b.net->encode(b.normalise(padded), v_enc).mu;
+  if (b.model_options.conditional_prior) {
+    // The latent carries the source place through its prior: keep the track's standardised offset from the
+    // source's prior and move it onto the target's, z' = mu_t + sigma_t / sigma_s * (z - mu_s) (identity when
+    // both places are the same, so reconstruction is unchanged).
+    const models::VaePrior pr = b.net->prior(models::places_to_unit_vectors({encode_place, decode_place}).to(b.device));
+    const auto mu_s = pr.mu.narrow(0, 0, 1), mu_t = pr.mu.narrow(0, 1, 1);
+    const auto scale = torch::exp(0.5 * (pr.logvar.narrow(0, 1, 1) - pr.logvar.narrow(0, 0, 1)));
+    z = mu_t + scale * (z - mu_s);
+  }
   std::vector<geo::LatLon> places(static_cast<size_t>(p.count), decode_place);
   return decode_crossfaded(b, z, p, places).narrow(0, 0, frames);
 }

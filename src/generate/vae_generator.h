@@ -38,7 +38,9 @@ torch::Tensor mel_db_to_audio(const VaeBundle& bundle, const torch::Tensor& mel_
 std::vector<float> generate_audio(VaeBundle& bundle, const GenerateOptions& o);
 
 /// mel_db [frames, n_mels] encoded (posterior mean) under encode_place and decoded under decode_place with
-/// generation's crossfaded windows: [frames, n_mels] (on the bundle's device).
+/// generation's crossfaded windows: [frames, n_mels] (on the bundle's device). With a conditional prior the
+/// latent is moved from encode_place's prior to decode_place's (standardised offset kept), so encode_place is
+/// the track's own place (or the best guess of it) even when the encoder is not conditioned.
 torch::Tensor transfer_mel_db(VaeBundle& bundle, const torch::Tensor& mel_db, geo::LatLon encode_place,
                               geo::LatLon decode_place);
 /// Encode a waveform's mel_db (posterior mean; the encoder is given encode_place when it is conditioned) and

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "audio/audio_file.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "features/feature_options.h"
 #include "generate/spectrogram_image.h"
 #include "generate/stft_distance.h"
@@ -445,15 +447,24 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
   if (!jsonl) throw IoError("cannot write " + (run_dir / "metrics.jsonl").string());
   Json last;
   auto t0 = std::chrono::steady_clock::now();
+  // Steps, rate and ETA on a terminal (every log_every steps); nothing extra in a log.
+  ProgressBar bar("steps", c.train.steps);
   VaeBundle b = train_vae(data.train, data.val, c.model, data.audio, c.train, [&](const Json& rec) {
     Json r = rec;
     r["phase"] = "train";
     jsonl << r.dump() << "\n";
     jsonl.flush();
-    log << "vae: step " << rec["step"] << " loss " << rec["loss"] << " rec " << rec["reconstruction"] << " kl "
-        << rec["kl"] << "\n";
+    if (bar.enabled()) {
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "loss %.4f", rec["loss"].get<double>());
+      bar.set(rec["step"].get<int64_t>(), detail);
+    } else {
+      log << "vae: step " << rec["step"] << " loss " << rec["loss"] << " rec " << rec["reconstruction"] << " kl "
+          << rec["kl"] << "\n";
+    }
     last = rec;
   });
+  bar.finish();
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   save_vae_bundle(b, run_dir);
 

@@ -12,7 +12,8 @@ namespace songlines::generate {
 
 Json VaeTrainOptions::to_json() const {
   return Json{{"steps", steps}, {"batch_size", batch_size}, {"learning_rate", learning_rate},
-              {"grad_clip", grad_clip}, {"log_every", log_every}, {"seed", seed}, {"device", device}};
+              {"grad_clip", grad_clip}, {"log_every", log_every}, {"seed", seed}, {"device", device},
+              {"precision", torch_compat::to_string(precision)}};
 }
 
 VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& path) {
@@ -25,7 +26,10 @@ VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& pat
   r.read("log_every", o.log_every);
   r.read("seed", o.seed);
   r.read("device", o.device);
+  std::string precision = torch_compat::to_string(o.precision);
+  r.read("precision", precision);
   r.finish();
+  o.precision = torch_compat::parse_precision(precision, path + ".precision");
   if (o.steps < 0 || o.batch_size <= 0 || !(o.learning_rate > 0) || o.log_every <= 0)
     throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0 and log_every > 0 are required");
   return o;
@@ -128,17 +132,22 @@ VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTra
     auto v = places.to(b.device);
     // Noise from a CPU generator for reproducibility across devices.
     models::VaeLossParts parts;
-    if (b.device.is_cpu()) {
-      parts = models::vae_loss(b.net, x, v, step, gen);
-    } else {
-      parts = models::vae_loss(b.net, x, v, step);
+    {
+      // Forward and backward under the precision; the optimiser steps on float32 parameters.
+      torch_compat::PrecisionScope scope(o.precision, b.device);
+      if (b.device.is_cpu()) {
+        parts = models::vae_loss(b.net, x, v, step, gen);
+      } else {
+        parts = models::vae_loss(b.net, x, v, step);
+      }
+      opt.zero_grad();
+      parts.total.backward();
     }
-    opt.zero_grad();
-    parts.total.backward();
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(b.net->vae_parameters(), o.grad_clip);
     opt.step();
     if (adv_opt) {
       adv_opt->zero_grad();
+      torch_compat::PrecisionScope scope(o.precision, b.device);
       auto al = models::adversary_loss(b.net, parts.z.detach(), v);
       al.backward();
       adv_opt->step();

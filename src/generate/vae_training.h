@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "generate/vae_bundle.h"
+#include "models/torch_compat.h"
 
 namespace songlines::generate {
 
@@ -28,6 +29,9 @@ struct VaeTrainOptions {
   int64_t log_every = 100;       ///< steps between metrics records
   uint64_t seed = 0;             ///< weights, crops and noise
   std::string device = "auto";   ///< cpu, cuda or auto
+  /// Arithmetic of the training steps (torch_compat::Precision): fp32, tf32 (CUDA tensor cores; same as fp32
+  /// on a CPU) or bf16 (autocast). Validation and everything after training run in float32.
+  torch_compat::Precision precision = torch_compat::Precision::kFp32;
   Json to_json() const;
   static VaeTrainOptions from_json(const Json& j, const std::string& path = "train");
 };
