@@ -84,6 +84,16 @@ void set_autocast(torch::DeviceType t, bool enabled, at::ScalarType dtype) {
 #endif
 }
 
+// setFloat32MatmulPrecision takes the enum only in older releases; the string form is in 1.13 and every 2.x.
+const char* matmul_precision_name(at::Float32MatmulPrecision p) {
+  switch (p) {
+    case at::Float32MatmulPrecision::HIGHEST: return "highest";
+    case at::Float32MatmulPrecision::HIGH: return "high";
+    case at::Float32MatmulPrecision::MEDIUM: return "medium";
+  }
+  return "highest";
+}
+
 }  // namespace
 
 PrecisionScope::PrecisionScope(Precision p, const torch::Device& device) : device_type_(device.type()) {
@@ -101,7 +111,7 @@ PrecisionScope::PrecisionScope(Precision p, const torch::Device& device) : devic
   matmul_precision_was_ = ctx.float32MatmulPrecision();
   cudnn_tf32_was_ = ctx.allowTF32CuDNN();
   const bool tf32 = p == Precision::kTf32;
-  ctx.setFloat32MatmulPrecision(tf32 ? at::Float32MatmulPrecision::HIGH : at::Float32MatmulPrecision::HIGHEST);
+  ctx.setFloat32MatmulPrecision(tf32 ? "high" : "highest");
   ctx.setAllowTF32CuDNN(tf32);
   tf32_set_ = true;
 }
@@ -113,7 +123,7 @@ PrecisionScope::~PrecisionScope() {
   }
   if (tf32_set_) {
     auto& ctx = at::globalContext();
-    ctx.setFloat32MatmulPrecision(matmul_precision_was_);
+    ctx.setFloat32MatmulPrecision(matmul_precision_name(matmul_precision_was_));
     ctx.setAllowTF32CuDNN(cudnn_tf32_was_);
   }
 }

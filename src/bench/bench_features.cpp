@@ -2,7 +2,8 @@
 // tonnetz) in seconds of audio per second ("x real time"), computed exactly as `extract` computes them: one
 // shared FeatureExtractor, FeatureExtractor::compute per track (one STFT feeding mel/mfcc, tuning, chroma_stft
 // and spectral_contrast; tuning + CQT + chroma_cqt for tonnetz).
-//   (a) one thread: the median of R timed compute() calls on one track, with the per-stage split;
+//   (a) one thread (a worker thread, as in extract): the median of R timed compute() calls on one track, with
+//       the per-stage split;
 //   (b) all threads: T worker threads share the extractor and take tracks from a queue, as `extract` does;
 //       figure = audio seconds of the batch / batch wall clock, also divided by T (per core).
 // Inputs: seeded synthetic music (extract/synthetic_music.h), a different seed, scale and tonic per track, so the
@@ -90,26 +91,41 @@ int run_features(const cxxopts::ParseResult& args) {
   const auto n = static_cast<int64_t>(tracks[0].size());
 
   // ---- (a) one thread, track 0: cold call (plans, filterbanks, CQT basis for this tuning), then R timed calls.
+  // On a worker thread, where extract computes: on this 2-vCPU VM the process's main thread ran the same calls
+  // ~1.4x slower in about one process in three (75-78 ms instead of 53-54 ms per 60 s track, same binary, idle
+  // machine; with or without ASLR, on either core), while fresh threads of the same processes took 52-54 ms in
+  // 24 of 24 measurements (docs/benchmarks.md).
   auto t0 = std::chrono::steady_clock::now();
-  const TrackFeatures first = extractor.compute(tracks[0].data(), n);
-  const double cold_s = seconds_since(t0);
+  double cold_s = 0;
   std::vector<double> wall1, cpu1;
   std::map<std::string, std::vector<double>> stage_wall, stage_cpu;
   std::vector<std::string> stage_order;
-  for (int r = 0; r < repeats; ++r) {
-    StageTimes times;
-    t0 = std::chrono::steady_clock::now();
-    const double c0 = thread_cpu_seconds();
-    const TrackFeatures tf = extractor.compute(tracks[0].data(), n, &times);
-    cpu1.push_back(thread_cpu_seconds() - c0);
-    wall1.push_back(seconds_since(t0));
-    for (const auto& st : times.stages) {
-      if (!stage_wall.count(st.name)) stage_order.push_back(st.name);
-      stage_wall[st.name].push_back(st.wall_s);
-      stage_cpu[st.name].push_back(st.cpu_s);
+  std::exception_ptr single_failure;
+  std::thread single([&] {
+    try {
+      t0 = std::chrono::steady_clock::now();
+      const TrackFeatures first = extractor.compute(tracks[0].data(), n);
+      cold_s = seconds_since(t0);
+      for (int r = 0; r < repeats; ++r) {
+        StageTimes times;
+        t0 = std::chrono::steady_clock::now();
+        const double c0 = thread_cpu_seconds();
+        const TrackFeatures tf = extractor.compute(tracks[0].data(), n, &times);
+        cpu1.push_back(thread_cpu_seconds() - c0);
+        wall1.push_back(seconds_since(t0));
+        for (const auto& st : times.stages) {
+          if (!stage_wall.count(st.name)) stage_order.push_back(st.name);
+          stage_wall[st.name].push_back(st.wall_s);
+          stage_cpu[st.name].push_back(st.cpu_s);
+        }
+        if (tf.n_frames != first.n_frames) throw Error("bench features: frame count changed between repeats");
+      }
+    } catch (...) {
+      single_failure = std::current_exception();
     }
-    if (tf.n_frames != first.n_frames) throw Error("bench features: frame count changed between repeats");
-  }
+  });
+  single.join();
+  if (single_failure) std::rethrow_exception(single_failure);
   const Spread one_wall = spread(wall1), one_cpu = spread(cpu1);
 
   // ---- (b) all threads: T persistent workers (like extract's pool, so per-thread scratch is reused) share the
