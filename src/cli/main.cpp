@@ -1,10 +1,13 @@
 // songlines: entry point. Turns exceptions into messages and exit statuses (0 ok, 1 failed, 2 usage).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/heap_reuse.h"
 #include "songlines/version.h"
 
 namespace songlines::cli {
@@ -80,6 +83,10 @@ int dispatch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using songlines::ExitStatus;
+  // SONGLINES_DEFAULT_MALLOC=1 keeps glibc's defaults (for comparing; docs/benchmarks.md). A refused setting only
+  // costs speed.
+  if (const char* keep = std::getenv("SONGLINES_DEFAULT_MALLOC"); keep == nullptr || std::string(keep) != "1")
+    songlines::reuse_freed_heap_memory();
   try {
     return songlines::cli::dispatch(argc, argv);
   } catch (const songlines::UsageError& e) {
