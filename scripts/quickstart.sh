@@ -8,8 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+BUILD_DIR=${SONGLINES_BUILD_DIR:-build}
 # A rerun with the same settings skips the parts already finished; other settings need another --run-dir.
-if [[ " $* " == *" --run-dir "* ]]; then
-  exec ./build/songlines run experiments/quickstart.json "$@"
+# Relative paths (--run-dir, and path values given with --set) are relative to the repository root, where this
+# script runs; paths inside experiments/quickstart.json are relative to experiments/ (docs/experiments.md).
+if [[ " $* " == *" --run-dir "* || " $* " == *" --run-dir="* ]]; then
+  exec "$BUILD_DIR/songlines" run experiments/quickstart.json "$@"
 fi
-exec ./build/songlines run experiments/quickstart.json --run-dir runs/quickstart "$@"
+exec "$BUILD_DIR/songlines" run experiments/quickstart.json --run-dir runs/quickstart "$@"

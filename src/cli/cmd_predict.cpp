@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "extract/extract.h"
 #include "geo/gazetteer.h"
+#include "runs/experiment.h"
 #include "shards/metadata_blocks.h"
 #include "shards/shard.h"
 #include "train/trainer.h"
@@ -57,9 +58,14 @@ bool is_shard_input(const fs::path& p) {
 
 int predict_main(const cxxopts::ParseResult& args) {
   if (!args.count("model") || !args.count("input")) throw UsageError("predict: needs --model RUN_DIR and --input PATH");
-  fs::path final_dir = fs::path(args["model"].as<std::string>()) / "checkpoints" / "final";
-  if (!fs::exists(final_dir / "inputs.json"))
+  const fs::path run_dir = args["model"].as<std::string>();
+  const fs::path final_dir = runs::final_model_dir(run_dir);
+  if (!fs::exists(final_dir))
     throw UsageError("--model: " + final_dir.string() + " holds no final model (run with refit_final: true)");
+  if (!runs::final_model_complete(run_dir))
+    throw UsageError("--model: " + final_dir.string() + " is incomplete (no " + runs::kFinalModelMarker +
+                     "; the run was stopped while writing it): run `songlines run` on " + run_dir.string() +
+                     " again with its config to finish it");
   Json inputs = load_json_file((final_dir / "inputs.json").string());
   auto features = inputs.at("features").get<std::vector<std::string>>();
   auto frame_blocks = inputs.value("frame_features", std::vector<std::string>{});

@@ -46,8 +46,9 @@ int run_main(const cxxopts::ParseResult& args) {
   }
   if (generate::is_vae_config(raw)) {
     auto vae_config = generate::load_vae_run_config(config_file, overrides);
-    auto vae_dir = args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
-                                         : generate::default_vae_run_dir(vae_config, args["output-root"].as<std::string>());
+    const auto vae_dir = std::filesystem::absolute(
+        args.count("run-dir") ? std::filesystem::path(args["run-dir"].as<std::string>())
+                              : generate::default_vae_run_dir(vae_config, args["output-root"].as<std::string>()));
     Json metrics = generate::run_vae_experiment(vae_config, vae_dir, std::cerr);
     std::cout << metrics.dump(2) << "\nrun directory: " << vae_dir.string() << "\n";
     return 0;

@@ -28,8 +28,8 @@ int train_vae_main(const cxxopts::ParseResult& a) {
   overrides = set_overrides(a);
   if (a.count("device")) overrides.push_back("device=\"" + a["device"].as<std::string>() + "\"");
   auto config = generate::load_vae_run_config(a["config"].as<std::string>(), overrides);
-  auto run_dir = a.count("run-dir") ? std::filesystem::path(a["run-dir"].as<std::string>())
-                                    : generate::default_vae_run_dir(config, a["output-root"].as<std::string>());
+  const auto run_dir = std::filesystem::absolute(a.count("run-dir") ? std::filesystem::path(a["run-dir"].as<std::string>())
+                                    : generate::default_vae_run_dir(config, a["output-root"].as<std::string>()));
   Json metrics = generate::run_vae_experiment(config, run_dir, std::cerr);
   std::cout << metrics.dump(2) << "\nrun directory: " << run_dir.string() << "\n";
   return 0;

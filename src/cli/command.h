@@ -4,9 +4,12 @@
 
 #include <cxxopts.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "core/path_rule.h"
 
 namespace songlines::cli {
 
@@ -25,12 +28,13 @@ bool register_command(Command command);
 const std::vector<Command>& commands();
 const Command* find_command(const std::string& name);
 
-/// Every `--set key=value` in command-line order. Declare the option as cxxopts::value<std::string>() (not a
+/// Every `--set key=value` in command-line order, path values made absolute against the working directory
+/// (override_with_absolute_paths). Declare the option as cxxopts::value<std::string>() (not a
 /// vector: cxxopts splits vector values at commas, which broke `--set model.channels=[16,32,64]`).
 inline std::vector<std::string> set_overrides(const cxxopts::ParseResult& args) {
   std::vector<std::string> out;
   for (const auto& kv : args.arguments())
-    if (kv.key() == "set") out.push_back(kv.value());
+    if (kv.key() == "set") out.push_back(override_with_absolute_paths(kv.value(), std::filesystem::current_path()));
   return out;
 }
 

@@ -158,7 +158,10 @@ QuickstartConfig load_quickstart_config(const fs::path& file, const std::vector<
   return QuickstartConfig::from_json(j, fs::absolute(file).parent_path());
 }
 
-QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::path& run_dir, std::ostream& log) {
+QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::path& run_dir_arg, std::ostream& log) {
+  // Absolute from here on: the parts receive the features folder and their run directories from this one, and a
+  // relative path would be read against each part's own base (the config file's folder for data paths).
+  const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
   QuickstartResult out;
   out.run_dir = run_dir;
   fs::create_directories(run_dir);

@@ -7,7 +7,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/jsonl_log.h"
+#include "core/test_kill_point.h"
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
 #include "songlines/version.h"
@@ -89,7 +92,15 @@ fs::path default_run_dir(const RunConfig& config, const fs::path& output_root) {
   return output_root / config.experiment / id.str();
 }
 
-RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::ostream& log) {
+fs::path final_model_dir(const fs::path& run_dir) { return run_dir / "checkpoints" / "final"; }
+
+bool final_model_complete(const fs::path& run_dir) {
+  return fs::exists(final_model_dir(run_dir) / kFinalModelMarker);
+}
+
+RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
+  // Absolute from here on: every path this run records or hands on is independent of the working directory.
+  const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
   fs::create_directories(run_dir / "checkpoints");
   const Json resolved = config.to_json();
   const auto config_path = run_dir / "config.json";
@@ -114,7 +125,10 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
   log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
 
   const auto& gazetteer = geo::Gazetteer::builtin();
-  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
+  // One whole line per record; a line torn by a kill of an earlier attempt is cut before appending.
+  JsonlLog jsonl(run_dir / "metrics.jsonl");
+  if (jsonl.torn_bytes_removed() > 0)
+    log << "metrics.jsonl: removed a torn last line (" << jsonl.torn_bytes_removed() << " bytes) left by a kill\n";
   std::map<std::string, std::vector<train::LocationMetrics>> per_model;
   std::vector<std::pair<std::string, std::pair<int, FoldPrediction>>> all_predictions;  // model, repeat, fold rows
   const auto& ev = config.evaluation;
@@ -147,8 +161,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
           auto t0 = std::chrono::steady_clock::now();
           est->fit(data, train_rows, [&](int epoch, double loss) {
             if (epoch % 10 == 0 || epoch + 1 == m.train.epochs)
-              jsonl << Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}}.dump()
-                    << "\n";
+              jsonl.append(Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}});
           });
           auto pred = est->predict(data, test_rows);
           fp.rows = test_rows;
@@ -174,8 +187,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
         line["model"] = m.name;
         line["repeat"] = r;
         line["fold"] = f;
-        jsonl << line.dump() << "\n";
-        jsonl.flush();
+        jsonl.append(line);
         all_predictions.push_back({m.name, {r, std::move(fp)}});
       }
     }
@@ -220,8 +232,15 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
   metrics["tracks"] = data.size();
 
   if (config.refit_final) {
-    auto final_dir = run_dir / "checkpoints" / "final";
-    if (!fs::exists(final_dir / "model.json")) {
+    // complete.json, written last and atomically, is the only proof of a finished final model: a folder
+    // without it (a kill after model.json, before inputs.json or the marker) is removed and refitted.
+    const auto final_dir = final_model_dir(run_dir);
+    if (!final_model_complete(run_dir)) {
+      if (fs::exists(final_dir)) {
+        log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker
+            << "), refitting\n";
+        fs::remove_all(final_dir);
+      }
       for (const auto& m : config.models) {
         if (m.name != config.final_model) continue;
         std::vector<int64_t> all(data.size());
@@ -229,6 +248,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
         auto est = make_estimator(m, config.seed, std::nullopt);
         est->fit(data, all, {});
         est->save(final_dir);
+        test_kill_point("final-model-saved");
         const std::set<std::string> countries(data.countries.begin(), data.countries.end());
         write_json_file_atomic((final_dir / "inputs.json").string(),
                                {{"features", data.features},
@@ -237,6 +257,10 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir, std::
                                                                         : std::vector<std::string>{}},
                                 {"model", m.name},
                                 {"countries", std::vector<std::string>(countries.begin(), countries.end())}});
+        test_kill_point("final-model-inputs-written");
+        Json files = Json::array();
+        for (const auto& e : fs::directory_iterator(final_dir)) files.push_back(e.path().filename().string());
+        write_json_file_atomic((final_dir / kFinalModelMarker).string(), {{"model", m.name}, {"files", files}});
         log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";
       }
     }

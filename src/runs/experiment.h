@@ -2,7 +2,8 @@
 // and evaluate each model per fold, write the run directory (DESIGN.md "Run directory"):
 //   config.json (resolved), env.json, metrics.jsonl (per epoch and per fold), metrics.json (aggregates),
 //   predictions.csv, checkpoints/<repeat>-<fold>/<model>/ (fold results; epoch checkpoints of neural models),
-//   checkpoints/final/ (the final model refitted on all rows, loaded by `songlines predict`).
+//   checkpoints/final/ (the final model refitted on all rows, loaded by `songlines predict`; complete once
+//   checkpoints/final/complete.json exists, which is written last).
 // A run started again on an existing run directory skips finished folds and resumes unfinished training
 // from its last epoch checkpoint.
 #pragma once
@@ -20,10 +21,20 @@ struct RunResult {
   Json metrics;  ///< what metrics.json holds
 };
 
+/// The marker file of a finished final model, written last and atomically in checkpoints/final/.
+inline constexpr const char* kFinalModelMarker = "complete.json";
+
+/// run_dir/checkpoints/final.
+std::filesystem::path final_model_dir(const std::filesystem::path& run_dir);
+
+/// Whether run_dir's final model was finished (its marker exists); nothing else proves it.
+bool final_model_complete(const std::filesystem::path& run_dir);
+
 /// Loads the dataset a config names.
 train::Dataset load_run_data(const RunConfig& config);
 
-/// Runs (or resumes) the experiment in run_dir. log receives one progress line per fold.
+/// Runs (or resumes) the experiment in run_dir (made absolute against the working directory). log receives
+/// one progress line per fold.
 RunResult run_experiment(const RunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
 
 /// runs/<experiment>/<timestamp>-<config hash> under output_root.

@@ -19,6 +19,7 @@
 #include "experiments/sweep.h"
 #include "generate/vae_run.h"
 #include "runs/run_config.h"
+#include "experiments/report_render.h"
 #include "support/test_support.h"
 
 namespace songlines::experiments {
@@ -47,12 +48,6 @@ fs::path write_config(const fs::path& dir, const Json& j, const std::string& nam
   return dir / name;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(Sweep, ExpandsGridRandomAndSeedsWithStableSafeNames) {
   TempDir dir;
@@ -345,38 +340,6 @@ std::string tiny_wav(int samples) {
          u16(16) + "data" + u32(data.size()) + data;
 }
 
-struct Browser {
-  bool ok = false;
-  std::string dom, log;
-};
-
-Browser render_in_chromium(const fs::path& html, const fs::path& png) {
-  Browser b;
-  const std::string flags = "--headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 ";
-  auto shot = testing::run_command("timeout 120 chromium " + flags + "--screenshot='" + png.string() +
-                                   "' --window-size=1400,2000 'file://" + html.string() + "'");
-  auto dom = testing::run_command("timeout 120 chromium " + flags + "--dump-dom 'file://" + html.string() + "'");
-  b.ok = shot.exit_code == 0 && dom.exit_code == 0;
-  b.dom = dom.output;
-  b.log = shot.output + dom.output;
-  return b;
-}
-
-bool have_chromium() { return testing::run_command("command -v chromium").exit_code == 0; }
-
-void expect_clean_render(const fs::path& html, const fs::path& png, bool screenshot) {
-  auto b = render_in_chromium(html, png);
-  ASSERT_TRUE(b.ok) << b.log;
-  EXPECT_NE(b.dom.find("id=\"report-ready\""), std::string::npos) << b.dom.substr(b.dom.size() > 3000 ? b.dom.size() - 3000 : 0);
-  EXPECT_EQ(b.dom.find("id=\"report-error\""), std::string::npos);
-  EXPECT_EQ(b.log.find("Uncaught"), std::string::npos) << b.log;
-  EXPECT_EQ(b.log.find("ERROR:CONSOLE"), std::string::npos) << b.log;
-  if (screenshot) {
-    ASSERT_TRUE(fs::exists(png)) << b.log;
-    EXPECT_GT(fs::file_size(png), 50'000u) << "a blank 1400x2000 page compresses far below this";
-  }
-}
-
 TEST(Report, LocationRunRendersInHeadlessChromium) {
   TempDir dir;
   Json j = tiny_base();
@@ -477,68 +440,6 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
 }
 
 // ---- the main job: experiments/quickstart.json ----------------------------------------------------------------
-
-// The shipped quickstart at tiny size: every part runs, the report links them and renders in Chromium.
-TEST(QuickstartConfig, RunsEndToEndAtTinySize) {
-  const fs::path config = testing::source_dir() / "experiments" / "quickstart.json";
-  const QuickstartConfig full = load_quickstart_config(config, {});
-  std::string sets = " --set audio.places=3 --set audio.tracks_per_place=4 --set audio.seconds=2"
-                     " --set location.evaluation.folds=2 --set audio_location.evaluation.folds=2"
-                     " --set vae.train.steps=4 --set vae.train.log_every=2 --set vae.samples.seconds=1"
-                     " --set vae.evaluation.geo_consistency.seconds=1 --set vae.evaluation.geo_consistency.seeds=2"
-                     " --set vae.evaluation.audio_seconds=1 --set vae.model.segment_frames=16 --device cpu"
-                     " --set 'vae.model.channels=[8,16,32]'";  // a value with commas stays one override
-  for (const char* part : {"location", "audio_location"}) {
-    const auto& models = full.*(std::string(part) == "location" ? &QuickstartConfig::location : &QuickstartConfig::audio_location);
-    for (size_t i = 0; i < models["models"].size(); ++i) {
-      const std::string type = models["models"][i]["type"];
-      if (type == "mlp" || type == "temporal") sets += std::string(" --set ") + part + ".models." + std::to_string(i) + ".train.epochs=1";
-    }
-  }
-  TempDir out;
-  auto r = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(load_json_file((out / "q" / "vae" / "config.json").string())["model"]["channels"], Json::parse("[8,16,32]"));
-  for (const char* part : {"location", "audio-location", "vae"}) {
-    EXPECT_TRUE(fs::exists(out / "q" / part / "metrics.json")) << part;
-    EXPECT_TRUE(fs::exists(out / "q" / part / "report.html")) << part;
-  }
-  // 3 places x 4 tracks were synthesized and extracted with their places.
-  int wavs = 0;
-  for (const auto& f : fs::directory_iterator(out / "q" / "audio")) wavs += f.path().extension() == ".wav";
-  EXPECT_EQ(wavs, 12);
-  const Json summary = load_json_file((out / "q" / "summary.json").string());
-  EXPECT_EQ(summary["audio"]["tracks"].get<int>(), 12);
-  EXPECT_EQ(summary["audio_location"]["tracks"].get<int>(), 12) << summary.dump(2);
-  EXPECT_EQ(summary["location"]["tracks"].get<int>(), 1059) << summary.dump(2);
-  EXPECT_TRUE(summary["vae"].contains("geo_generated_km")) << summary.dump(2);
-  // Samples: one per training place plus the unseen places, each with a spectrogram.
-  int samples = 0;
-  for (const auto& f : fs::directory_iterator(out / "q" / "vae" / "samples"))
-    if (f.path().extension() == ".wav") {
-      ++samples;
-      auto png = f.path();
-      EXPECT_TRUE(fs::exists(png.replace_extension(".png"))) << f.path();
-    }
-  EXPECT_GE(samples, 3);
-  // The command prints where the report and the samples are.
-  EXPECT_NE(r.output.find("report:  " + (out / "q" / "report.html").string()), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("samples: " + (out / "q" / "vae" / "samples").string()), std::string::npos) << r.output;
-  const std::string html = read_text(out / "q" / "report.html");
-  for (const char* link : {"location/report.html", "audio-location/report.html", "vae/report.html", "<audio"})
-    EXPECT_NE(html.find(link), std::string::npos) << link;
-
-  // A rerun with the same config skips the finished parts; another config in the same folder is refused.
-  auto again = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets);
-  EXPECT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_NE(again.output.find("is complete, skipped"), std::string::npos) << again.output;
-  auto other = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "'" + sets + " --set seed=9");
-  EXPECT_NE(other.exit_code, 0);
-  EXPECT_NE(other.output.find("different config"), std::string::npos) << other.output;
-
-  if (!have_chromium()) GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
-  expect_clean_render(out / "q" / "report.html", out / "q.png", false);
-}
 
 TEST(QuickstartConfig, ErrorsNameTheKeyOfTheRightPart) {
   const fs::path config = testing::source_dir() / "experiments" / "quickstart.json";

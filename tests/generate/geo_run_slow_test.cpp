@@ -1,3 +1,4 @@
+// Label slow: the VAE runs through the binary take 30-60 s each on 2 cores.
 // Geo-consistency (known answers: a perfect locator gives 0 km, the shuffled control the mean distance between
 // deranged places; real synthetic music of each place located by a kNN on the seed features), spectrogram PNGs
 // read back with libpng, and a VAE config through `songlines run` on shards extracted from a synthetic set

@@ -1,0 +1,16 @@
+// The path rule of songlines (docs/experiments.md, "Paths"): paths inside a config file are relative to that
+// file; paths on the command line (--run-dir, --output-root, inputs, outputs, path values given with --set) are
+// relative to the working directory; paths one part of a run hands to another are absolute.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace songlines {
+
+/// A `--set` assignment typed on the command line, with its path values made absolute against working_dir when
+/// the key is a path key of a run config (`[prefix.]data.shards`, `[prefix.]data.shards.N`,
+/// `[prefix.]data.table.path`). Other assignments come back unchanged.
+std::string override_with_absolute_paths(const std::string& assignment, const std::filesystem::path& working_dir);
+
+}  // namespace songlines
