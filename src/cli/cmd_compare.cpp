@@ -1,5 +1,6 @@
 // songlines compare RUN_DIR... | SWEEP_DIR [--csv FILE] [--json FILE]
 #include <iostream>
+#include <set>
 
 #include "cli/command.h"
 #include "core/atomic_file.h"
@@ -36,6 +37,22 @@ int compare_main(const cxxopts::ParseResult& a) {
   for (size_t i = 0; i < runs.size(); ++i)
     for (size_t j = i + 1; j < runs.size(); ++j)
       if (runs[j].label == runs[i].label) runs[j].label += "#" + std::to_string(j);
+  // Runs of different experiments or on different data can be set side by side, but never without a word: the
+  // differences then say as much about the data as about the models.
+  std::set<std::string> experiment_names, data;
+  for (const auto& r : runs) {
+    experiment_names.insert(r.config.value("experiment", std::string("?")));
+    if (r.config.contains("data")) data.insert(r.config["data"].dump());
+  }
+  if (experiment_names.size() > 1) {
+    std::string names;
+    for (const auto& n : experiment_names) names += (names.empty() ? "" : ", ") + n;
+    std::cerr << "compare: note: these runs belong to " << experiment_names.size() << " experiments (" << names
+              << ")\n";
+  }
+  if (data.size() > 1)
+    std::cerr << "compare: note: the runs read different data (their \"data\" sections differ); differences are "
+                 "not only the models'\n";
   auto cmp = experiments::compare_runs(std::move(runs));
   bool quiet = false;
   auto emit = [&](const char* key, const std::string& text) {

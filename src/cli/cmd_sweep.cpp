@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "experiments/results.h"
 #include "experiments/sweep.h"
@@ -75,6 +76,8 @@ int sweep_main(const cxxopts::ParseResult& a) {
   options.workers = a["workers"].as<int>();
   if (options.workers < 0) throw UsageError("sweep --workers: expected >= 0");
   options.child_args = child_args;
+  // One sweep process per sweep directory (its trials lock their own run directories).
+  const DirLock lock(sweep_dir);
   auto outcomes = experiments::run_sweep(spec, sweep_dir, options, std::cerr);
 
   std::vector<std::string> incomplete;

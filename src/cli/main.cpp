@@ -28,6 +28,30 @@ void print_overview() {
   std::cout << "\n`songlines help <command>` explains one command. Exit status: 0 success, 1 the job failed, "
                "2 bad usage or config.\n";
 }
+// cxxopts names only the value it could not convert ("Argument 'abc' failed to parse"): find the option that
+// took that value (`--jobs abc` or `--jobs=abc`), for a message a user can act on.
+std::string describe_bad_value(const std::string& what, int argc, char** argv) {
+  std::string value = what;
+  const std::string head = "Argument ", tail = " failed to parse";
+  if (value.rfind(head, 0) == 0) value = value.substr(head.size());
+  if (value.size() >= tail.size() && value.compare(value.size() - tail.size(), tail.size(), tail) == 0)
+    value.resize(value.size() - tail.size());
+  for (const std::string q : {"\u2018", "'"})
+    if (value.rfind(q, 0) == 0) value = value.substr(q.size());
+  for (const std::string q : {"\u2019", "'"})
+    if (value.size() >= q.size() && value.compare(value.size() - q.size(), q.size(), q) == 0)
+      value.resize(value.size() - q.size());
+  std::string options;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("-", 0) != 0) continue;
+    const auto eq = a.find('=');
+    const bool match = eq != std::string::npos ? a.substr(eq + 1) == value : (i + 1 < argc && argv[i + 1] == value);
+    if (match) options += (options.empty() ? "" : " or ") + a.substr(0, eq);
+  }
+  return (options.empty() ? std::string("an option") : options) + ": \"" + value +
+         "\" is not a valid value (expected a number, or true/false for a switch)";
+}
 }  // namespace
 
 bool register_command(Command command) {
@@ -70,7 +94,12 @@ int dispatch(int argc, char** argv) {
   options.add_options("help")("h,help", "show this help");
   if (!c->positional.empty()) options.parse_positional(c->positional);
   // argv[1] is the command name; cxxopts treats argv[0] as the program name.
-  auto result = options.parse(argc - 1, argv + 1);
+  cxxopts::ParseResult result;
+  try {
+    result = options.parse(argc - 1, argv + 1);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    throw UsageError(name + " " + describe_bad_value(e.what(), argc, argv));
+  }
   if (result.count("help")) {
     std::cout << options.help() << "\n";
     return 0;

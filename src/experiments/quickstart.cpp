@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "experiments/report.h"
 #include "extract/quickstart.h"
@@ -162,6 +163,7 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   // Absolute from here on: the parts receive the features folder and their run directories from this one, and a
   // relative path would be read against each part's own base (the config file's folder for data paths).
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
+  const DirLock lock(run_dir);  // one process per run directory (each part also locks its own)
   QuickstartResult out;
   out.run_dir = run_dir;
   fs::create_directories(run_dir);

@@ -71,6 +71,14 @@ int64_t frames_for(int64_t samples, int hop) { return 1 + samples / hop; }  // c
 torch::Tensor generate_mel_db(VaeBundle& b, const GenerateOptions& o) {
   if (!(o.seconds > 0)) throw UsageError("generate: --seconds must be positive, got " + std::to_string(o.seconds));
   if (!(o.temperature >= 0)) throw UsageError("generate: --temperature must be >= 0");
+  // The piece is built whole in memory (mel, magnitude and Griffin-Lim state: about 5 MB per second of audio).
+  if (o.seconds > kMaxGenerateSeconds)
+    throw UsageError("generate: --seconds " + std::to_string(o.seconds) + " is longer than the " +
+                     std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
+                     " s one call makes (about 5 MB of memory per second of audio); generate shorter pieces");
+  if (o.griffin_lim_iterations < 1 || o.griffin_lim_iterations > 10000)
+    throw UsageError("generate: --griffin-lim-iterations must be in 1..10000, got " +
+                     std::to_string(o.griffin_lim_iterations));
   if (!geo::is_valid(o.place) || (o.to && !geo::is_valid(*o.to)))
     throw UsageError("generate: latitude must be in [-90, 90] and longitude in [-180, 180]");
   const int64_t samples = std::llround(o.seconds * b.audio.sample_rate);

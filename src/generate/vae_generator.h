@@ -13,6 +13,9 @@
 
 namespace songlines::generate {
 
+/// The longest piece one generate call makes: it is built whole in memory (about 5 MB per second of audio).
+inline constexpr double kMaxGenerateSeconds = 1200.0;
+
 struct GenerateOptions {
   double seconds = 10.0;      ///< output length
   uint64_t seed = 0;          ///< latent noise and Griffin-Lim phases
@@ -27,7 +30,9 @@ struct GenerateOptions {
 /// The condition at fraction t in [0, 1] of the piece.
 geo::LatLon condition_at(const GenerateOptions& o, double t);
 
-/// mel_db [frames, n_mels] for o.seconds of audio (frames = 1 + samples / hop).
+/// mel_db [frames, n_mels] for o.seconds of audio (frames = 1 + samples / hop). Throws UsageError naming the
+/// option for a length outside (0, kMaxGenerateSeconds], a negative temperature or Griffin-Lim iterations
+/// outside 1..10000.
 torch::Tensor generate_mel_db(VaeBundle& bundle, const GenerateOptions& o);
 
 /// mel_db [frames, n_mels] -> waveform [length] through NNLS and fast Griffin-Lim; peak-limited to 0.99.

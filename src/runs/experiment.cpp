@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
 #include "core/test_kill_point.h"
@@ -71,6 +72,12 @@ std::string git_revision() { return kGitRevision; }
 }  // namespace
 
 train::Dataset load_run_data(const RunConfig& config) {
+  // A config naming data that is not there is a bad config (exit 2), named by its key.
+  if (!config.data.table_path.empty() && !fs::exists(config.data.table_path))
+    throw ConfigError("data.table.path: " + config.data.table_path + ": no such file");
+  for (size_t i = 0; i < config.data.shards.size(); ++i)
+    if (!fs::exists(config.data.shards[i]))
+      throw ConfigError("data.shards[" + std::to_string(i) + "]: " + config.data.shards[i] + ": no such file or directory");
   if (!config.data.table_path.empty()) {
     auto table = train::read_feature_table(config.data.table_path, train::parse_table_format(config.data.table_format));
     return train::dataset_from_table(table, config.data.features);
@@ -98,21 +105,46 @@ bool final_model_complete(const fs::path& run_dir) {
   return fs::exists(final_model_dir(run_dir) / kFinalModelMarker);
 }
 
+namespace {
+// A config's identity for resuming: everything but the device, which changes how a run computes, not what.
+Json run_identity(Json resolved) {
+  resolved.erase("device");
+  return resolved;
+}
+}  // namespace
+
 RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
   // Absolute from here on: every path this run records or hands on is independent of the working directory.
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
-  fs::create_directories(run_dir / "checkpoints");
+  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
   const Json resolved = config.to_json();
   const auto config_path = run_dir / "config.json";
-  if (fs::exists(config_path)) {
-    if (load_json_file(config_path.string()) != resolved)
-      throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
-    log << "resuming " << run_dir.string() << "\n";
-  } else {
-    write_json_file_atomic(config_path.string(), resolved);
-  }
-  auto data = load_run_data(config);
+  const bool resuming = fs::exists(config_path);
+  if (resuming && run_identity(load_json_file(config_path.string())) != run_identity(resolved))
+    throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
+
+  // Everything that can fail before training is checked before the run directory records a config, so a
+  // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
   auto device = torch_compat::resolve_device(config.device);
+  auto data = load_run_data(config);
+  const auto& ev = config.evaluation;
+  std::vector<std::vector<int>> assignments;  // per repeat: the fold of each row
+  for (int r = 0; r < ev.repeats; ++r) {
+    const uint64_t fold_seed = config.seed + static_cast<uint64_t>(r);
+    if (ev.group_by == "none") {
+      assignments.push_back(train::kfold_assignment(data.size(), ev.folds, fold_seed));
+    } else {
+      const auto& groups = ev.group_by == "country" ? data.countries : data.artists;
+      for (const auto& g : groups)
+        if (g.empty()) throw UsageError("evaluation.group_by: some tracks have no " + ev.group_by);
+      assignments.push_back(train::grouped_kfold_assignment(groups, ev.folds, fold_seed));
+    }
+  }
+  fs::create_directories(run_dir / "checkpoints");
+  if (resuming)
+    log << "resuming " << run_dir.string() << "\n";
+  else
+    write_json_file_atomic(config_path.string(), resolved);
   write_json_file_atomic((run_dir / "env.json").string(),
                          {{"songlines_version", kVersion},
                           {"git_revision", git_revision()},
@@ -131,18 +163,8 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
     log << "metrics.jsonl: removed a torn last line (" << jsonl.torn_bytes_removed() << " bytes) left by a kill\n";
   std::map<std::string, std::vector<train::LocationMetrics>> per_model;
   std::vector<std::pair<std::string, std::pair<int, FoldPrediction>>> all_predictions;  // model, repeat, fold rows
-  const auto& ev = config.evaluation;
   for (int r = 0; r < ev.repeats; ++r) {
-    uint64_t fold_seed = config.seed + static_cast<uint64_t>(r);
-    std::vector<int> assignment;
-    if (ev.group_by == "none") {
-      assignment = train::kfold_assignment(data.size(), ev.folds, fold_seed);
-    } else {
-      const auto& groups = ev.group_by == "country" ? data.countries : data.artists;
-      for (const auto& g : groups)
-        if (g.empty()) throw UsageError("evaluation.group_by: some tracks have no " + ev.group_by);
-      assignment = train::grouped_kfold_assignment(groups, ev.folds, fold_seed);
-    }
+    const std::vector<int>& assignment = assignments[r];
     for (int f = 0; f < ev.folds; ++f) {
       auto train_rows = train::fold_rows(assignment, f, false);
       auto test_rows = train::fold_rows(assignment, f, true);

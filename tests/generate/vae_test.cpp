@@ -158,6 +158,30 @@ TEST_F(TinyVae, LossDecreases) {
   EXPECT_LT(val, 0.8);  // below the 1.0 of predicting the per-band mean
 }
 
+// Lengths a call cannot make in memory and nonsense iteration counts are refused up front (UsageError: exit 2),
+// naming the option, before any work (the 100000 s request grew to 14 GB before).
+TEST_F(TinyVae, RefusesLengthsAndIterationsItCannotDo) {
+  auto message = [&](GenerateOptions o) {
+    try {
+      (void)generate_audio(*bundle_, o);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  GenerateOptions o;
+  o.place = places()[0].where;
+  o.seconds = 100000;
+  const std::string too_long = message(o);
+  EXPECT_NE(too_long.find("--seconds"), std::string::npos) << too_long;
+  EXPECT_NE(too_long.find("1200"), std::string::npos) << too_long;
+  o.seconds = 1.0;
+  o.griffin_lim_iterations = -5;
+  const std::string iterations = message(o);
+  EXPECT_NE(iterations.find("--griffin-lim-iterations"), std::string::npos) << iterations;
+  EXPECT_NE(iterations.find("-5"), std::string::npos) << iterations;
+}
+
 TEST_F(TinyVae, GenerationIsDeterministicPerSeedWithTheRightLength) {
   GenerateOptions o;
   o.seconds = 1.3;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "core/config.h"
 #include "core/jsonl_log.h"
@@ -87,8 +88,22 @@ TEST(RunKills, ATornMetricsLineIsCutAndTheResumedRunReadsCleanly) {
   ASSERT_EQ(clean.exit_code, 0) << clean.output;
   auto cmp = testing::run_songlines("compare '" + run.string() + "' '" + (dir / "clean").string() + "'");
   EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  EXPECT_EQ(cmp.output.find("note:"), std::string::npos) << "same experiment, same data: " << cmp.output;
   auto rep = testing::run_songlines("report '" + run.string() + "'");
   EXPECT_EQ(rep.exit_code, 0) << rep.output;
+
+  // Another experiment on other data beside them: compared, with a word about it.
+  Json other = kill_config();
+  other["experiment"] = "elsewhere";
+  std::filesystem::copy_file(testing::data_path("gom/gom_slice_60.txt"), dir / "copy.txt");
+  other["data"]["table"]["path"] = (dir / "copy.txt").string();
+  std::ofstream(dir / "other.json") << other.dump();
+  auto third = run_with_kill(dir / "other.json", dir / "other", "");
+  ASSERT_EQ(third.exit_code, 0) << third.output;
+  auto mixed = testing::run_songlines("compare '" + run.string() + "' '" + (dir / "other").string() + "'");
+  EXPECT_EQ(mixed.exit_code, 0) << mixed.output;
+  EXPECT_NE(mixed.output.find("2 experiments (elsewhere, kills)"), std::string::npos) << mixed.output;
+  EXPECT_NE(mixed.output.find("read different data"), std::string::npos) << mixed.output;
 }
 
 // Killed after the final model's weights were written (before inputs.json), and after inputs.json (before the
@@ -126,6 +141,82 @@ TEST(RunKills, AFinalModelWithoutItsMarkerIsRefittedAndPredictRefusesIt) {
                                        "' --output '" + (dir / "p.csv").string() + "'");
     EXPECT_EQ(pred.exit_code, 0) << pred.output;
   }
+}
+
+}  // namespace
+}  // namespace songlines::runs
+
+namespace songlines::runs {
+namespace {
+
+// Two `run` processes on one run directory: the second is refused while the first works (exit 2, naming the
+// directory), so no fold is trained twice and metrics.jsonl has each fold once; a killed holder releases it.
+TEST(RunDirLock, ASecondRunOnTheSameDirectoryIsRefusedWhileTheFirstWorks) {
+  testing::TempDir dir;
+  Json j = kill_config();
+  j["models"][1]["train"]["epochs"] = 400;  // long enough for the second process to start meanwhile
+  std::ofstream(dir / "k.json") << j.dump();
+  const fs::path run = dir / "run";
+  const std::string cmd = "SONGLINES_NO_PROGRESS=1 '" + testing::binary_path().string() + "' run '" +
+                          (dir / "k.json").string() + "' --run-dir '" + run.string() + "'";
+  // The first in the background; once it has written its config (it holds the lock from before that) it is
+  // stopped with SIGSTOP, so the second surely meets it at work; then it continues and finishes.
+  const std::string pid = (dir / "first.pid").string();
+  auto both = testing::run_command("(" + cmd + " > '" + (dir / "first.log").string() + "' 2>&1 & echo $! > '" + pid +
+                                   "'; for i in $(seq 1200); do [ -f '" + (run / "config.json").string() +
+                                   "' ] && break; sleep 0.01; done; kill -STOP $(cat '" + pid + "'); " + cmd +
+                                   "; echo second-exit=$?; kill -CONT $(cat '" + pid + "'); wait)");
+  EXPECT_NE(both.output.find("second-exit=2"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("in use by another songlines process"), std::string::npos) << both.output;
+  const std::string first = read_all(dir / "first.log");
+  EXPECT_NE(first.find("run directory:"), std::string::npos) << "the first run finishes: " << first;
+  // Each (model, repeat, fold) metrics line once.
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line;
+  std::map<std::string, int> units;
+  while (std::getline(in, line)) {
+    const Json r = Json::parse(line);
+    if (r.contains("mean_km")) ++units[r["model"].get<std::string>() + "/" + std::to_string(r["fold"].get<int>())];
+  }
+  EXPECT_EQ(units.size(), 4u);
+  for (const auto& [unit, n] : units) EXPECT_EQ(n, 1) << unit;
+
+  // A holder killed with SIGKILL leaves no stale lock: the next run on the directory proceeds.
+  auto killed = run_with_kill(dir / "k.json", dir / "run2", "final-model-saved");
+  ASSERT_EQ(killed.exit_code, kKilled) << killed.output;
+  auto after = run_with_kill(dir / "k.json", dir / "run2", "");
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+}
+
+// A run that fails before training (missing data, more folds than rows, --device cuda without a GPU) leaves no
+// config that blocks the corrected rerun in the same directory; a changed device alone is the same run.
+TEST(RunDirLock, AFailedStartDoesNotBlockTheCorrectedRerun) {
+  testing::TempDir dir;
+  const fs::path run = dir / "run";
+  Json missing = kill_config();
+  missing["data"]["table"]["path"] = (dir / "nope.txt").string();
+  std::ofstream(dir / "missing.json") << missing.dump();
+  auto r1 = run_with_kill(dir / "missing.json", run, "");
+  EXPECT_EQ(r1.exit_code, 2) << "a config naming missing data is a bad config: " << r1.output;
+  EXPECT_NE(r1.output.find("data.table.path: " + (dir / "nope.txt").string() + ": no such file"), std::string::npos)
+      << r1.output;
+  Json folds = kill_config();
+  folds["evaluation"]["folds"] = 1000;
+  std::ofstream(dir / "folds.json") << folds.dump();
+  auto r2 = run_with_kill(dir / "folds.json", run, "");
+  EXPECT_EQ(r2.exit_code, 2) << r2.output;
+  EXPECT_NE(r2.output.find("k=1000"), std::string::npos) << r2.output;
+  EXPECT_FALSE(fs::exists(run / "config.json"));
+
+  std::ofstream(dir / "good.json") << kill_config().dump();
+  auto good = run_with_kill(dir / "good.json", run, "");
+  ASSERT_EQ(good.exit_code, 0) << good.output;
+  // The same config on another device resumes (nothing is redone) instead of being refused.
+  auto other_device = testing::run_songlines("run '" + (dir / "good.json").string() + "' --run-dir '" + run.string() +
+                                             "' --device auto");
+  EXPECT_EQ(other_device.exit_code, 0) << other_device.output;
+  EXPECT_NE(other_device.output.find("resuming"), std::string::npos) << other_device.output;
+  EXPECT_EQ(other_device.output.find("mlp repeat 0 fold 0"), std::string::npos) << other_device.output;
 }
 
 }  // namespace
