@@ -1,4 +1,5 @@
 // songlines collect: Last.fm + MusicBrainz metadata crawl to catalog.csv (docs/collect.md).
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
@@ -26,7 +27,10 @@ cxxopts::Options collect_options() {
       "coordinates", "capital or centre of the country", cxxopts::value<std::string>())(
       "no-country-tags", "do not crawl the names/demonyms of the extended \"countries\" section");
   o.add_options("Output")("output", "catalog CSV, written atomically", cxxopts::value<std::string>())(
-      "cache", "response cache directory (default .songlines-cache)", cxxopts::value<std::string>());
+      "cache", "response cache directory (default .songlines-cache)", cxxopts::value<std::string>())(
+      "resume",
+      "continue the crawl whose answers are in --cache: ask again only what was skipped or never asked "
+      "(the cache is always used; with --resume a missing cache is an error rather than a fresh crawl)");
   o.add_options("Network")("lastfm-url", "Last.fm API root (default https://ws.audioscrobbler.com/2.0/)",
                            cxxopts::value<std::string>())(
       "musicbrainz-url", "MusicBrainz API root (default https://musicbrainz.org/ws/2/)", cxxopts::value<std::string>())(
@@ -62,6 +66,9 @@ int collect_main(const cxxopts::ParseResult& args) {
   if (args.count("musicbrainz-rate")) o.musicbrainz.requests_per_second = args["musicbrainz-rate"].as<double>();
   if (args.count("no-country-tags")) o.crawl_country_tags = false;
   collect::validate(o);
+  if (args.count("resume") && !std::filesystem::exists(o.cache_dir / "responses.sqlite"))
+    throw UsageError("collect --resume: no response cache at " + (o.cache_dir / "responses.sqlite").string() +
+                     " (give the --cache of the crawl to resume, or leave out --resume to start one)");
   const std::string key = collect::load_lastfm_api_key();  // before any request: a clear error if missing
 
   auto report = collect::run_collect(o, key, geo::Gazetteer::builtin(),

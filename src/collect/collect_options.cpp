@@ -22,6 +22,14 @@ void validate_service(const std::string& name, const ServiceOptions& s) {
     return ConfigError(name + "." + key + ": must be positive, got " + std::to_string(v));
   };
   if (s.base_url.empty()) throw ConfigError(name + ".base_url: empty");
+  // Request paths are joined to the base with one '/', so "https://host/ws/2" and "https://host/ws/2/" are
+  // the same root; a query or fragment in the base would end up in the middle of every request URL.
+  const bool http = s.base_url.rfind("http://", 0) == 0 || s.base_url.rfind("https://", 0) == 0;
+  const size_t host = s.base_url.find("://") + 3;
+  if (!http || host >= s.base_url.size() || s.base_url[host] == '/' ||
+      s.base_url.find_first_of("?# ") != std::string::npos)
+    throw ConfigError(name + ".base_url: expected http(s)://host[:port][/path] without a query, got \"" +
+                      s.base_url + "\"");
   if (!(s.requests_per_second > 0)) throw bad("requests_per_second", s.requests_per_second);
   if (s.max_attempts < 1) throw bad("max_attempts", s.max_attempts);
   if (!(s.backoff_initial_s >= 0)) throw bad("backoff_initial_s", s.backoff_initial_s);

@@ -20,6 +20,22 @@ bool lastfm_error_is_transient(int code) { return code == 8 || code == 11 || cod
 // 10 invalid key, 26 suspended key: every later request would fail the same way.
 bool lastfm_error_is_fatal(int code) { return code == 10 || code == 26; }
 
+/// The relative URL without leading slashes: "artist/x" and "/artist/x" are one request and one cache entry.
+std::string normalized(const std::string& relative) {
+  size_t start = relative.find_first_not_of('/');
+  return start == std::string::npos ? std::string() : relative.substr(start);
+}
+
+constexpr size_t kBodyShownInMessages = 160;  // characters of a response body quoted in a log line
+
+/// The start of a body for a one-line message (an HTML error page has line breaks).
+std::string excerpt(const std::string& body) {
+  std::string out = body.substr(0, kBodyShownInMessages);
+  for (char& c : out)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  return out + (body.size() > kBodyShownInMessages ? "..." : "");
+}
+
 size_t append_body(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
@@ -44,13 +60,20 @@ Verdict classify_lastfm(long status, const std::string& body) {
   }
   if (status == 429 || status >= 500) return Verdict::kTransient;
   if (status != 200) return Verdict::kPermanent;
+  if (j.is_discarded()) return Verdict::kTransient;  // cut short or an error page: not the service's answer
   return Verdict::kOk;
 }
 
 Verdict classify_musicbrainz(long status, const std::string& body) {
   if (status == 429 || status >= 500) return Verdict::kTransient;  // 503: over the rate limit
   if (status != 200) return Verdict::kPermanent;                    // 404 unknown id, 400 bad query
+  if (!nlohmann::json::accept(body)) return Verdict::kTransient;    // cut short or an error page
   return Verdict::kOk;
+}
+
+std::string join_url(const std::string& base_url, const std::string& relative) {
+  size_t base_end = base_url.find_last_not_of('/');
+  return base_url.substr(0, base_end == std::string::npos ? 0 : base_end + 1) + "/" + normalized(relative);
 }
 
 struct ServiceClient::CurlHandle {
@@ -98,15 +121,20 @@ std::string ServiceClient::escape(const std::string& value) {
   return out;
 }
 
-Response ServiceClient::get(const std::string& relative) {
+Response ServiceClient::get(const std::string& relative_in) {
   // The cache key is the service name and the URL relative to the service root: no secret, and a crawl
-  // moved to a mirror (another base URL) keeps its cache.
+  // moved to a mirror (another base URL, with or without a trailing slash) keeps its cache.
+  const std::string relative = normalized(relative_in);
   const std::string key = name_ + " " + relative;
   const std::string shown = mask(display_url(relative));
   if (auto hit = cache_.get(key)) {
-    ++cache_hits_;
     Verdict v = classifier_(hit->status, hit->body);
-    return Response{hit->status, std::move(hit->body), true, v == Verdict::kOk ? Verdict::kOk : Verdict::kPermanent};
+    if (v != Verdict::kTransient) {
+      ++cache_hits_;
+      return Response{hit->status, std::move(hit->body), true, v == Verdict::kOk ? Verdict::kOk : Verdict::kPermanent};
+    }
+    // Stored by a version that cached cut or non-JSON bodies: not an answer, so ask again.
+    if (log_) log_(mask(name_ + ": the cached answer is not JSON (" + shown + "); fetching it again"));
   }
   std::string url = display_url(relative);
   if (!secret_query_.empty()) url += (url.find('?') == std::string::npos ? "?" : "&") + secret_query_;
@@ -145,8 +173,14 @@ Response ServiceClient::get(const std::string& relative) {
       curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
       curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
       verdict = classifier_(status, body);
-      last_problem = "HTTP " + std::to_string(status) + (body.size() < 300 ? ": " + body : "");
+      if (status == 200 && verdict == Verdict::kTransient && !nlohmann::json::accept(body))
+        last_problem = "HTTP 200 with a body that is not JSON (" + std::to_string(body.size()) +
+                       " bytes, cut short or an error page): " + excerpt(mask(body));
+      else
+        last_problem = "HTTP " + std::to_string(status) + (body.size() < 300 ? ": " + body : "");
     }
+    // Only answers are cached: a transient failure (a cut or non-JSON body included) must be asked again by a
+    // resumed crawl, never served from the cache.
     if (verdict == Verdict::kOk || verdict == Verdict::kPermanent) {
       cache_.put(key, CachedResponse{status, body});
       return Response{status, std::move(body), false, verdict};

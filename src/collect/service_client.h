@@ -18,7 +18,8 @@ namespace songlines::collect {
 /// What a response means for the crawl.
 enum class Verdict {
   kOk,         ///< usable: cache and return
-  kTransient,  ///< try again after a backoff (429, 5xx, MusicBrainz 503, Last.fm errors 8/11/16/29)
+  kTransient,  ///< try again after a backoff (429, 5xx, MusicBrainz 503, Last.fm errors 8/11/16/29, a 200 whose
+               ///< body is not JSON: cut short or a proxy's HTML page)
   kPermanent,  ///< will not change by retrying (not found, ...): cache and return for the caller to report
   kFatal,      ///< nothing else will work either (bad API key): throw NetworkError, do not cache
 };
@@ -29,6 +30,11 @@ using Classifier = std::function<Verdict(long status, const std::string& body)>;
 Verdict classify_lastfm(long status, const std::string& body);
 /// MusicBrainz: 503 when over the rate, 404 for an unknown id.
 Verdict classify_musicbrainz(long status, const std::string& body);
+
+/// base_url and a path relative to it joined by exactly one '/', however either is spelled:
+/// ("http://h/ws/2" or "http://h/ws/2/") + ("artist/x" or "/artist/x") -> "http://h/ws/2/artist/x";
+/// a relative that is only a query ("?method=...") gives "http://h/2.0/?method=...".
+std::string join_url(const std::string& base_url, const std::string& relative);
 
 using LogFn = std::function<void(const std::string&)>;
 
@@ -54,12 +60,14 @@ class ServiceClient {
   ServiceClient(const ServiceClient&) = delete;
   ServiceClient& operator=(const ServiceClient&) = delete;
 
-  /// GET base_url + relative. Returns a kOk or kPermanent response (cached or fetched); throws NetworkError
-  /// (URL masked) when retries run out or the verdict is kFatal.
+  /// GET join_url(base_url, relative). Returns a kOk or kPermanent response (cached or fetched); throws
+  /// NetworkError (URL masked) when retries run out or the verdict is kFatal. Only kOk and kPermanent answers are
+  /// cached; a cached entry that the classifier now calls transient (a cut body stored by an older version) is
+  /// fetched again.
   Response get(const std::string& relative);
 
   /// The URL as it appears in messages and cache keys (no secret).
-  std::string display_url(const std::string& relative) const { return options_.base_url + relative; }
+  std::string display_url(const std::string& relative) const { return join_url(options_.base_url, relative); }
   int64_t requests() const { return requests_; }
   int64_t cache_hits() const { return cache_hits_; }
   int64_t retries() const { return retries_; }

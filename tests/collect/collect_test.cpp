@@ -1,18 +1,23 @@
 // collect against a fake Last.fm + MusicBrainz on 127.0.0.1: the fixture world's exact catalog, the cap,
-// retries through injected faults, the MusicBrainz rate, kill -9 and resume, and the API key kept secret.
+// retries through injected faults (cut and non-JSON 200 answers included), base URLs spelled with or without
+// a trailing slash, the MusicBrainz rate, kill -9 and resume, and the API key kept secret.
 #include <gtest/gtest.h>
 
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "collect/api_key.h"
 #include "collect/crawler.h"
+#include "collect/response_cache.h"
 #include "collect/tag_mapping.h"
 #include "core/error.h"
 #include "fake_api_server.h"
@@ -187,19 +192,190 @@ TEST(Collect, TransientFaultsAreRetriedAndChangeNothing) {
   EXPECT_EQ(server.mb_rate_violations(), 0);
 }
 
-TEST(Collect, MalformedJsonIsReportedWithTheUrlAndSkipped) {
+/// The cache key of a URL as the fake server counts it ("/2.0/?method=..." or "/ws/2/artist/...").
+std::string cache_key_of(const std::string& counted) {
+  const std::string mb = "/ws/2/", lastfm = "/2.0/";
+  if (counted.rfind(mb, 0) == 0) return "musicbrainz " + counted.substr(mb.size());
+  return "lastfm " + counted.substr(lastfm.size());
+}
+
+bool contains_any(const std::string& url, const std::vector<std::pair<std::string, Fault>>& faults) {
+  for (const auto& [needle, fault] : faults)
+    if (url.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+// Each kind of cut or non-JSON 200 once, on Last.fm and on MusicBrainz: retried like a 5xx, the crawl is whole,
+// and the cache holds only the good answers.
+TEST(Collect, CutOrNonJsonAnswersAreRetriedAndNeverCached) {
   FakeApiServer server(fixture_world(), kKey, 20);
-  server.inject("artist=Jacques", Fault::kMalformed);
+  const std::vector<std::pair<std::string, Fault>> faults = {
+      {"tag=flamenco", Fault::kTruncate},  {"tag=chanson", Fault::kCutNoLength}, {"artist=Rosa", Fault::kHtml200},
+      {"artist=Jacques", Fault::kMalformed}, {"artist/m-rosa", Fault::kTruncate}, {"area/a-rio", Fault::kCutNoLength},
+      {"%22Nomad%22", Fault::kHtml200},     {"area/a-rj", Fault::kMalformed}};
+  for (const auto& [needle, fault] : faults) server.inject(needle, fault);
   Fixture f(server);
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  expect_rows(report.rows, expected_catalog());
+  EXPECT_EQ(report.problems.size(), 2u) << "only the permanent error 6 and 404";
+  EXPECT_EQ(report.retries, static_cast<int64_t>(faults.size()));
+  int faulted = 0;
+  for (const auto& [url, n] : server.counts()) {
+    const bool hit = contains_any(url, faults);
+    faulted += hit;
+    EXPECT_EQ(n, hit ? 2 : 1) << url;
+  }
+  EXPECT_EQ(faulted, static_cast<int>(faults.size()));
+  for (const auto& line : logged) EXPECT_EQ(line.find(kKey), std::string::npos) << line;
+  {
+    ResponseCache cache(f.options.cache_dir);
+    for (const auto& [url, n] : server.counts()) {
+      if (!contains_any(url, faults)) continue;
+      auto stored = cache.get(cache_key_of(url));
+      ASSERT_TRUE(stored.has_value()) << url;
+      EXPECT_EQ(stored->status, 200) << url;
+      EXPECT_TRUE(nlohmann::json::accept(stored->body)) << url << ": " << stored->body;
+    }
+  }
+  const int64_t before = server.total_requests();
+  auto again = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  EXPECT_EQ(server.total_requests(), before) << "a rerun must be served from the cache";
+  expect_rows(again.rows, expected_catalog());
+}
+
+TEST(Collect, PersistentMalformedJsonIsSkippedWithTheUrlAndAskedAgainByTheNextRun) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  const std::string jacques = "/2.0/?method=artist.getinfo&artist=Jacques&autocorrect=0&format=json";
+  server.inject_until_cleared("artist=Jacques", Fault::kMalformed);
+  Fixture f(server);
+  f.options.lastfm.max_attempts = 3;
   auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
   ASSERT_EQ(report.rows.size(), 8u);
   EXPECT_EQ(report.rows[4].listeners, "");  // getInfo skipped; the track's mbid still locates the artist
   EXPECT_EQ(report.rows[4].country, "FR");
-  bool named = false;
+  EXPECT_EQ(server.counts()[jacques], 3);
+  int named = 0;
   for (const auto& p : report.problems)
-    named |= p.find("method=artist.getinfo&artist=Jacques") != std::string::npos &&
-             p.find("malformed") != std::string::npos;
-  EXPECT_TRUE(named);
+    named += p.find("method=artist.getinfo&artist=Jacques") != std::string::npos &&
+             p.find("not JSON") != std::string::npos && p.find("skipped") != std::string::npos;
+  EXPECT_EQ(named, 1);
+  EXPECT_EQ(report.problems.size(), 3u);
+
+  server.clear_faults();
+  const int64_t before = server.total_requests();
+  auto again = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  EXPECT_EQ(server.total_requests(), before + 1) << "only the skipped request is asked again";
+  EXPECT_EQ(server.counts()[jacques], 4);
+  expect_rows(again.rows, expected_catalog());
+}
+
+TEST(Collect, NonJsonAnswerLeftInTheCacheByAnOlderVersionIsFetchedAgain) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  const std::string jacques = "/2.0/?method=artist.getinfo&artist=Jacques&autocorrect=0&format=json";
+  {
+    ResponseCache cache(f.options.cache_dir);
+    cache.put(cache_key_of(jacques), CachedResponse{200, "{\"artist\": {\"name\": \"Jacq"});
+  }
+  auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+  expect_rows(report.rows, expected_catalog());
+  EXPECT_EQ(report.problems.size(), 2u);
+  EXPECT_EQ(server.counts()[jacques], 1);
+  ResponseCache cache(f.options.cache_dir);
+  EXPECT_TRUE(nlohmann::json::accept(cache.get(cache_key_of(jacques))->body));
+}
+
+TEST(Collect, ClassifiersCallA200WithoutJsonTransient) {
+  for (const Classifier& classify : {Classifier(classify_lastfm), Classifier(classify_musicbrainz)}) {
+    EXPECT_EQ(classify(200, R"({"artist": {"name": "x"}})"), Verdict::kOk);
+    EXPECT_EQ(classify(200, R"({"artist": {"name": "x")"), Verdict::kTransient);  // cut short
+    EXPECT_EQ(classify(200, "<html><body>502 Bad Gateway</body></html>"), Verdict::kTransient);
+    EXPECT_EQ(classify(200, ""), Verdict::kTransient);
+    EXPECT_EQ(classify(404, "<html>Not Found</html>"), Verdict::kPermanent);
+    EXPECT_EQ(classify(502, "<html>Bad Gateway</html>"), Verdict::kTransient);
+  }
+  EXPECT_EQ(classify_lastfm(200, R"({"error":6,"message":"not found"})"), Verdict::kPermanent);
+}
+
+// ---- base URLs: "http://host/ws/2" and "http://host/ws/2/" are the same root ----------------------------------
+
+std::string without_trailing_slash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+TEST(Collect, JoinUrlPutsOneSlashBetweenBaseAndPath) {
+  for (std::string base : {"http://h:1/ws/2", "http://h:1/ws/2/", "http://h:1/ws/2//"})
+    for (std::string rel : {"artist/x?fmt=json", "/artist/x?fmt=json"})
+      EXPECT_EQ(join_url(base, rel), "http://h:1/ws/2/artist/x?fmt=json") << base << " + " << rel;
+  for (std::string base : {"https://ws.audioscrobbler.com/2.0", "https://ws.audioscrobbler.com/2.0/"})
+    for (std::string rel : {"?method=x&format=json", "/?method=x&format=json"})
+      EXPECT_EQ(join_url(base, rel), "https://ws.audioscrobbler.com/2.0/?method=x&format=json") << base << " + " << rel;
+  EXPECT_EQ(join_url("http://h:1", "?method=x"), "http://h:1/?method=x");
+}
+
+TEST(Collect, BaseUrlWithQueryOrWithoutSchemeIsAConfigError) {
+  TempDir dir;
+  for (std::string bad : {"ws.audioscrobbler.com/2.0/", "ftp://h/2.0/", "https://h/2.0/?format=json", "http:///2.0"}) {
+    CollectOptions o;
+    o.tags_file = dir / "tags.json";
+    o.output = dir / "catalog.csv";
+    o.lastfm.base_url = bad;
+    try {
+      validate(o);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("lastfm.base_url"), std::string::npos) << e.what();
+    }
+  }
+  CollectOptions o;
+  o.tags_file = dir / "tags.json";
+  o.output = dir / "catalog.csv";
+  o.lastfm.base_url = "http://127.0.0.1:8080/2.0";
+  o.musicbrainz.base_url = "http://mirror.example:5000/ws/2";
+  EXPECT_NO_THROW(validate(o));
+}
+
+// Both services, each spelled both ways, through the crawler and the real libcurl client; the fake answers
+// 400 for any path that is not /2.0/ or under /ws/2/, as the real hosts do.
+TEST(Collect, BaseUrlsWithOrWithoutTrailingSlashReachBothServices) {
+  for (bool lastfm_slash : {true, false})
+    for (bool mb_slash : {true, false}) {
+      SCOPED_TRACE(std::string("Last.fm ") + (lastfm_slash ? "with" : "without") + " slash, MusicBrainz " +
+                   (mb_slash ? "with" : "without"));
+      FakeApiServer server(fixture_world(), kKey, 20);
+      Fixture f(server);
+      if (!lastfm_slash) f.options.lastfm.base_url = without_trailing_slash(server.lastfm_url());
+      if (!mb_slash) f.options.musicbrainz.base_url = without_trailing_slash(server.musicbrainz_url());
+      auto report = run_collect(f.options, kKey, geo::Gazetteer::builtin(), capture());
+      auto bad = server.bad_paths();
+      EXPECT_TRUE(bad.empty()) << bad.size() << " bad paths, first: " << bad[0];
+      expect_rows(report.rows, expected_catalog());
+      EXPECT_EQ(report.problems.size(), 2u);
+      for (const auto& [url, n] : server.counts()) EXPECT_EQ(n, 1) << url;
+    }
+
+  // A path with or without a leading slash is one request and one cache entry.
+  FakeApiServer server(fixture_world(), kKey, 20);
+  TempDir dir;
+  ResponseCache cache(dir.path());
+  const std::string ua = "songlines-test/0 ( tests@example.org )";
+  ServiceOptions mb_options;
+  mb_options.base_url = without_trailing_slash(server.musicbrainz_url());
+  mb_options.requests_per_second = 20;
+  ServiceClient mb("musicbrainz", mb_options, ua, cache, classify_musicbrainz, "", nullptr);
+  auto a = mb.get("/artist/m-rosa?fmt=json");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_FALSE(a.from_cache);
+  EXPECT_TRUE(mb.get("artist/m-rosa?fmt=json").from_cache);
+  ServiceOptions lastfm_options = mb_options;
+  lastfm_options.base_url = without_trailing_slash(server.lastfm_url());
+  ServiceClient lastfm("lastfm", lastfm_options, ua, cache, classify_lastfm, "api_key=" + kKey, nullptr);
+  auto b = lastfm.get("/?method=artist.getinfo&artist=Rosa&autocorrect=0&format=json");
+  EXPECT_EQ(b.verdict, Verdict::kOk) << b.body;
+  EXPECT_TRUE(lastfm.get("?method=artist.getinfo&artist=Rosa&autocorrect=0&format=json").from_cache);
+  EXPECT_EQ(server.total_requests(), 2);
+  EXPECT_TRUE(server.bad_paths().empty());
 }
 
 TEST(Collect, BadKeyIsFatalNotRetriedAndNotLeaked) {
@@ -284,12 +460,14 @@ void write_big_tags(const Fixture& f) {
     "tag1": "Germany", "tag2": "Austria", "tag3": "Austria"}, "without_country": ["world"]})");
 }
 
-pid_t spawn_collect(const Fixture& f, const std::filesystem::path& log) {
+/// Starts `songlines collect` on the fixture's files and base URLs (extra: more flags); output goes to log.
+pid_t spawn_collect(const Fixture& f, const std::filesystem::path& log, const std::string& extra = "") {
   std::string cmd = "exec " + songlines::testing::binary_path().string() + " collect --tags " +
                     (f.dir / "tags.json").string() + " --genres " + (f.dir / "genres.json").string() + " --output " +
                     f.options.output.string() + " --cache " + f.options.cache_dir.string() + " --lastfm-url " +
                     f.options.lastfm.base_url + " --musicbrainz-url " + f.options.musicbrainz.base_url +
-                    " --lastfm-rate 20 --musicbrainz-rate 10 --contact tests@example.org > " + log.string() + " 2>&1";
+                    " --lastfm-rate 20 --musicbrainz-rate 10 --contact tests@example.org " + extra + " > " + log.string() +
+                    " 2>&1";
   std::string env_key = "LASTFM_API_KEY=" + kKey;
   std::vector<char*> env;
   for (char** e = environ; *e; ++e)
@@ -355,6 +533,104 @@ TEST(Collect, KilledCrawlResumesWithoutRepeatingRequestsAndKeyNeverLeaks) {
   for (const auto& e : std::filesystem::directory_iterator(f.options.cache_dir)) files.push_back(e.path());
   for (const auto& p : files) EXPECT_EQ(read_bytes(p).find(kKey), std::string::npos) << p;
   EXPECT_NE(read_bytes(f.dir / "run2.log").find("collect:"), std::string::npos);
+}
+
+TEST(Collect, BinaryReachesBothServicesWithEitherBaseUrlSpelling) {
+  TempDir ref;
+  write_catalog(ref / "expected.csv", expected_catalog());
+  for (bool slash : {false, true}) {
+    SCOPED_TRACE(slash ? "base URLs with a trailing slash" : "base URLs without a trailing slash");
+    FakeApiServer server(fixture_world(), kKey, 20);
+    Fixture f(server);
+    if (!slash) {
+      f.options.lastfm.base_url = without_trailing_slash(server.lastfm_url());
+      f.options.musicbrainz.base_url = without_trailing_slash(server.musicbrainz_url());
+    }
+    EXPECT_EQ(wait_exit(spawn_collect(f, f.dir / "run.log")), 3) << read_bytes(f.dir / "run.log");  // Ghost, Wanderer
+    auto bad = server.bad_paths();
+    EXPECT_TRUE(bad.empty()) << bad.size() << " bad paths, first: " << bad[0];
+    EXPECT_EQ(read_bytes(f.options.output), read_bytes(ref / "expected.csv"));
+  }
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Persistent cut and non-JSON answers through the binary: retried, then skipped and listed (exit 3, the
+// partial-failure status), the key nowhere; after the server heals, `--resume` asks the skipped requests once
+// more, the requests they lead to once, and nothing that was answered.
+TEST(Collect, BinarySkipsPersistentCutAnswersAndResumeAsksOnlyThose) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  constexpr int kAttempts = 3;
+  write_text(f.dir / "retry.json",
+             R"({"lastfm": {"max_attempts": 3, "backoff_initial_s": 0.02, "backoff_max_s": 0.1},
+                 "musicbrainz": {"max_attempts": 3, "backoff_initial_s": 0.02, "backoff_max_s": 0.1}})");
+  const std::string config = "--config " + (f.dir / "retry.json").string();
+
+  // --resume with no cache to resume from: a usage error before any request.
+  EXPECT_EQ(wait_exit(spawn_collect(f, f.dir / "none.log", config + " --resume")), 2) << read_bytes(f.dir / "none.log");
+  EXPECT_NE(read_bytes(f.dir / "none.log").find("--resume: no response cache"), std::string::npos);
+  EXPECT_EQ(server.total_requests(), 0);
+
+  const std::vector<std::pair<std::string, Fault>> faults = {{"tag=samba", Fault::kCutNoLength},
+                                                             {"artist=Jacques", Fault::kHtml200},
+                                                             {"artist/m-rosa", Fault::kTruncate},
+                                                             {"area/a-dakar", Fault::kMalformed}};
+  for (const auto& [needle, fault] : faults) server.inject_until_cleared(needle, fault);
+  EXPECT_EQ(wait_exit(spawn_collect(f, f.dir / "run1.log", config)), 3) << read_bytes(f.dir / "run1.log");
+  const std::string log1 = read_bytes(f.dir / "run1.log");
+  const auto first = server.counts();
+  std::set<std::string> skipped;
+  for (const auto& [url, n] : first)
+    if (contains_any(url, faults)) {
+      skipped.insert(url);
+      EXPECT_EQ(n, kAttempts) << url;
+    }
+  ASSERT_EQ(skipped.size(), faults.size());
+  for (const auto& url : skipped) {
+    int listed = 0;
+    for (const auto& line : lines_of(log1))
+      listed += line.find("giving up after 3 attempts") != std::string::npos &&
+                line.find(url + "); skipped") != std::string::npos;
+    EXPECT_EQ(listed, 1) << url << " not listed as skipped in:\n" << log1;
+  }
+  // The four, and Ghost's error 6 and Wanderer's 404 (answers, listed but cached).
+  EXPECT_NE(log1.find("collect: 6 responses skipped"), std::string::npos) << log1;
+  // The proxy page echoes the request line, key included: it must show up masked, never in clear.
+  EXPECT_NE(log1.find("api_key=***"), std::string::npos) << log1;
+  EXPECT_EQ(log1.find(kKey), std::string::npos) << log1;
+
+  server.clear_faults();
+  EXPECT_EQ(wait_exit(spawn_collect(f, f.dir / "run2.log", config + " --resume")), 3) << read_bytes(f.dir / "run2.log");
+  const std::string log2 = read_bytes(f.dir / "run2.log");
+  EXPECT_EQ(log2.find("giving up"), std::string::npos) << log2;
+  auto after = server.counts();
+  for (const auto& [url, n] : first) {
+    if (skipped.count(url)) EXPECT_EQ(after[url], n + 1) << url << ": skipped, so asked once more";
+    else EXPECT_EQ(after[url], n) << url << ": answered, so never asked again";
+  }
+  // What the skipped tag page leads to (João and the walk up his areas) was never asked before: once now.
+  std::set<std::string> fresh;
+  for (const auto& [url, n] : after)
+    if (!first.count(url)) {
+      fresh.insert(url);
+      EXPECT_EQ(n, 1) << url;
+    }
+  EXPECT_EQ(fresh, (std::set<std::string>{"/2.0/?method=artist.getinfo&artist=Jo%C3%A3o&autocorrect=0&format=json",
+                                          "/ws/2/artist/m-joao?fmt=json", "/ws/2/area/a-rio?inc=area-rels&fmt=json",
+                                          "/ws/2/area/a-rj?inc=area-rels&fmt=json"}));
+  TempDir ref;
+  write_catalog(ref / "expected.csv", expected_catalog());
+  EXPECT_EQ(read_bytes(f.options.output), read_bytes(ref / "expected.csv"));
+
+  std::vector<std::filesystem::path> files = {f.dir / "run1.log", f.dir / "run2.log", f.options.output};
+  for (const auto& e : std::filesystem::directory_iterator(f.options.cache_dir)) files.push_back(e.path());
+  for (const auto& p : files) EXPECT_EQ(read_bytes(p).find(kKey), std::string::npos) << p;
 }
 
 }  // namespace

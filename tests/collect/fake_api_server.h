@@ -1,8 +1,11 @@
 // A small threaded HTTP/1.1 server on 127.0.0.1 that plays Last.fm and MusicBrainz for the collect tests:
 // responses shaped like the real ones (numbers as strings, "@attr", Last.fm errors with HTTP 200, MusicBrainz
 // 503 when a client goes over the rate, which the server measures), and faults injected per URL: stalls,
-// connection resets, 500s, truncated bodies, rate-limit and "service offline" errors, malformed JSON.
-// One connection per request ("Connection: close"); every request is counted by its URL minus the API key.
+// connection resets, 500s, 200 answers cut short (with a larger Content-Length, or closed mid-body without
+// one), 200 answers with a proxy's HTML page or with invalid JSON, rate-limit and "service offline" errors.
+// Paths are strict, as on the real hosts: Last.fm answers only at /2.0/, MusicBrainz under /ws/2/; anything
+// else gets HTTP 400. One connection per request ("Connection: close"); every request is counted by its URL
+// minus the API key.
 #pragma once
 
 #include <arpa/inet.h>
@@ -52,7 +55,18 @@ struct FakeWorld {
   std::map<std::string, FakeArea> areas;
 };
 
-enum class Fault { kStall, kReset, kServerError, kTruncate, kLastfmRateLimit, kLastfmOffline, kMb503, kMalformed };
+enum class Fault {
+  kStall,            ///< no answer until the stall time has passed, then the connection is closed
+  kReset,            ///< connection reset (RST) before any answer
+  kServerError,      ///< HTTP 500 with an HTML body
+  kTruncate,         ///< 200, the true Content-Length, half of the true body, then the connection is closed
+  kCutNoLength,      ///< 200 without Content-Length (body ends at close), closed after half of the true body
+  kHtml200,          ///< 200 with a proxy's HTML error page that echoes the request line (API key included)
+  kLastfmRateLimit,  ///< Last.fm error 29 with HTTP 200
+  kLastfmOffline,    ///< Last.fm error 11 with HTTP 200
+  kMb503,            ///< MusicBrainz 503 (over the rate)
+  kMalformed,        ///< 200 with invalid JSON
+};
 
 class FakeApiServer {
  public:
@@ -92,7 +106,19 @@ class FakeApiServer {
   /// The next `times` requests whose URL (minus the key) contains needle get the fault.
   void inject(const std::string& needle, Fault fault, int times = 1) {
     std::lock_guard lock(m_);
-    for (int i = 0; i < times; ++i) faults_.push_back({needle, fault});
+    faults_.push_back({needle, fault, times});
+  }
+  /// Every request whose URL contains needle gets the fault until clear_faults().
+  void inject_until_cleared(const std::string& needle, Fault fault) { inject(needle, fault, kUntilCleared); }
+  /// Removes every pending fault: the server heals.
+  void clear_faults() {
+    std::lock_guard lock(m_);
+    faults_.clear();
+  }
+  /// Requests answered with 400 because their path is neither /2.0/ nor under /ws/2/.
+  std::vector<std::string> bad_paths() const {
+    std::lock_guard lock(m_);
+    return bad_paths_;
   }
   /// Seconds a stalled request waits before the server closes it.
   void set_stall_seconds(double s) { stall_s_ = s; }
@@ -139,6 +165,12 @@ class FakeApiServer {
     int status = 200;
     std::string body;
   };
+  struct PendingFault {
+    std::string needle;
+    Fault fault;
+    int remaining;  ///< requests still to fault; kUntilCleared: every one
+  };
+  static constexpr int kUntilCleared = -1;
 
   static std::string url_decode(const std::string& s) {
     std::string out;
@@ -327,7 +359,9 @@ class FakeApiServer {
     std::string ua;
     if (size_t u = req.find("User-Agent: "); u != std::string::npos)
       ua = req.substr(u + 12, req.find("\r\n", u) - u - 12);
-    const bool is_mb = target.rfind("/ws/2/", 0) == 0;
+    const std::string path = target.substr(0, target.find('?'));
+    const bool is_mb = path.rfind("/ws/2/", 0) == 0;
+    const bool is_lastfm = path == "/2.0/";
     const std::string counted = without_key(target);
     Reply reply;
     std::optional<Fault> fault;
@@ -349,20 +383,23 @@ class FakeApiServer {
         mb_times_.push_back(now);
       }
       for (auto it = faults_.begin(); it != faults_.end(); ++it)
-        if (counted.find(it->first) != std::string::npos) {
-          fault = it->second;
-          faults_.erase(it);
+        if (counted.find(it->needle) != std::string::npos) {
+          fault = it->fault;
+          if (it->remaining != kUntilCleared && --it->remaining == 0) faults_.erase(it);
           break;
         }
+      if (!is_mb && !is_lastfm) bad_paths_.push_back(counted);
     }
-    if (!fault) {
-      if (over_rate) {
-        reply = {503, R"({"error":"Your requests are exceeding the allowable rate limit."})"};
-      } else {
-        reply = is_mb ? musicbrainz(target) : lastfm(target);
-      }
+    if (!is_mb && !is_lastfm) {
+      reply = {400, R"({"error":"Invalid path: )" + path + R"("})"};
+    } else if (fault) {
+      reply = is_mb ? musicbrainz(target) : lastfm(target);  // the answer a fault cuts or replaces
+    } else if (over_rate) {
+      reply = {503, R"({"error":"Your requests are exceeding the allowable rate limit."})"};
+    } else {
+      reply = is_mb ? musicbrainz(target) : lastfm(target);
     }
-    if (fault) {
+    if (fault && (is_mb || is_lastfm)) {
       switch (*fault) {
         case Fault::kStall: {
           std::unique_lock lock(m_);
@@ -377,13 +414,23 @@ class FakeApiServer {
           return;
         }
         case Fault::kServerError: reply = {500, "<html>Internal Server Error</html>"}; break;
-        case Fault::kTruncate: {
-          std::string body = R"({"tracks":{"track":[{"name":"half)";
-          send_all(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n"
-                      "Connection: close\r\n\r\n" + body);
+        case Fault::kTruncate:
+          send_all(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n" +
+                          reply.body.substr(0, reply.body.size() / 2));
+          ::shutdown(c, SHUT_WR);
           ::close(c);
           return;
-        }
+        case Fault::kCutNoLength:
+          send_all(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" +
+                          reply.body.substr(0, reply.body.size() / 2));
+          ::shutdown(c, SHUT_WR);
+          ::close(c);
+          return;
+        case Fault::kHtml200:
+          reply = {200, "<html><body><h1>502 Bad Gateway</h1><p>GET " + target +
+                            "</p>\n<p>upstream timed out</p></body></html>\n"};
+          break;
         case Fault::kLastfmRateLimit:
           reply = {200, R"({"error":29,"message":"Rate Limit Exceded - Your IP has made too many requests"})"};
           break;
@@ -411,7 +458,8 @@ class FakeApiServer {
   mutable std::mutex m_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::vector<std::pair<std::string, Fault>> faults_;
+  std::vector<PendingFault> faults_;
+  std::vector<std::string> bad_paths_;
   int64_t total_ = 0;
   std::map<std::string, int> counts_;
   std::vector<Clock::time_point> mb_times_;
