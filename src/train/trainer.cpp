@@ -4,11 +4,58 @@
 #include <fstream>
 #include <map>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "core/error.h"
+#include "core/test_kill_point.h"
 
 namespace songlines::train {
 
 namespace {
+// The random state of the generators a training epoch draws from (CPU: batch order, crop offsets and CPU
+// dropout; the device's own for dropout on CUDA), as hex in the checkpoint's JSON. Restoring it makes a resumed
+// run draw exactly what the uninterrupted one draws, whatever checkpoint_every is.
+std::vector<at::Generator> training_generators(const torch::Device& device) {
+  std::vector<at::Generator> g{at::detail::getDefaultCPUGenerator()};
+  if (device.is_cuda()) g.push_back(at::globalContext().defaultGenerator(device));
+  return g;
+}
+
+Json generator_states(const torch::Device& device) {
+  Json out = Json::array();
+  for (auto& gen : training_generators(device)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    const torch::Tensor state = gen.get_state().contiguous();
+    const auto* bytes = state.data_ptr<uint8_t>();
+    static const char* kHex = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(static_cast<size_t>(state.numel()) * 2);
+    for (int64_t i = 0; i < state.numel(); ++i) hex.push_back(kHex[bytes[i] >> 4]), hex.push_back(kHex[bytes[i] & 15]);
+    out.push_back(hex);
+  }
+  return out;
+}
+
+void restore_generator_states(const Json& states, const torch::Device& device, const std::string& where) {
+  auto gens = training_generators(device);
+  if (!states.is_array() || states.size() != gens.size())
+    throw InputError(where, "rng: expected " + std::to_string(gens.size()) + " generator states");
+  for (size_t k = 0; k < gens.size(); ++k) {
+    const std::string hex = states[k].get<std::string>();
+    if (hex.size() % 2 != 0) throw InputError(where, "rng: odd hex length");
+    torch::Tensor state = torch::empty({static_cast<int64_t>(hex.size() / 2)}, torch::kUInt8);
+    auto* bytes = state.data_ptr<uint8_t>();
+    auto nibble = [&](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      throw InputError(where, "rng: not hex");
+    };
+    for (size_t i = 0; i < hex.size() / 2; ++i) bytes[i] = static_cast<uint8_t>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+    std::lock_guard<std::mutex> lock(gens[k].mutex());
+    gens[k].set_state(state);
+  }
+}
+
 torch::Tensor to_tensor(const std::vector<float>& x, int64_t n, int64_t dim) {
   return torch::from_blob(const_cast<float*>(x.data()), {n, dim}, torch::kFloat32).clone();
 }
@@ -97,13 +144,16 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
       if (std::filesystem::exists(state)) {
         Json s = load_json_file(state.string());
         start_epoch = s.at("epoch").get<int>();
-        auto weights = ckpt_base;
-        weights += ".pt";
-        auto optim = ckpt_base;
-        optim += ".optim.pt";
+        // The files the marker names (checkpoints before this scheme used member-M.pt / .optim.pt).
+        const auto weights = *checkpoint_dir_ / s.value("weights", ckpt_base.filename().string() + ".pt");
+        const auto optim = *checkpoint_dir_ / s.value("optimizer", ckpt_base.filename().string() + ".optim.pt");
         torch_compat::load_module(*model, weights.string(), device_);
         torch::load(optimizer, optim.string());
-        torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(start_epoch));
+        if (s.contains("rng")) {
+          restore_generator_states(s["rng"], device_, state.string());
+        } else {  // a checkpoint written before the state was kept: the re-seed those versions used
+          torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(start_epoch));
+        }
       }
     }
     model->train();
@@ -144,17 +194,26 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
       if (checkpoint_dir_ && train_options_.checkpoint_every > 0 &&
           (done % train_options_.checkpoint_every == 0 || done == train_options_.epochs)) {
         std::filesystem::create_directories(*checkpoint_dir_);
-        auto weights = ckpt_base;
-        weights += ".pt";
-        auto optim = ckpt_base;
-        optim += ".optim.pt";
-        auto state = ckpt_base;
-        state += ".json";
-        torch_compat::save_module(*model, weights.string());
-        torch::save(optimizer, optim.string());
-        write_json_file_atomic(state.string(), {{"epoch", done}, {"member", m}});
-        // Re-seed so a run resumed here draws the same dropout masks and batches as an uninterrupted one.
-        torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(done));
+        // Weights and optimizer state under names of this epoch, then the marker (member-M.json) that names them,
+        // written last: a kill at any point leaves the previous checkpoint whole and in force. The marker also
+        // holds the random state, so a run resumed here draws the same batches, crops and dropout masks as an
+        // uninterrupted one, and as one without checkpoints.
+        const std::string stem = ckpt_base.filename().string() + ".e" + std::to_string(done);
+        const auto state = ckpt_base.string() + ".json";
+        Json previous;
+        if (std::filesystem::exists(state)) previous = load_json_file(state);
+        torch_compat::save_module(*model, (*checkpoint_dir_ / (stem + ".pt")).string());
+        torch::save(optimizer, (*checkpoint_dir_ / (stem + ".optim.pt")).string());
+        test_kill_point("epoch-checkpoint-files-written");
+        write_json_file_atomic(state, {{"epoch", done},
+                                       {"member", m},
+                                       {"weights", stem + ".pt"},
+                                       {"optimizer", stem + ".optim.pt"},
+                                       {"rng", generator_states(device_)}});
+        for (const char* key : {"weights", "optimizer"})
+          if (previous.is_object() && previous.contains(key) && previous[key] != Json(stem + (key[0] == 'w' ? ".pt" : ".optim.pt")))
+            std::filesystem::remove(*checkpoint_dir_ / previous[key].get<std::string>());
+        test_kill_point("epoch-checkpoint-written");
       }
     }
     model->eval();
