@@ -58,4 +58,6 @@ int run_bench(const cxxopts::ParseResult& args) {
 
 SONGLINES_REGISTER_COMMAND(songlines::cli::Command{"bench", "benchmarks (see `songlines help bench`)",
                                                    songlines::bench::bench_options, songlines::bench::run_bench,
-                                                   {"benchmark"}});
+                                                   {"benchmark"},
+                                   {"songlines bench features --repeats 15",
+                                    "songlines bench generate --json generate.json"}});

@@ -87,7 +87,9 @@ int collect_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"collect", "Last.fm + MusicBrainz metadata crawl to catalog.csv",
-                                   collect_options, collect_main, {}});
+                                   collect_options, collect_main, {},
+                                   {"songlines collect --output catalog.csv --contact you@example.org",
+                                    "songlines collect --config collect.json --output catalog.csv --resume"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -72,7 +72,9 @@ int compare_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"compare", "metrics of runs or a sweep side by side, significant differences marked",
-                                   compare_options, compare_main, {"dirs"}});
+                                   compare_options, compare_main, {"dirs"},
+                                   {"songlines compare runs/gom/RUN_A runs/gom/RUN_B",
+                                    "songlines compare runs/sweeps/gom-heads --csv results.csv"}});
 
 }  // namespace
 }  // namespace songlines::cli

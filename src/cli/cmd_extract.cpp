@@ -62,7 +62,9 @@ int extract_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"extract", "audio files and folders to feature shards and features.csv",
-                                   extract_options, extract_main, {}});
+                                   extract_options, extract_main, {},
+                                   {"songlines extract --input music/ --output shards/ --jobs 2",
+                                    "songlines extract --input music/ --output shards/ --catalog catalog.csv --resume"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -77,7 +77,8 @@ int features_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"features", "every frame-level feature of one audio file, as a one-track shard",
-                                   features_options, features_main, {}});
+                                   features_options, features_main, {},
+                                   {"songlines features --input song.flac --output song.h5 --device cpu"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -65,7 +65,9 @@ int generate_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"generate", "audio for a place or a journey from a trained VAE",
-                                   generate_options, generate_main, {}});
+                                   generate_options, generate_main, {},
+                                   {"songlines generate --model runs/quickstart/vae --lat 48.85 --lon 2.35 --seconds 20 --output paris.wav",
+                                    "songlines generate --model runs/quickstart/vae --from 48.85,2.35 --to 39.9,116.4 --seconds 60 --output journey.wav"}});
 
 }  // namespace
 }  // namespace songlines::cli

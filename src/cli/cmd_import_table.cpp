@@ -32,7 +32,8 @@ int import_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"import-table", "precomputed feature tables (GOM, seed CSV) to shards",
-                                   import_options, import_main, {}});
+                                   import_options, import_main, {},
+                                   {"songlines import-table --format gom --input data/gom/default_features_1059_tracks.txt --output gom-shards/"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -154,7 +154,9 @@ int predict_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"predict", "latitude, longitude, country, uncertainty for audio files or shards",
-                                   predict_options, predict_main, {"input"}});
+                                   predict_options, predict_main, {"input"},
+                                   {"songlines predict --model runs/quickstart/location --input song.flac",
+                                    "songlines predict --model runs/gom/RUN --input shards/ --output predictions.csv"}});
 
 }  // namespace
 }  // namespace songlines::cli

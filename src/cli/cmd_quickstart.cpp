@@ -83,7 +83,8 @@ int quickstart_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"quickstart", "the built-in default job: synthetic music -> features -> summary",
-                                   quickstart_options, quickstart_main, {}});
+                                   quickstart_options, quickstart_main, {},
+                                   {"songlines quickstart --output runs/synthetic --tracks 16 --seconds 6"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -43,7 +43,8 @@ int reconstruct_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"reconstruct", "encode and decode a track with a VAE (what the model keeps)",
-                                   reconstruct_options, reconstruct_main, {}});
+                                   reconstruct_options, reconstruct_main, {},
+                                   {"songlines reconstruct --model runs/quickstart/vae --input song.wav --output kept.wav"}});
 
 }  // namespace
 }  // namespace songlines::cli

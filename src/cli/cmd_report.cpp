@@ -28,7 +28,9 @@ int report_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"report", "self-contained HTML report of a run or sweep directory", report_options,
-                                   report_main, {"dir"}});
+                                   report_main, {"dir"},
+                                   {"songlines report runs/quickstart/location",
+                                    "songlines report runs/sweeps/gom-heads --output heads.html"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -69,7 +69,10 @@ int run_main(const cxxopts::ParseResult& args) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"run", "one experiment: train, evaluate (K-fold CV), write a run directory",
-                                   run_options, run_main, {"config"}});
+                                   run_options, run_main, {"config"},
+                                   {"songlines run experiments/gom.json",
+                                    "songlines run experiments/quickstart.json --run-dir runs/quickstart --set vae.train.steps=2000",
+                                    "songlines run experiments/gom.json --set evaluation.folds=5 --device cpu --output-root runs"}});
 
 }  // namespace
 }  // namespace songlines::cli

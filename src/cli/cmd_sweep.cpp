@@ -94,7 +94,9 @@ int sweep_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"sweep", "a grid / random / seed sweep of runs in parallel, resumable; results table",
-                                   sweep_options, sweep_main, {"config"}});
+                                   sweep_options, sweep_main, {"config"},
+                                   {"songlines sweep experiments/sweep-gom-heads.json --workers 2",
+                                    "songlines sweep experiments/sweep-gom-heads.json --emit slurm"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -36,7 +36,8 @@ int train_vae_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"train-vae", "train the coordinate-conditioned VAE, write a generative run directory",
-                                   train_vae_options, train_vae_main, {"config"}});
+                                   train_vae_options, train_vae_main, {"config"},
+                                   {"songlines train-vae experiments/vae-anthems.json --run-dir runs/vae-anthems --set train.steps=2000"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -46,7 +46,8 @@ int transfer_main(const cxxopts::ParseResult& a) {
 }
 
 SONGLINES_REGISTER_COMMAND(Command{"transfer", "a real track moved to another place (encode, decode under a new condition)",
-                                   transfer_options, transfer_main, {}});
+                                   transfer_options, transfer_main, {},
+                                   {"songlines transfer --model runs/quickstart/vae --input song.wav --lat 35.7 --lon 139.7 --output tokyo.wav"}});
 
 }  // namespace
 }  // namespace songlines::cli

@@ -22,6 +22,9 @@ struct Command {
   std::function<int(const cxxopts::ParseResult&)> run;
   /// Names of positional arguments (passed to parse_positional), optional.
   std::vector<std::string> positional;
+  /// Example command lines, printed under the options by `songlines help CMD` (each starts "songlines CMD";
+  /// tests parse every one with the command's own parser, so they cannot drift from the options).
+  std::vector<std::string> examples;
 };
 
 bool register_command(Command command);

@@ -52,6 +52,14 @@ std::string describe_bad_value(const std::string& what, int argc, char** argv) {
   return (options.empty() ? std::string("an option") : options) + ": \"" + value +
          "\" is not a valid value (expected a number, or true/false for a switch)";
 }
+std::string help_text(const Command& c, const cxxopts::Options& options) {
+  std::string out = options.help() + "\n";
+  if (!c.examples.empty()) {
+    out += "Examples:\n";
+    for (const auto& e : c.examples) out += "  " + e + "\n";
+  }
+  return out;
+}
 }  // namespace
 
 bool register_command(Command command) {
@@ -82,7 +90,7 @@ int dispatch(int argc, char** argv) {
     if (argc >= 3) {
       const Command* c = find_command(argv[2]);
       if (!c) throw UsageError("unknown command \"" + std::string(argv[2]) + "\" (see `songlines help`)");
-      std::cout << c->options().help() << "\n";
+      std::cout << help_text(*c, c->options());
       return 0;
     }
     print_overview();
@@ -101,7 +109,7 @@ int dispatch(int argc, char** argv) {
     throw UsageError(name + " " + describe_bad_value(e.what(), argc, argv));
   }
   if (result.count("help")) {
-    std::cout << options.help() << "\n";
+    std::cout << help_text(*c, options);
     return 0;
   }
   if (!result.unmatched().empty()) throw UsageError(name + ": unexpected argument \"" + result.unmatched()[0] + "\"");
