@@ -8,6 +8,8 @@
 #include <map>
 #include <string>
 
+#include <thrust/system_error.h>
+
 #include "cuda/cuda_resources.h"
 
 namespace songlines::features::device_engine {
@@ -56,6 +58,34 @@ class CublasGemm final : public RowMajorGemm {
   cuda::CublasHandle handle_;
 };
 
+/// Turns Thrust's CUDA errors (thrust::system_error) into DeviceError, and checks the last error after each step,
+/// so a failed launch surfaces with the step's name.
+class CheckedChain final : public Chain {
+ public:
+  explicit CheckedChain(std::unique_ptr<Chain> inner) : inner_(std::move(inner)) {}
+  std::vector<float> run_batch(const BatchRequest& request) override {
+    try {
+      std::vector<float> r = inner_->run_batch(request);
+      CUDA_CHECK_THROW(cudaGetLastError());
+      return r;
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) run_batch: ") + e.what());
+    }
+  }
+  void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
+                    bool poison) override {
+    try {
+      inner_->finish_track(mel_db, mfcc, rows, track_max_db, max_rows, poison);
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) finish_track: ") + e.what());
+    }
+  }
+
+ private:
+  std::unique_ptr<Chain> inner_;
+};
+
 }  // namespace
 
 bool cuda_chain_built() { return true; }
@@ -70,8 +100,12 @@ std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordi
     throw DeviceError("device engine: CUDA device " + std::to_string(ordinal) + " does not exist (" +
                       std::to_string(count) + " present)");
   CUDA_CHECK_THROW(cudaSetDevice(ordinal));
-  return std::make_unique<cuda_backend::MelChain>(constants, std::make_unique<CufftR2C>(constants.n_fft),
-                                                  std::make_unique<CublasGemm>());
+  try {
+    return std::make_unique<CheckedChain>(std::make_unique<cuda_backend::MelChain>(
+        constants, std::make_unique<CufftR2C>(constants.n_fft), std::make_unique<CublasGemm>()));
+  } catch (const thrust::system_error& e) {
+    throw DeviceError(std::string("device engine (CUDA) setup: ") + e.what());
+  }
 }
 
 }  // namespace songlines::features::device_engine

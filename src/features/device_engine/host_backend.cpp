@@ -15,7 +15,9 @@
 #include <cblas.h>
 #include <fftw3.h>
 
+#include <array>
 #include <climits>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -27,40 +29,55 @@ static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP, "the host backen
 namespace songlines::features::device_engine {
 namespace {
 
-/// One FFTW float32 r2c plan of n_fft, executed on every frame in parallel (fftwf_execute_dft_r2c on new arrays
-/// is thread-safe; FFTW_UNALIGNED lets it run on any frame's address with the same codelets, so a frame's
-/// spectrum does not depend on where it sits in the batch).
+/// FFTW float32 r2c over chunks of kChunkFrames frames, the chunks in parallel (fftwf_execute_dft_r2c on new
+/// arrays is thread-safe). Rows are n_fft floats in and n_fft/2+1 complex out, so every chunk start is congruent
+/// to the buffer's start modulo 64 bytes when kChunkFrames is a multiple of 8: one plan per (chunk size, input
+/// and output alignment) serves every chunk, with FFTW's SIMD codelets (an FFTW_UNALIGNED plan per frame ran
+/// about 3x slower). Plans are made with kFftwPlannerFlags (FFTW_ESTIMATE, which never touches the arrays) on
+/// the actual buffers, under the process-wide planner mutex.
 class FftwFloatFft final : public BatchedRealFft {
  public:
-  explicit FftwFloatFft(int64_t n_fft) : n_fft_(n_fft) {
-    float* in = fftwf_alloc_real(static_cast<size_t>(n_fft));
-    fftwf_complex* out = fftwf_alloc_complex(static_cast<size_t>(n_fft / 2 + 1));
-    {
-      std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-      plan_ = fftwf_plan_dft_r2c_1d(static_cast<int>(n_fft), in, out, kFftwPlannerFlags | FFTW_UNALIGNED);
-    }
-    fftwf_free(in);
-    fftwf_free(out);
-    if (plan_ == nullptr) throw Error("FFTW could not plan a float32 real FFT of size " + std::to_string(n_fft));
-  }
+  static constexpr int64_t kChunkFrames = 32;
+
+  explicit FftwFloatFft(int64_t n_fft) : n_fft_(n_fft) {}
   ~FftwFloatFft() override {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    fftwf_destroy_plan(plan_);
+    for (auto& [key, plan] : plans_) fftwf_destroy_plan(plan);
   }
   FftwFloatFft(const FftwFloatFft&) = delete;
   FftwFloatFft& operator=(const FftwFloatFft&) = delete;
 
   void forward(const float* frames, float* spectra, int64_t n_frames) override {
+    if (n_frames <= 0) return;
     const int64_t n_bins = n_fft_ / 2 + 1;
+    float* in = const_cast<float*>(frames);  // r2c out of place leaves its input untouched
+    auto* out = reinterpret_cast<fftwf_complex*>(spectra);
+    const int64_t full = n_frames / kChunkFrames, rest = n_frames - full * kChunkFrames;
+    const fftwf_plan full_plan = full > 0 ? plan(kChunkFrames, in, out) : nullptr;
+    const fftwf_plan rest_plan = rest > 0 ? plan(rest, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins) : nullptr;
 #pragma omp parallel for schedule(static)
-    for (int64_t f = 0; f < n_frames; ++f)  // r2c out of place leaves its input untouched
-      fftwf_execute_dft_r2c(plan_, const_cast<float*>(frames + f * n_fft_),
-                            reinterpret_cast<fftwf_complex*>(spectra + f * 2 * n_bins));
+    for (int64_t c = 0; c < full; ++c)
+      fftwf_execute_dft_r2c(full_plan, in + c * kChunkFrames * n_fft_, out + c * kChunkFrames * n_bins);
+    if (rest_plan) fftwf_execute_dft_r2c(rest_plan, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins);
   }
 
  private:
+  fftwf_plan plan(int64_t howmany, float* in, fftwf_complex* out) {
+    const std::array<int64_t, 3> key = {howmany, fftwf_alignment_of(in), fftwf_alignment_of(reinterpret_cast<float*>(out))};
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+    const int n = static_cast<int>(n_fft_), n_bins = static_cast<int>(n_fft_ / 2 + 1);
+    fftwf_plan p = fftwf_plan_many_dft_r2c(1, &n, static_cast<int>(howmany), in, nullptr, 1, n, out, nullptr, 1, n_bins,
+                                           kFftwPlannerFlags);
+    if (p == nullptr)
+      throw Error("FFTW could not plan " + std::to_string(howmany) + " float32 real FFTs of size " + std::to_string(n_fft_));
+    plans_.emplace(key, p);
+    return p;
+  }
+
   int64_t n_fft_;
-  fftwf_plan plan_ = nullptr;
+  std::map<std::array<int64_t, 3>, fftwf_plan> plans_;  // (howmany, input alignment, output alignment) -> plan
 };
 
 int blas_int(int64_t v, const char* what) {

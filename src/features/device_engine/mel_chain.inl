@@ -23,6 +23,7 @@
 #include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
+#include <thrust/binary_search.h>
 #include <thrust/reduce.h>
 #include <thrust/transform.h>
 
@@ -41,19 +42,26 @@ namespace songlines::features::device_engine::SONGLINES_DEVICE_BACKEND_NS {
 
 namespace thr = THRUST_NS_QUALIFIER;
 
-/// Piece p holds batch rows [frame_off[p], frame_off[p+1]); frame_off has n_pieces + 1 entries, every piece
-/// at least one row. Binary search: O(log pieces) per element.
-__host__ __device__ inline int64_t piece_of_row(const int64_t* frame_off, int64_t n_pieces, int64_t row) {
-  int64_t lo = 0, hi = n_pieces;  // frame_off[lo] <= row < frame_off[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (frame_off[mid] <= row) lo = mid; else hi = mid;
+/// e / d for element indices 0 <= e < 2^52 and a row length d > 0, without an integer division (tens of cycles
+/// on CPUs, emulated on GPUs): the float64 quotient is within one of the exact one, and one correction step each
+/// way makes it exact. Indices stay int64 throughout.
+struct RowDivider {
+  int64_t d;
+  double inv;
+  explicit RowDivider(int64_t d_) : d(d_), inv(1.0 / static_cast<double>(d_)) {}
+  __host__ __device__ int64_t operator()(int64_t e) const {
+    int64_t q = static_cast<int64_t>(static_cast<double>(e) * inv);
+    if (q * d > e) --q;
+    else if ((q + 1) * d <= e) ++q;
+    return q;
   }
-  return lo;
-}
+};
 
-/// Device copies of the batch's piece table (see BatchPiece).
+/// Device copies of the batch's piece table (see BatchPiece). Piece p holds batch rows [frame_off[p],
+/// frame_off[p+1]), at least one; row_piece[row] = p (one vectorised upper_bound per batch, so that the
+/// per-element functors need no search).
 struct PieceTable {
+  const int64_t* row_piece = nullptr;      // [rows]
   const int64_t* frame_off = nullptr;      // [P+1] first batch row of each piece
   const int64_t* sample_off = nullptr;     // [P]   where the piece's samples start in the batch's sample buffer
   const int64_t* sample_begin = nullptr;   // [P]   track index of that first sample
@@ -67,11 +75,12 @@ struct FrameFunctor {
   PieceTable table;
   const float* samples;
   const float* window;
+  RowDivider row_of;  // by n_fft
   int64_t n_fft, hop, pad;
   __host__ __device__ float operator()(int64_t e) const {
-    const int64_t row = e / n_fft;
+    const int64_t row = row_of(e);
     const int64_t i = e - row * n_fft;
-    const int64_t p = piece_of_row(table.frame_off, table.n_pieces, row);
+    const int64_t p = table.row_piece[row];
     const int64_t frame = table.frame_begin[p] + (row - table.frame_off[p]);
     const int64_t s = frame * hop - pad + i;
     if (s < 0 || s >= table.track_samples[p]) return 0.0f;
@@ -105,9 +114,9 @@ struct DbFunctor {
 
 /// Key of element e of a [rows, dim] buffer: its piece (segmented reductions over pieces).
 struct RowPieceKey {
-  const int64_t* frame_off;
-  int64_t n_pieces, dim;
-  __host__ __device__ int64_t operator()(int64_t e) const { return piece_of_row(frame_off, n_pieces, e / dim); }
+  const int64_t* row_piece;
+  RowDivider row_of;  // by the row length
+  __host__ __device__ int64_t operator()(int64_t e) const { return row_piece[row_of(e)]; }
 };
 
 /// floor of piece p: max_db[p] - top_db for whole tracks, -inf for chunks (clipped in finish_track).
@@ -125,10 +134,10 @@ struct ClipFloorFunctor {
 struct ClipFunctor {
   float* db;
   const float* floor;
-  const int64_t* frame_off;
-  int64_t n_pieces, dim;
+  const int64_t* row_piece;
+  RowDivider row_of;  // by the row length
   __host__ __device__ void operator()(int64_t e) const {
-    const float f = floor[piece_of_row(frame_off, n_pieces, e / dim)];
+    const float f = floor[row_piece[row_of(e)]];
     if (db[e] < f) db[e] = f;
   }
 };
@@ -212,16 +221,19 @@ class MelChain final : public Chain {
       const BatchPiece& b = pieces[static_cast<size_t>(p)];
       thr::copy(b.samples, b.samples + b.n_samples, samples_.begin() + sample_off[p]);
     }
-    const PieceTable table{raw(frame_off_), raw(sample_off_), raw(sample_begin_), raw(track_samples_),
-                           raw(frame_begin_), P};
+    thr::counting_iterator<int64_t> first(0);
+    ensure_size(row_piece_, rows);
+    thr::upper_bound(thr::device, frame_off_.begin() + 1, frame_off_.begin() + 1 + P, first, first + rows,
+                     row_piece_.begin());
+    const PieceTable table{raw(row_piece_), raw(frame_off_), raw(sample_off_), raw(sample_begin_),
+                           raw(track_samples_), raw(frame_begin_), P};
 
     // ---- STFT: frames [rows, n_fft] -> spectra [rows, n_bins] complex -> |X| and/or |X|^2 ----
     const int64_t n_fft = c_.n_fft, n_bins = c_.n_bins(), n_mels = c_.n_mels, n_mfcc = c_.n_mfcc;
     ensure_size(frames_, rows * n_fft);
     ensure_size(spectra_, rows * n_bins * 2);
-    thr::counting_iterator<int64_t> first(0);
     thr::transform(thr::device, first, first + rows * n_fft, frames_.begin(),
-                   FrameFunctor{table, raw(samples_), raw(window_), n_fft, c_.hop_length, c_.pad});
+                   FrameFunctor{table, raw(samples_), raw(window_), RowDivider(n_fft), n_fft, c_.hop_length, c_.pad});
     fft_->forward(raw(frames_), raw(spectra_), rows);
     if (want_mag) ensure_size(magnitude_, rows * n_bins);
     if (want_mel) ensure_size(power_, rows * n_bins);
@@ -247,12 +259,12 @@ class MelChain final : public Chain {
       }
       thr::transform(thr::device, mel_.begin(), mel_.begin() + rows * n_mels, db_.begin(),
                      DbFunctor{c_.amin, c_.ref_db});
-      auto keys = thr::make_transform_iterator(first, RowPieceKey{raw(frame_off_), P, n_mels});
+      auto keys = thr::make_transform_iterator(first, RowPieceKey{raw(row_piece_), RowDivider(n_mels)});
       thr::reduce_by_key(thr::device, keys, keys + rows * n_mels, db_.begin(), max_keys_.begin(), max_.begin(),
                          thr::equal_to<int64_t>(), thr::maximum<float>());
       thr::transform(thr::device, first, first + P, floor_.begin(), ClipFloorFunctor{raw(max_), raw(whole_), c_.top_db});
       thr::for_each(thr::device, first, first + rows * n_mels,
-                    ClipFunctor{raw(db_), raw(floor_), raw(frame_off_), P, n_mels});
+                    ClipFunctor{raw(db_), raw(floor_), raw(row_piece_), RowDivider(n_mels)});
       thr::copy(max_.begin(), max_.begin() + P, max_out.begin());
     }
     if (want_mfcc) {
@@ -281,10 +293,11 @@ class MelChain final : public Chain {
     thr::counting_iterator<int64_t> first(0);
     for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
       const int64_t n = std::min(max_rows, rows - r0);
-      upload(std::vector<int64_t>{0, n}, frame_off_);
+      ensure_size(row_piece_, n);
+      thr::fill_n(thr::device, row_piece_.begin(), n, int64_t{0});  // one piece: the track
       ensure_size(db_, n * n_mels);
       thr::copy(mel_db + r0 * n_mels, mel_db + (r0 + n) * n_mels, db_.begin());
-      thr::for_each(thr::device, first, first + n * n_mels, ClipFunctor{raw(db_), raw(floor_), raw(frame_off_), 1, n_mels});
+      thr::for_each(thr::device, first, first + n * n_mels, ClipFunctor{raw(db_), raw(floor_), raw(row_piece_), RowDivider(n_mels)});
       download_rows(db_, 0, n, n_mels, mel_db + r0 * n_mels);
       if (mfcc) {
         ensure_size(mfcc_, n * n_mfcc);
@@ -301,7 +314,7 @@ class MelChain final : public Chain {
   std::unique_ptr<RowMajorGemm> gemm_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<float> window_, mel_w_, dct_;
-  thr::device_vector<int64_t> frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
+  thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
   thr::device_vector<int8_t> whole_;
   thr::device_vector<float> samples_, frames_, spectra_, magnitude_, power_, mel_, db_, max_, floor_, mfcc_;
 };
