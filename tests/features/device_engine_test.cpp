@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "features/device_engine.h"
+#include "features/device_engine/row_divider.h"
 #include "features/feature_extractor.h"
 #include "features/stft.h"
 #include "golden_h5.h"
@@ -244,3 +245,30 @@ TEST(DeviceEngine, UnsupportedFeaturesAreRefusedAtConstruction) {
 
 }  // namespace
 }  // namespace songlines::features
+
+namespace songlines::features::device_engine {
+namespace {
+
+TEST(RowDivider, EqualsIntegerDivisionOnAGridOfRowLengthsAndIndices) {
+  // Row lengths the engine uses (n_fft, n_mels, n_mfcc, odd sizes) and awkward ones; indices at every row edge
+  // near 0, near 2^31 and 2^32 (where 32-bit tricks fail) and near 2^50.
+  std::mt19937_64 rng(5);
+  int64_t checked = 0;
+  for (int64_t d : {1LL, 2LL, 3LL, 7LL, 12LL, 13LL, 20LL, 40LL, 128LL, 1025LL, 2048LL, 4095LL, 65537LL, 1000003LL}) {
+    const RowDivider div(d);
+    for (int64_t base : {0LL, (1LL << 31) - 3 * d, (1LL << 32) - 3 * d, (1LL << 50) - 3 * d}) {
+      const int64_t start = std::max<int64_t>(0, base - base % d);
+      for (int64_t e = start; e < start + 6 * d && e < start + 5000; ++e, ++checked)
+        ASSERT_EQ(div(e), e / d) << "e=" << e << " d=" << d;
+    }
+    std::uniform_int_distribution<int64_t> any(0, (1LL << 52) - 1);
+    for (int k = 0; k < 2000; ++k, ++checked) {
+      const int64_t e = any(rng);
+      ASSERT_EQ(div(e), e / d) << "e=" << e << " d=" << d;
+    }
+  }
+  EXPECT_GT(checked, 30000);
+}
+
+}  // namespace
+}  // namespace songlines::features::device_engine

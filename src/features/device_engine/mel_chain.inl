@@ -36,26 +36,12 @@
 #include <vector>
 
 #include "features/device_engine/chain.h"
+#include "features/device_engine/row_divider.h"
 #include "features/device_engine/library_calls.h"
 
 namespace songlines::features::device_engine::SONGLINES_DEVICE_BACKEND_NS {
 
 namespace thr = THRUST_NS_QUALIFIER;
-
-/// e / d for element indices 0 <= e < 2^52 and a row length d > 0, without an integer division (tens of cycles
-/// on CPUs, emulated on GPUs): the float64 quotient is within one of the exact one, and one correction step each
-/// way makes it exact. Indices stay int64 throughout.
-struct RowDivider {
-  int64_t d;
-  double inv;
-  explicit RowDivider(int64_t d_) : d(d_), inv(1.0 / static_cast<double>(d_)) {}
-  __host__ __device__ int64_t operator()(int64_t e) const {
-    int64_t q = static_cast<int64_t>(static_cast<double>(e) * inv);
-    if (q * d > e) --q;
-    else if ((q + 1) * d <= e) ++q;
-    return q;
-  }
-};
 
 /// Device copies of the batch's piece table (see BatchPiece). Piece p holds batch rows [frame_off[p],
 /// frame_off[p+1]), at least one; row_piece[row] = p (one vectorised upper_bound per batch, so that the
