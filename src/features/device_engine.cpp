@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "features/device.h"
+#include "features/chroma_stft.h"
 #include "features/device_engine/chain.h"
 #include "features/mel.h"
 #include "features/stft.h"
@@ -40,6 +41,11 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   c.mel = mel.dense();
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
   for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
+  const auto& names = o.features.empty() ? all_feature_names() : o.features;
+  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && o.chroma_stft.tuning.has_value()) {
+    c.n_chroma = o.chroma_stft.n_chroma;
+    c.chroma = ChromaFilterbank(o.sample_rate, o.stft.n_fft, o.chroma_stft.n_chroma, *o.chroma_stft.tuning).dense();
+  }
   return c;
 }
 
@@ -57,7 +63,7 @@ bool device_backend_available(DeviceBackend b) {
 }
 
 const std::vector<std::string>& DeviceFeatureEngine::supported_features() {
-  static const std::vector<std::string> names = {"stft_mag", "melspectrogram", "mel_db", "mfcc"};
+  static const std::vector<std::string> names = {"stft_mag", "melspectrogram", "mel_db", "mfcc", "chroma_stft"};
   return names;
 }
 
@@ -71,6 +77,13 @@ std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const 
   const auto& ok = supported_features();
   for (const std::string& name : requested_features(options))
     if (std::find(ok.begin(), ok.end(), name) == ok.end()) return name;
+  return std::nullopt;
+}
+
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
+  const auto names = requested_features(options);
+  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && !options.chroma_stft.tuning.has_value())
+    return "chroma_stft.tuning";
   return std::nullopt;
 }
 
@@ -89,6 +102,9 @@ DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEn
   if (auto name = first_unsupported_feature(options))
     throw UsageError("features: \"" + *name + "\" is not computed by the device engine yet (it computes " +
                      supported_feature_list() + "; issue 14)");
+  if (auto option = first_unsupported_option(options))
+    throw UsageError("features." + *option + ": the device engine needs a fixed value (tuning estimation is not " +
+                     "ported yet, issue 14); got null (estimate)");
   if (engine.max_batch_frames < 0)
     throw UsageError("device engine: max_batch_frames must be >= 0, got " + std::to_string(engine.max_batch_frames));
   if (engine.max_batch_frames == 0)
@@ -120,7 +136,8 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   }
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
-             want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc");
+             want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
+             want_chroma = impl_->wants("chroma_stft");
   const float fill = poison ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   std::vector<TrackFeatures> out(tracks.size());
   std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
@@ -129,6 +146,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     TrackFeatures& tf = out[i];
     tf.n_frames = stft_num_frames(static_cast<int64_t>(tracks[i].size()), o.stft);
     tf.tuning_chroma_stft = tf.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
+    if (want_chroma) tf.tuning_chroma_stft = *o.chroma_stft.tuning;  // fixed: the engine does not estimate it
     for (const std::string& name : impl_->names) tf.frames[name] = FeatureMatrix(tf.n_frames, o.feature_dim(name), fill);
   }
 
@@ -183,6 +201,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     b.melspectrogram = want_mel ? rows("melspectrogram") : nullptr;
     b.mel_db = want_db ? rows("mel_db") : nullptr;
     b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
+    b.chroma = want_chroma ? rows("chroma_stft") : nullptr;
     if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
     request.pieces.push_back(b);
     owners.push_back({i, last_chunk});

@@ -5,7 +5,8 @@
 // (features/feature_extractor.h): same names, shapes and [frames, dim] float32 layout.
 //
 // This first slice computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option
-// of their structs (stft, mel, db, mfcc). Any other feature is refused at construction (UsageError naming it).
+// of their structs (stft, mel, db, mfcc), and chroma_stft at a FIXED tuning (options.chroma_stft.tuning; the
+// tuning estimate is not ported yet). Anything else is refused at construction (UsageError naming it).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
 // No CUDA header here (pimpl).
@@ -51,6 +52,9 @@ class DeviceFeatureEngine {
   static const std::vector<std::string>& supported_features();
   /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
   static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
+  /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions
+  /// ("chroma_stft.tuning": chroma_stft needs a fixed tuning), if any.
+  static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
   /// supported_features() joined with commas.
   static std::string supported_feature_list();
 
@@ -64,7 +68,9 @@ class DeviceFeatureEngine {
   const FeatureOptions& options() const;
   const DeviceEngineOptions& engine_options() const;
 
-  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning fields NaN).
+  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
+  /// tuning_chroma_stft the fixed tuning when chroma_stft is requested, else NaN). Not thread-safe: one engine
+  /// per thread.
   /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
   std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);
   /// Device batches run by the last compute_batch.

@@ -25,6 +25,8 @@ struct ChainConstants {
   std::vector<float> window;    ///< [n_fft] periodic Hann
   std::vector<float> mel;       ///< [n_mels, n_fft/2+1] Slaney mel filterbank
   std::vector<float> dct;       ///< [n_mfcc, n_mels] DCT-II ortho basis, liftering folded in
+  int64_t n_chroma = 0;         ///< 0: chroma_stft not requested
+  std::vector<float> chroma;    ///< [n_chroma, n_fft/2+1] chroma filterbank at the options' fixed tuning
   int64_t n_bins() const { return n_fft / 2 + 1; }
 };
 
@@ -46,6 +48,7 @@ struct BatchPiece {
   float* melspectrogram = nullptr; ///< [n_frames, n_mels] S_pow @ W^T
   float* mel_db = nullptr;         ///< [n_frames, n_mels] power_to_db (kChunk: NOT yet clipped)
   float* mfcc = nullptr;           ///< [n_frames, n_mfcc] (ignored for kChunk: finish_track writes it)
+  float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
 };
 
 /// What one batch computes (which intermediate stages run depends on which destinations are set).

@@ -9,8 +9,9 @@
 //   cuda/device_engine_backend.cu                 nvcc, THRUST_DEVICE_SYSTEM_CUDA
 //
 // References (librosa 0.11): core/spectrum.py stft (centred frames, constant padding), _spectrogram (|X|, |X|^2);
-// feature/spectral.py melspectrogram (S @ mel^T), mfcc (DCT-II ortho of mel_db); core/spectrum.py power_to_db
-// (global max of the whole track, top_db clip). Layout of every buffer: row-major [rows = batch frames, dim].
+// feature/spectral.py melspectrogram (S @ mel^T), mfcc (DCT-II ortho of mel_db), chroma_stft (S @ chroma^T at a
+// given tuning, then util.normalize norm=inf per frame); core/spectrum.py power_to_db (global max of the whole
+// track, top_db clip). Layout of every buffer: row-major [rows = batch frames, dim].
 #ifndef SONGLINES_DEVICE_BACKEND_NS
 #error "define SONGLINES_DEVICE_BACKEND_NS before including mel_chain.inl"
 #endif
@@ -128,6 +129,22 @@ struct ClipFunctor {
   }
 };
 
+/// |x| of element e (the key of a row-wise max for util.normalize's inf-norm).
+struct AbsFunctor {
+  __host__ __device__ float operator()(float x) const { return x < 0.0f ? -x : x; }
+};
+
+/// util.normalize(norm=inf) of each row: x / max|row|, rows whose max is below float32 tiny unchanged.
+struct InfNormFunctor {
+  float* x;
+  const float* row_max;
+  RowDivider row_of;  // by the row length
+  __host__ __device__ void operator()(int64_t e) const {
+    const float m = row_max[row_of(e)];
+    if (!(m < 1.17549435e-38f)) x[e] = x[e] / m;  // FLT_MIN
+  }
+};
+
 template <class T>
 T* raw(thr::device_vector<T>& v) { return thr::raw_pointer_cast(v.data()); }
 template <class T>
@@ -164,6 +181,7 @@ class MelChain final : public Chain {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
+    upload(c_.chroma, chroma_w_);
   }
 
   std::vector<float> run_batch(const BatchRequest& request) override {
@@ -171,9 +189,10 @@ class MelChain final : public Chain {
     const int64_t P = static_cast<int64_t>(pieces.size());
     std::vector<float> max_out(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
     if (P == 0) return max_out;
-    bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false;
+    bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false;
     for (const BatchPiece& p : pieces) {
       want_mag |= p.magnitude != nullptr;
+      want_chroma |= p.chroma != nullptr;
       want_mel |= p.melspectrogram != nullptr || p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_db |= p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_mfcc |= p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack;
@@ -222,11 +241,31 @@ class MelChain final : public Chain {
                    FrameFunctor{table, raw(samples_), raw(window_), RowDivider(n_fft), n_fft, c_.hop_length, c_.pad});
     fft_->forward(raw(frames_), raw(spectra_), rows);
     if (want_mag) ensure_size(magnitude_, rows * n_bins);
-    if (want_mel) ensure_size(power_, rows * n_bins);
+    const bool want_power = want_mel || want_chroma;
+    if (want_power) ensure_size(power_, rows * n_bins);
     if (request.poison && want_mag) poison_prefix(magnitude_, rows * n_bins);
     thr::for_each(thr::device, first, first + rows * n_bins,
                   SpectrumFunctor{raw(spectra_), want_mag ? raw(magnitude_) : nullptr,
-                                  want_mel ? raw(power_) : nullptr});
+                                  want_power ? raw(power_) : nullptr});
+
+    // ---- chroma [rows, n_chroma] = power @ C^T, then each row / max |row| ----
+    const int64_t n_chroma = c_.n_chroma;
+    if (want_chroma) {
+      ensure_size(chroma_, rows * n_chroma);
+      ensure_size(chroma_max_, rows);
+      ensure_size(chroma_keys_, rows);
+      if (request.poison) {
+        poison_prefix(chroma_, rows * n_chroma);
+        poison_prefix(chroma_max_, rows);
+      }
+      gemm_->abt(rows, n_chroma, n_bins, raw(power_), raw(chroma_w_), raw(chroma_));
+      auto row_keys = thr::make_transform_iterator(first, RowDivider(n_chroma));
+      auto abs_values = thr::make_transform_iterator(chroma_.begin(), AbsFunctor{});
+      thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_chroma, abs_values, chroma_keys_.begin(),
+                         chroma_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
+      thr::for_each(thr::device, first, first + rows * n_chroma,
+                    InfNormFunctor{raw(chroma_), raw(chroma_max_), RowDivider(n_chroma)});
+    }
 
     // ---- mel [rows, n_mels] = power [rows, n_bins] @ W^T; dB; per-piece max; clip; mfcc = dB @ D^T ----
     if (want_mel) {
@@ -266,6 +305,7 @@ class MelChain final : public Chain {
       if (b.melspectrogram) download_rows(mel_, frame_off[p], b.n_frames, n_mels, b.melspectrogram);
       if (b.mel_db) download_rows(db_, frame_off[p], b.n_frames, n_mels, b.mel_db);
       if (b.mfcc && b.kind == PieceKind::kWholeTrack) download_rows(mfcc_, frame_off[p], b.n_frames, n_mfcc, b.mfcc);
+      if (b.chroma) download_rows(chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
     }
     return max_out;
   }
@@ -299,7 +339,9 @@ class MelChain final : public Chain {
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
-  thr::device_vector<float> window_, mel_w_, dct_;
+  thr::device_vector<float> window_, mel_w_, dct_, chroma_w_;
+  thr::device_vector<float> chroma_, chroma_max_;
+  thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
   thr::device_vector<int8_t> whole_;
   thr::device_vector<float> samples_, frames_, spectra_, magnitude_, power_, mel_, db_, max_, floor_, mfcc_;

@@ -16,8 +16,9 @@ namespace songlines::features::device_engine {
 /// on CPUs, emulated on GPUs): the float64 quotient is within one of the exact one, and one correction step each
 /// way makes it exact. Indices stay int64 throughout.
 struct RowDivider {
-  int64_t d;
-  double inv;
+  int64_t d = 1;
+  double inv = 1.0;
+  RowDivider() = default;
   explicit RowDivider(int64_t d_) : d(d_), inv(1.0 / static_cast<double>(d_)) {}
   SONGLINES_HOST_DEVICE int64_t operator()(int64_t e) const {
     int64_t q = static_cast<int64_t>(static_cast<double>(e) * inv);
