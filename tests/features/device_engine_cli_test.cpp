@@ -62,6 +62,16 @@ TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   EXPECT_FALSE(shard.has_frames("chroma_stft"));
 }
 
+TEST(FeaturesCommandHost, FeaturesOptionSelectsTheFeaturesOnTheReferenceToo) {
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "cpu.h5").string();
+  const auto r = run_songlines("features --device cpu --features chroma_stft,mfcc --input " + wav + " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const shards::ShardReader shard(out);
+  EXPECT_EQ(shard.frame_feature_names(), (std::vector<std::string>{"chroma_stft", "mfcc"}));
+}
+
 TEST(FeaturesCommandHost, UnsupportedFeaturesAreRefusedBeforeReadingAudio) {
   // The input does not exist: exit 2 with the feature named proves the check ran before any audio was read.
   const TempDir dir;
