@@ -1,4 +1,5 @@
-// songlines features --input FILE --output OUT.h5 [--device cpu|cuda|auto]
+// songlines features --input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]
+#include <algorithm>
 #include <iostream>
 #include <span>
 
@@ -7,6 +8,7 @@
 #include "core/error.h"
 #include "features/cuda_feature_engine.h"
 #include "features/device.h"
+#include "features/device_engine.h"
 #include "features/feature_extractor.h"
 #include "shards/shard.h"
 
@@ -21,8 +23,12 @@ cxxopts::Options features_options() {
                      "may have one frame fewer) are stored trimmed to the shortest; summaries use all frames.");
   o.add_options()("i,input", "audio file", cxxopts::value<std::string>())(
       "o,output", "output shard (.h5)", cxxopts::value<std::string>())(
-      "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"));
-  o.custom_help("--input FILE --output OUT.h5 [--device cpu|cuda|auto]");
+      "device",
+      "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: stft_mag, "
+      "melspectrogram, mel_db, mfcc so far; chroma_stft only with a fixed tuning, which this command cannot set), cuda or auto (cuda when a GPU is usable, else cpu)",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
+  o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");
   return o;
 }
 
@@ -31,16 +37,46 @@ int features_main(const cxxopts::ParseResult& args) {
   if (!args.count("output")) throw UsageError("features: missing --output OUT.h5");
   const std::string input = args["input"].as<std::string>();
   const std::string output = args["output"].as<std::string>();
-  features::Device device = features::resolve_device(features::parse_device(args["device"].as<std::string>()));
+  features::Device device = features::resolve_device(
+      features::parse_device(args["device"].as<std::string>(), features::HostDevice::kAccepted));
 
   features::FeatureOptions fo;
   fo.features = features::all_feature_names();
+  if (args.count("features")) {
+    fo.features.clear();
+    std::string list = args["features"].as<std::string>();
+    for (size_t start = 0; start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      const std::string name = list.substr(start, comma - start);
+      if (name.empty()) throw UsageError("--features: empty name in \"" + list + "\"");
+      if (std::find(fo.features.begin(), fo.features.end(), name) != fo.features.end())
+        throw UsageError("--features: \"" + name + "\" is listed twice");
+      fo.features.push_back(name);
+      start = comma + 1;
+    }
+  }
   fo.validate();
+  // Every option is checked before any audio is read.
+  if (device == features::Device::kHost) {
+    if (auto name = features::DeviceFeatureEngine::first_unsupported_feature(fo))
+      throw UsageError("--device host: feature \"" + *name + "\" is not computed by the device engine yet; pass " +
+                       "--features with a subset of " + features::DeviceFeatureEngine::supported_feature_list() +
+                       " (issue 14), or use --device cpu");
+    if (auto option = features::DeviceFeatureEngine::first_unsupported_option(fo))
+      throw UsageError("--device host: " + *option + " must be fixed for the device engine (it does not estimate " +
+                       "the tuning yet, issue 14) and this command estimates it; leave chroma_stft out of --features " +
+                       "or use --device cpu");
+  }
   audio::LoadOptions lo;
   lo.sample_rate = fo.sample_rate;
   audio::MonoAudio audio = audio::load_audio(input, lo);
   features::TrackFeatures tf;
-  if (device == features::Device::kCuda) {
+  if (device == features::Device::kHost) {
+    features::DeviceEngineOptions eo;
+    eo.backend = features::DeviceBackend::kHost;
+    features::DeviceFeatureEngine engine(fo, eo);
+    tf = std::move(engine.compute_batch({std::span<const float>(audio.samples)}).at(0));
+  } else if (device == features::Device::kCuda) {
     std::vector<std::span<const float>> batch = {std::span<const float>(audio.samples)};
     tf = std::move(features::compute_features_cuda(fo, batch).at(0));
   } else {

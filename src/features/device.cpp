@@ -7,8 +7,13 @@
 
 namespace songlines::features {
 
-Device parse_device(const std::string& name) {
+Device parse_device(const std::string& name, HostDevice host) {
   if (name == "cpu") return Device::kCpu;
+  if (name == "host") {
+    if (host == HostDevice::kAccepted) return Device::kHost;
+    throw UsageError("--device host: the device engine's host backend runs in `songlines features` only so far "
+                     "(issue 14); use cpu, cuda or auto here");
+  }
   if (name == "cuda" || name == "gpu") return Device::kCuda;
   if (name == "auto") return Device::kAuto;
   throw UsageError("--device: expected cpu, cuda or auto, got \"" + name + "\"");
@@ -18,12 +23,14 @@ const char* device_name(Device d) {
   switch (d) {
     case Device::kCpu: return "cpu";
     case Device::kCuda: return "cuda";
+    case Device::kHost: return "host";
     default: return "auto";
   }
 }
 
 Device resolve_device(Device requested) {
   if (requested == Device::kCpu) return Device::kCpu;
+  if (requested == Device::kHost) return Device::kHost;
   bool have_gpu = cuda_engine_built() && cuda_device_count() > 0;
   if (requested == Device::kCuda) {
     if (!cuda_engine_built()) throw Error("--device cuda: this songlines was built without the CUDA engine");

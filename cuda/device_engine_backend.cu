@@ -1,0 +1,111 @@
+// The device engine's CUDA backend: mel_chain.inl (the same source the host backend runs in CI) compiled by
+// nvcc on Thrust's CUDA system, with cuFFT for the FFT and cuBLAS (FP32, no TF32) for the GEMMs. Everything runs
+// on the legacy default stream, the one thrust::device uses. Not yet run on a GPU (docs/cuda.md).
+#define SONGLINES_DEVICE_BACKEND_NS cuda_backend
+#include "features/device_engine/mel_chain.inl"
+
+#include <climits>
+#include <map>
+#include <string>
+
+#include <thrust/system_error.h>
+
+#include "cuda/cuda_resources.h"
+
+namespace songlines::features::device_engine {
+namespace {
+
+/// Frames per cuFFT execution: bounds the plan's work area; a batch is transformed in chunks of this size.
+constexpr int64_t kMaxFftFrames = int64_t{1} << 15;
+
+class CufftR2C final : public BatchedRealFft {
+ public:
+  explicit CufftR2C(int64_t n_fft) : n_fft_(n_fft) {}
+  void forward(const float* frames, float* spectra, int64_t n_frames) override {
+    const int64_t n_bins = n_fft_ / 2 + 1;
+    for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
+      const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
+      auto it = plans_.find(n);
+      if (it == plans_.end())
+        it = plans_.emplace(n, std::make_unique<cuda::R2CPlan>(static_cast<int>(n_fft_), static_cast<int>(n), nullptr))
+                 .first;
+      it->second->execute(const_cast<float*>(frames + f0 * n_fft_),
+                          reinterpret_cast<cufftComplex*>(spectra + f0 * 2 * n_bins));
+    }
+  }
+
+ private:
+  int64_t n_fft_;
+  std::map<int64_t, std::unique_ptr<cuda::R2CPlan>> plans_;  // by batch size: full chunks and the last one
+};
+
+class CublasGemm final : public RowMajorGemm {
+ public:
+  CublasGemm() : handle_(nullptr) {}
+  void abt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) override {
+    if (m == 0) return;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+      throw Error("CUDA backend: GEMM of " + std::to_string(m) + " x " + std::to_string(n) + " x " +
+                  std::to_string(k) + " does not fit cuBLAS's int; lower max_batch_frames");
+    // Column-major view: C^T [n, m] = B [n, k] . A^T [k, m], i.e. op(B_cm [k, n]) = T, op(A_cm [k, m]) = N.
+    const float one = 1.0f, zero = 0.0f;
+    CUBLAS_CHECK_THROW(cublasSgemm(handle_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                                   static_cast<int>(k), &one, b, static_cast<int>(k), a, static_cast<int>(k), &zero, c,
+                                   static_cast<int>(n)));
+  }
+
+ private:
+  cuda::CublasHandle handle_;
+};
+
+/// Turns Thrust's CUDA errors (thrust::system_error) into DeviceError, and checks the last error after each step,
+/// so a failed launch surfaces with the step's name.
+class CheckedChain final : public Chain {
+ public:
+  explicit CheckedChain(std::unique_ptr<Chain> inner) : inner_(std::move(inner)) {}
+  std::vector<float> run_batch(const BatchRequest& request) override {
+    try {
+      std::vector<float> r = inner_->run_batch(request);
+      CUDA_CHECK_THROW(cudaGetLastError());
+      return r;
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) run_batch: ") + e.what());
+    }
+  }
+  void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
+                    bool poison) override {
+    try {
+      inner_->finish_track(mel_db, mfcc, rows, track_max_db, max_rows, poison);
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) finish_track: ") + e.what());
+    }
+  }
+
+ private:
+  std::unique_ptr<Chain> inner_;
+};
+
+}  // namespace
+
+bool cuda_chain_built() { return true; }
+
+std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordinal) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    throw DeviceError("device engine: no CUDA device is available");
+  }
+  if (ordinal < 0 || ordinal >= count)
+    throw DeviceError("device engine: CUDA device " + std::to_string(ordinal) + " does not exist (" +
+                      std::to_string(count) + " present)");
+  CUDA_CHECK_THROW(cudaSetDevice(ordinal));
+  try {
+    return std::make_unique<CheckedChain>(std::make_unique<cuda_backend::MelChain>(
+        constants, std::make_unique<CufftR2C>(constants.n_fft), std::make_unique<CublasGemm>()));
+  } catch (const thrust::system_error& e) {
+    throw DeviceError(std::string("device engine (CUDA) setup: ") + e.what());
+  }
+}
+
+}  // namespace songlines::features::device_engine

@@ -1,0 +1,230 @@
+// Front end of the device engine (device_engine.h): checks options and inputs, builds the constants from the
+// reference's own definitions, packs tracks into ragged batches under the frame budget and hands them to one
+// backend (device_engine/chain.h). Plain C++: the device computation itself is device_engine/mel_chain.inl.
+#include "features/device_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+
+#include "core/error.h"
+#include "features/device.h"
+#include "features/chroma_stft.h"
+#include "features/device_engine/chain.h"
+#include "features/mel.h"
+#include "features/stft.h"
+
+namespace songlines::features {
+
+namespace de = device_engine;
+
+namespace {
+
+constexpr int64_t kHostDefaultBatchFrames = int64_t{1} << 13;
+constexpr int64_t kCudaDefaultBatchFrames = int64_t{1} << 17;
+
+de::ChainConstants chain_constants(const FeatureOptions& o) {
+  de::ChainConstants c;
+  c.n_fft = o.stft.n_fft;
+  c.hop_length = o.stft.hop_length;
+  c.pad = o.stft.center ? o.stft.n_fft / 2 : 0;
+  c.n_mels = o.mel.n_mels;
+  c.n_mfcc = o.mfcc.n_mfcc;
+  c.amin = static_cast<float>(o.db.amin);
+  // power_to_db's reference term, as src/features/mel.cpp power_to_db: 10 log10(max(amin, |ref|)).
+  c.ref_db = 10.0 * std::log10(std::max(o.db.amin, std::abs(o.db.ref)));
+  c.top_db = o.db.top_db;
+  for (double w : periodic_hann(o.stft.n_fft)) c.window.push_back(static_cast<float>(w));
+  const MelFilterbank mel(o.sample_rate, o.stft.n_fft, o.mel);
+  c.mel = mel.dense();
+  const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
+  for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
+  const auto& names = o.features.empty() ? all_feature_names() : o.features;
+  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && o.chroma_stft.tuning.has_value()) {
+    c.n_chroma = o.chroma_stft.n_chroma;
+    c.chroma = ChromaFilterbank(o.sample_rate, o.stft.n_fft, o.chroma_stft.n_chroma, *o.chroma_stft.tuning).dense();
+  }
+  return c;
+}
+
+std::vector<std::string> requested_features(const FeatureOptions& o) {
+  return o.features.empty() ? all_feature_names() : o.features;
+}
+
+}  // namespace
+
+const char* device_backend_name(DeviceBackend b) { return b == DeviceBackend::kHost ? "host" : "cuda"; }
+
+bool device_backend_available(DeviceBackend b) {
+  if (b == DeviceBackend::kHost) return true;
+  return de::cuda_chain_built() && cuda_device_count() > 0;
+}
+
+const std::vector<std::string>& DeviceFeatureEngine::supported_features() {
+  static const std::vector<std::string> names = {"stft_mag", "melspectrogram", "mel_db", "mfcc", "chroma_stft"};
+  return names;
+}
+
+std::string DeviceFeatureEngine::supported_feature_list() {
+  std::string list;
+  for (const auto& s : supported_features()) list += (list.empty() ? "" : ",") + s;
+  return list;
+}
+
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const FeatureOptions& options) {
+  const auto& ok = supported_features();
+  for (const std::string& name : requested_features(options))
+    if (std::find(ok.begin(), ok.end(), name) == ok.end()) return name;
+  return std::nullopt;
+}
+
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
+  const auto names = requested_features(options);
+  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && !options.chroma_stft.tuning.has_value())
+    return "chroma_stft.tuning";
+  return std::nullopt;
+}
+
+struct DeviceFeatureEngine::Impl {
+  FeatureOptions options;
+  DeviceEngineOptions engine;
+  std::vector<std::string> names;
+  std::unique_ptr<de::Chain> chain;
+  int64_t batches = 0;
+  bool wants(const char* name) const { return std::find(names.begin(), names.end(), name) != names.end(); }
+};
+
+DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEngineOptions engine)
+    : impl_(std::make_unique<Impl>()) {
+  options.validate();
+  if (auto name = first_unsupported_feature(options))
+    throw UsageError("features: \"" + *name + "\" is not computed by the device engine yet (it computes " +
+                     supported_feature_list() + "; issue 14)");
+  if (auto option = first_unsupported_option(options))
+    throw UsageError("features." + *option + ": the device engine needs a fixed value (tuning estimation is not " +
+                     "ported yet, issue 14); got null (estimate)");
+  if (engine.max_batch_frames < 0)
+    throw UsageError("device engine: max_batch_frames must be >= 0, got " + std::to_string(engine.max_batch_frames));
+  if (engine.max_batch_frames == 0)
+    engine.max_batch_frames = engine.backend == DeviceBackend::kHost ? kHostDefaultBatchFrames : kCudaDefaultBatchFrames;
+  impl_->options = options;
+  impl_->engine = engine;
+  impl_->names = requested_features(options);
+  const de::ChainConstants constants = chain_constants(options);
+  impl_->chain = engine.backend == DeviceBackend::kHost ? de::make_host_chain(constants)
+                                                        : de::make_cuda_chain(constants, engine.cuda_device);
+}
+
+DeviceFeatureEngine::~DeviceFeatureEngine() = default;
+const FeatureOptions& DeviceFeatureEngine::options() const { return impl_->options; }
+const DeviceEngineOptions& DeviceFeatureEngine::engine_options() const { return impl_->engine; }
+int64_t DeviceFeatureEngine::last_batch_count() const { return impl_->batches; }
+
+std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<std::span<const float>>& tracks) {
+  const FeatureOptions& o = impl_->options;
+  const int64_t budget = impl_->engine.max_batch_frames;
+  const bool poison = impl_->engine.poison_outputs;
+  impl_->batches = 0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const std::string path = "track " + std::to_string(i);
+    if (tracks[i].empty()) throw InputError(path, "empty signal (0 samples)");
+    for (size_t j = 0; j < tracks[i].size(); ++j)
+      if (!std::isfinite(tracks[i][j]))
+        throw InputError(path, "non-finite sample " + std::to_string(tracks[i][j]) + " at index " + std::to_string(j));
+  }
+
+  const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
+             want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
+             want_chroma = impl_->wants("chroma_stft");
+  const float fill = poison ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+  std::vector<TrackFeatures> out(tracks.size());
+  std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
+  std::vector<float> track_max(tracks.size(), -std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    TrackFeatures& tf = out[i];
+    tf.n_frames = stft_num_frames(static_cast<int64_t>(tracks[i].size()), o.stft);
+    tf.tuning_chroma_stft = tf.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
+    if (want_chroma) tf.tuning_chroma_stft = *o.chroma_stft.tuning;  // fixed: the engine does not estimate it
+    for (const std::string& name : impl_->names) tf.frames[name] = FeatureMatrix(tf.n_frames, o.feature_dim(name), fill);
+  }
+
+  // ---- ragged batches: whole tracks while they fit; a track longer than the budget is cut into chunks that
+  // start in whatever room the current batch has left ----
+  struct PieceOf {
+    size_t track;
+    bool last_chunk;
+  };
+  de::BatchRequest request;
+  request.poison = poison;
+  std::vector<PieceOf> owners;
+  int64_t batch_frames = 0;
+  auto flush = [&] {
+    if (request.pieces.empty()) return;
+    const std::vector<float> max_db = impl_->chain->run_batch(request);
+    ++impl_->batches;
+    for (size_t p = 0; p < request.pieces.size(); ++p) {
+      if (request.pieces[p].kind != de::PieceKind::kChunk) continue;
+      const size_t t = owners[p].track;
+      float& m = track_max[t];
+      if (std::isnan(max_db[p]) || std::isnan(m)) m = std::numeric_limits<float>::quiet_NaN();
+      else m = std::max(m, max_db[p]);
+      if (!owners[p].last_chunk || !(want_db || want_mfcc)) continue;
+      FeatureMatrix& db = want_db ? out[t].frames.at("mel_db") : scratch_db[t];
+      impl_->chain->finish_track(db.data.data(), want_mfcc ? out[t].frames.at("mfcc").data.data() : nullptr, db.frames,
+                                 m, budget, poison);
+      scratch_db[t] = FeatureMatrix();
+    }
+    request.pieces.clear();
+    owners.clear();
+    batch_frames = 0;
+  };
+  auto add_piece = [&](size_t i, de::PieceKind kind, int64_t t0, int64_t nf, bool last_chunk) {
+    const int64_t n = static_cast<int64_t>(tracks[i].size());
+    const int64_t s_lo = std::max<int64_t>(0, t0 * o.stft.hop_length - (o.stft.center ? o.stft.n_fft / 2 : 0));
+    const int64_t s_hi =
+        std::min<int64_t>(n, (t0 + nf - 1) * o.stft.hop_length - (o.stft.center ? o.stft.n_fft / 2 : 0) + o.stft.n_fft);
+    de::BatchPiece b;
+    b.kind = kind;
+    b.samples = tracks[i].data() + s_lo;
+    b.track_samples = n;
+    b.sample_begin = s_lo;
+    b.n_samples = std::max<int64_t>(0, s_hi - s_lo);
+    b.frame_begin = t0;
+    b.n_frames = nf;
+    auto rows = [&](const char* name) -> float* {
+      auto it = out[i].frames.find(name);
+      return it == out[i].frames.end() ? nullptr : it->second.row(t0);
+    };
+    b.magnitude = want_mag ? rows("stft_mag") : nullptr;
+    b.melspectrogram = want_mel ? rows("melspectrogram") : nullptr;
+    b.mel_db = want_db ? rows("mel_db") : nullptr;
+    b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
+    b.chroma = want_chroma ? rows("chroma_stft") : nullptr;
+    if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
+    request.pieces.push_back(b);
+    owners.push_back({i, last_chunk});
+    batch_frames += nf;
+  };
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const int64_t T = out[i].n_frames;
+    if (T == 0) continue;  // center=false and shorter than n_fft: no frames (librosa errors; nothing to compute)
+    if (T <= budget) {
+      if (batch_frames + T > budget) flush();
+      add_piece(i, de::PieceKind::kWholeTrack, 0, T, false);
+      continue;
+    }
+    if (want_mfcc && !want_db) scratch_db[i] = FeatureMatrix(T, o.mel.n_mels, fill);
+    for (int64_t t0 = 0; t0 < T;) {
+      if (batch_frames == budget) flush();
+      const int64_t nf = std::min(budget - batch_frames, T - t0);
+      add_piece(i, de::PieceKind::kChunk, t0, nf, t0 + nf == T);
+      t0 += nf;
+    }
+  }
+  flush();
+  return out;
+}
+
+}  // namespace songlines::features

@@ -1,0 +1,84 @@
+// The device feature engine (issue 14): one device source with two backends (docs/cuda.md, "Two backends").
+// The computation is written once (src/features/device_engine/mel_chain.inl, CCCL/Thrust over __host__
+// __device__ functors) and runs on the host (Thrust OpenMP + FFTW float32 + cblas; always built, runs in CI) or
+// on a GPU (Thrust CUDA + cuFFT + cuBLAS; built with nvcc). It returns the reference's TrackFeatures
+// (features/feature_extractor.h): same names, shapes and [frames, dim] float32 layout.
+//
+// This first slice computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option
+// of their structs (stft, mel, db, mfcc), and chroma_stft at a FIXED tuning (options.chroma_stft.tuning; the
+// tuning estimate is not ported yet). Anything else is refused at construction (UsageError naming it).
+// Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
+// (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
+// No CUDA header here (pimpl).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "features/feature_extractor.h"
+#include "features/feature_options.h"
+
+namespace songlines::features {
+
+/// Where the device engine's source runs.
+enum class DeviceBackend {
+  kHost,  ///< Thrust's OpenMP system on the CPU, FFTW float32, cblas
+  kCuda,  ///< Thrust's CUDA system, cuFFT, cuBLAS
+};
+const char* device_backend_name(DeviceBackend b);
+/// kHost: always. kCuda: the binary holds the CUDA backend and a GPU is present at run time.
+bool device_backend_available(DeviceBackend b);
+
+/// Resources of the device engine.
+struct DeviceEngineOptions {
+  DeviceBackend backend = DeviceBackend::kHost;
+  int cuda_device = 0;           ///< CUDA device ordinal (kCuda only)
+  /// STFT frames (all tracks of a batch together) per batch; 0: 8192 on the host (~40 KiB per frame: frames,
+  /// spectra, power, magnitude, mel), 131072 on CUDA. A track longer than this is processed in chunks.
+  int64_t max_batch_frames = 0;
+  /// Fill every output (device buffers and the returned matrices) with NaN before each batch, so that an element
+  /// the engine fails to write shows up as NaN (tests).
+  bool poison_outputs = false;
+  bool operator==(const DeviceEngineOptions&) const = default;
+};
+
+class DeviceFeatureEngine {
+ public:
+  /// The features this engine computes so far.
+  static const std::vector<std::string>& supported_features();
+  /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
+  static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
+  /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions
+  /// ("chroma_stft.tuning": chroma_stft needs a fixed tuning), if any.
+  static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
+  /// supported_features() joined with commas.
+  static std::string supported_feature_list();
+
+  /// Validates the options (ConfigError), refuses unsupported features (UsageError), builds the filterbanks from
+  /// src/features and sets up the backend (Error / DeviceError when it is not available).
+  DeviceFeatureEngine(const FeatureOptions& options, DeviceEngineOptions engine = {});
+  ~DeviceFeatureEngine();
+  DeviceFeatureEngine(const DeviceFeatureEngine&) = delete;
+  DeviceFeatureEngine& operator=(const DeviceFeatureEngine&) = delete;
+
+  const FeatureOptions& options() const;
+  const DeviceEngineOptions& engine_options() const;
+
+  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
+  /// tuning_chroma_stft the fixed tuning when chroma_stft is requested, else NaN). Not thread-safe: one engine
+  /// per thread.
+  /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
+  std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);
+  /// Device batches run by the last compute_batch.
+  int64_t last_batch_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace songlines::features

@@ -1,0 +1,82 @@
+// The device engine's backend interface (docs/cuda.md, "Two backends"): what the front end
+// (src/features/device_engine.cpp) asks of one backend, in plain C++ types. The computation behind it is written
+// once in mel_chain.inl and compiled twice: by the host compiler on Thrust's OpenMP backend
+// (host_backend.cpp, always built) and by nvcc on Thrust's CUDA backend (cuda/device_engine_backend.cu).
+// No CUDA or Thrust header here: the front end and the CPU-only build include this file.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace songlines::features::device_engine {
+
+/// Constants of one engine configuration, built in src/features from the reference's own definitions
+/// (periodic_hann, MelFilterbank, MfccTransform) and uploaded once.
+struct ChainConstants {
+  int64_t n_fft = 0;
+  int64_t hop_length = 0;
+  int64_t pad = 0;              ///< n_fft / 2 when centred, else 0 (librosa stft pad_mode "constant")
+  int64_t n_mels = 0;
+  int64_t n_mfcc = 0;
+  float amin = 0.0f;            ///< power_to_db floor
+  double ref_db = 0.0;          ///< 10 log10(max(amin, |ref|))
+  double top_db = 0.0;          ///< clip below max - top_db; <= 0: no clip
+  std::vector<float> window;    ///< [n_fft] periodic Hann
+  std::vector<float> mel;       ///< [n_mels, n_fft/2+1] Slaney mel filterbank
+  std::vector<float> dct;       ///< [n_mfcc, n_mels] DCT-II ortho basis, liftering folded in
+  int64_t n_chroma = 0;         ///< 0: chroma_stft not requested
+  std::vector<float> chroma;    ///< [n_chroma, n_fft/2+1] chroma filterbank at the options' fixed tuning
+  int64_t n_bins() const { return n_fft / 2 + 1; }
+};
+
+/// Whether a piece holds a whole track (its power_to_db max is known inside the batch) or one chunk of a track
+/// longer than the batch budget (the max is known only after its last chunk: see MelChain::finish_track).
+enum class PieceKind { kWholeTrack, kChunk };
+
+/// One contiguous run of frames of one track inside a batch, with the host rows its outputs go to.
+struct BatchPiece {
+  PieceKind kind = PieceKind::kWholeTrack;
+  const float* samples = nullptr;  ///< host: the track's samples [sample_begin, sample_begin + n_samples)
+  int64_t track_samples = 0;       ///< length of the whole track (samples)
+  int64_t sample_begin = 0;        ///< first sample the piece's frames read (track index)
+  int64_t n_samples = 0;           ///< samples the piece's frames read
+  int64_t frame_begin = 0;         ///< first frame (track index)
+  int64_t n_frames = 0;            ///< >= 1
+  // Host destinations, each pointing at row frame_begin of the track's [frames, dim] matrix; nullptr: not wanted.
+  float* magnitude = nullptr;      ///< [n_frames, n_bins] |X|
+  float* melspectrogram = nullptr; ///< [n_frames, n_mels] S_pow @ W^T
+  float* mel_db = nullptr;         ///< [n_frames, n_mels] power_to_db (kChunk: NOT yet clipped)
+  float* mfcc = nullptr;           ///< [n_frames, n_mfcc] (ignored for kChunk: finish_track writes it)
+  float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
+};
+
+/// What one batch computes (which intermediate stages run depends on which destinations are set).
+struct BatchRequest {
+  std::vector<BatchPiece> pieces;
+  bool poison = false;  ///< fill every device output with NaN first (tests: an unwritten element then fails)
+};
+
+/// One backend's implementation of the STFT -> mel -> mel_db -> MFCC chain.
+class Chain {
+ public:
+  virtual ~Chain() = default;
+  /// Runs one ragged batch; returns the max of the unclipped power_to_db of each piece (NaN when the piece needs
+  /// no dB), in piece order.
+  virtual std::vector<float> run_batch(const BatchRequest& request) = 0;
+  /// A chunked track's last step: mel_db rows (host, unclipped, [rows, n_mels]) are clipped in place at
+  /// track_max_db - top_db and, when mfcc is set, mfcc [rows, n_mfcc] = mel_db @ dct^T; at most max_rows rows on
+  /// the device at a time.
+  virtual void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
+                            bool poison) = 0;
+};
+
+/// Host backend (Thrust OpenMP, FFTW float32, cblas); always built.
+std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants);
+/// CUDA backend (Thrust CUDA, cuFFT, cuBLAS) on device `ordinal`. Throws Error in a build without CUDA and
+/// DeviceError when the device cannot be used.
+std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordinal);
+/// True when this binary holds the CUDA backend.
+bool cuda_chain_built();
+
+}  // namespace songlines::features::device_engine

@@ -1,0 +1,106 @@
+// `songlines features --device host` through the binary: the device engine's host backend writes the shard the
+// reference would (within float32 tolerance), and features or options it does not support are refused with exit
+// status 2 before any audio is read.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "audio/audio_file.h"
+#include "features/feature_extractor.h"
+#include "shards/shard.h"
+#include "support/test_support.h"
+
+namespace songlines::features {
+namespace {
+
+using songlines::testing::RelativeL2Near;
+using songlines::testing::run_songlines;
+using songlines::testing::TempDir;
+
+constexpr double kRelL2 = 1e-4;
+
+std::string write_test_wav(const TempDir& dir) {
+  std::mt19937 rng(42);
+  std::normal_distribution<double> noise(0.0, 0.05);
+  std::vector<float> y(3 * 22050 + 123);
+  for (size_t i = 0; i < y.size(); ++i)
+    y[i] = static_cast<float>(0.3 * std::sin(2.0 * M_PI * 330.0 * i / 22050.0) * std::exp(-double(i) / 30000.0) +
+                              noise(rng));
+  const std::string path = (dir / "tone.wav").string();
+  audio::write_audio(path, y.data(), static_cast<int64_t>(y.size()), 22050, 1, audio::SampleEncoding::kFloat32);
+  return path;
+}
+
+TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "tone.h5").string();
+  const auto r = run_songlines("features --device host --features mfcc,mel_db,stft_mag,melspectrogram --input " + wav +
+                               " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(host)"), std::string::npos) << r.output;
+
+  audio::LoadOptions lo;
+  const audio::MonoAudio audio = audio::load_audio(wav, lo);
+  FeatureOptions o;
+  o.features = {"mfcc", "mel_db", "stft_mag", "melspectrogram"};
+  const TrackFeatures expected =
+      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const shards::ShardReader shard(out);
+  ASSERT_EQ(shard.size(), 1);
+  for (const std::string& name : o.features) {
+    ASSERT_TRUE(shard.has_frames(name)) << name;
+    const FeatureMatrix a = shard.read_frames(name, 0);
+    const FeatureMatrix& e = expected.frames.at(name);
+    ASSERT_EQ(a.frames, e.frames) << name;
+    EXPECT_TRUE(RelativeL2Near(std::vector<double>(a.data.begin(), a.data.end()),
+                               std::vector<double>(e.data.begin(), e.data.end()), kRelL2, name, e.dim));
+  }
+  EXPECT_FALSE(shard.has_frames("chroma_stft"));
+}
+
+TEST(FeaturesCommandHost, FeaturesOptionSelectsTheFeaturesOnTheReferenceToo) {
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "cpu.h5").string();
+  const auto r = run_songlines("features --device cpu --features chroma_stft,mfcc --input " + wav + " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const shards::ShardReader shard(out);
+  EXPECT_EQ(shard.frame_feature_names(), (std::vector<std::string>{"chroma_stft", "mfcc"}));
+}
+
+TEST(FeaturesCommandHost, UnsupportedFeaturesAreRefusedBeforeReadingAudio) {
+  // The input does not exist: exit 2 with the feature named proves the check ran before any audio was read.
+  const TempDir dir;
+  const std::string missing = (dir / "missing.wav").string(), out = (dir / "o.h5").string();
+  auto r = run_songlines("features --device host --input " + missing + " --output " + out);  // default: all
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("\"spectral_contrast\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--features"), std::string::npos) << r.output;
+  r = run_songlines("features --device host --features mfcc,chroma_stft --input " + missing + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // chroma_stft needs a fixed tuning, which the command does not set
+  EXPECT_NE(r.output.find("chroma_stft.tuning"), std::string::npos) << r.output;
+  r = run_songlines("features --device host --features mfcc,tonnetz --input " + missing + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("\"tonnetz\""), std::string::npos) << r.output;
+  r = run_songlines("features --device host --features mfcc,mfcc --input " + missing + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = run_songlines("features --device host --features mfc --input " + missing + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("mfc"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST(FeaturesCommandHost, OtherCommandsRefuseHostForNow) {
+  const TempDir dir;
+  const auto r = run_songlines("extract --device host --input " + dir.path().string() + " --output " +
+                               (dir / "shards").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--device host"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace songlines::features

@@ -1,0 +1,320 @@
+// The device engine (features/device_engine.h) against the FFTW reference engine and librosa's goldens. One test
+// body per check, instantiated per backend: the host backend (Thrust OpenMP) runs for real everywhere; the CUDA
+// instance GTEST_SKIPs without the CUDA backend or a GPU. Every run poisons the outputs with NaN first, so an
+// element the engine fails to write fails the comparison (RelativeL2Near rejects non-finite values).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "features/device_engine.h"
+#include "features/device_engine/row_divider.h"
+#include "features/feature_extractor.h"
+#include "features/stft.h"
+#include "golden_h5.h"
+#include "support/test_support.h"
+
+namespace songlines::features {
+namespace {
+
+using songlines::testing::GoldenFile;
+using songlines::testing::golden_transposed;
+using songlines::testing::MaxAbsNear;
+using songlines::testing::RelativeL2Near;
+
+constexpr double kRelL2 = 1e-4;             // issue 14: device engine vs librosa and vs the reference, float32
+constexpr double kBatchInvariance = 1e-6;   // a track in a ragged, chunked batch vs the same track alone
+constexpr double kChromaMaxAbs = 1e-3;      // issue 14: chroma max abs
+
+const std::vector<std::string> kGoldenSignals = {"amajor_chord_3s", "chirp_50_8000_4s", "short_0p05s", "silence_2s",
+                                                 "sine440_3s",      "synth_song_6s",    "white_noise_seed0_3s"};
+
+// The STFT -> mel -> MFCC chain (chroma_stft has tests of its own: it needs a fixed tuning).
+FeatureOptions chain_options() {
+  FeatureOptions o;
+  o.features = {"stft_mag", "melspectrogram", "mel_db", "mfcc"};
+  return o;
+}
+
+std::vector<double> as_double(const FeatureMatrix& m, int64_t frames = -1) {
+  const int64_t n = (frames < 0 ? m.frames : frames) * m.dim;
+  return std::vector<double>(m.data.begin(), m.data.begin() + n);
+}
+
+/// Seeded test signal: random partials with random onsets, a noise floor, and a stretch of digital silence
+/// (so that power_to_db's floor and clip are exercised inside real tracks).
+std::vector<float> seeded_signal(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<double> noise(0.0, 0.02);
+  struct Partial {
+    double freq, amp, onset;
+  };
+  std::vector<Partial> partials;
+  for (int k = 0; k < 6; ++k) partials.push_back({60.0 + 4000.0 * u(rng) * u(rng), 0.4 * u(rng), u(rng) * n});
+  const int64_t quiet_begin = static_cast<int64_t>(u(rng) * n), quiet_end = quiet_begin + n / 10;
+  std::vector<float> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double v = noise(rng);
+    for (const Partial& p : partials)
+      if (i >= p.onset) v += p.amp * std::sin(2.0 * M_PI * p.freq * i / 22050.0) * std::exp(-(i - p.onset) / 44100.0);
+    y[static_cast<size_t>(i)] = (i >= quiet_begin && i < quiet_end) ? 0.0f : static_cast<float>(v);
+  }
+  return y;
+}
+
+class DeviceEngineTest : public ::testing::TestWithParam<DeviceBackend> {
+ protected:
+  void SetUp() override {
+    if (!device_backend_available(GetParam()))
+      GTEST_SKIP() << device_backend_name(GetParam()) << " backend not available (no CUDA backend built, or no GPU)";
+  }
+  std::vector<TrackFeatures> run(const FeatureOptions& o, const std::vector<std::vector<float>>& tracks,
+                                 int64_t max_batch_frames = 0, int64_t* batches = nullptr) const {
+    DeviceEngineOptions eo;
+    eo.backend = GetParam();
+    eo.max_batch_frames = max_batch_frames;
+    eo.poison_outputs = true;
+    DeviceFeatureEngine engine(o, eo);
+    std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
+    std::vector<TrackFeatures> out = engine.compute_batch(spans);
+    if (batches) *batches = engine.last_batch_count();
+    return out;
+  }
+};
+
+/// Each feature of `actual` against the reference engine on the same track.
+void expect_matches_reference(const FeatureOptions& o, const std::vector<float>& y, const TrackFeatures& actual,
+                              const std::string& what) {
+  const FeatureExtractor reference(o);
+  const TrackFeatures expected = reference.compute(y.data(), static_cast<int64_t>(y.size()));
+  ASSERT_EQ(actual.n_frames, expected.n_frames) << what;
+  ASSERT_EQ(actual.frames.size(), expected.frames.size()) << what;
+  for (const auto& [name, m] : expected.frames) {
+    const FeatureMatrix& a = actual.frames.at(name);
+    ASSERT_EQ(a.frames, m.frames) << what << "/" << name;
+    ASSERT_EQ(a.dim, m.dim) << what << "/" << name;
+    EXPECT_TRUE(RelativeL2Near(as_double(a), as_double(m), kRelL2, what + "/" + name + " vs reference", m.dim));
+  }
+}
+
+TEST_P(DeviceEngineTest, GoldenSignalsInOneRaggedBatchMatchLibrosaAndTheReference) {
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  const FeatureOptions o = chain_options();
+  const std::vector<TrackFeatures> out = run(o, tracks);
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const GoldenFile g(kGoldenSignals[i]);
+    EXPECT_EQ(out[i].n_frames, static_cast<int64_t>(g.attribute("n_frames"))) << kGoldenSignals[i];
+    for (const std::string& name : o.features) {
+      const FeatureMatrix& m = out[i].frames.at(name);
+      const auto gold = g.dataset(name);
+      const int64_t frames = std::min<int64_t>(m.frames, gold.cols());  // the stft_mag golden keeps <= 64 frames
+      ASSERT_EQ(gold.rows(), m.dim) << name;
+      const auto r = RelativeL2Near(as_double(m, frames), golden_transposed(gold, frames), kRelL2,
+                                    kGoldenSignals[i] + "/" + name + " vs librosa", m.dim);
+      EXPECT_TRUE(r);
+      if (r) std::cout << "  measured " << r.message() << "\n";  // docs/cuda.md quotes the worst of these
+    }
+    expect_matches_reference(o, tracks[i], out[i], kGoldenSignals[i]);
+  }
+}
+
+TEST_P(DeviceEngineTest, RaggedChunkedBatchEqualsEachTrackAlone) {
+  // Lengths from 1 sample (one frame, all padding) past n_fft and over several batches; a budget of 37 frames
+  // puts batch and chunk edges at awkward places (tracks longer than 37 frames are chunked).
+  const std::vector<int64_t> lengths = {1, 700, 2047, 2048, 2049, 22050, 3 * 22050 + 17, 511, 9 * 22050 + 1};
+  std::vector<std::vector<float>> tracks;
+  for (size_t i = 0; i < lengths.size(); ++i) tracks.push_back(seeded_signal(lengths[i], 100 + static_cast<uint32_t>(i)));
+  const FeatureOptions o = chain_options();
+  int64_t batches = 0;
+  const std::vector<TrackFeatures> together = run(o, tracks, 37, &batches);
+  int64_t total_frames = 0;
+  for (const auto& tf : together) total_frames += tf.n_frames;
+  EXPECT_GE(batches, (total_frames + 36) / 37) << "the budget of 37 frames was not respected";
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const std::string what = "track " + std::to_string(i) + " (" + std::to_string(lengths[i]) + " samples)";
+    int64_t alone_batches = 0;
+    const TrackFeatures alone = run(o, {tracks[i]}, 1 << 20, &alone_batches).at(0);
+    EXPECT_EQ(alone_batches, 1) << what;
+    ASSERT_EQ(together[i].n_frames, stft_num_frames(lengths[i], o.stft)) << what;
+    for (const auto& [name, m] : alone.frames) {
+      const FeatureMatrix& t = together[i].frames.at(name);
+      ASSERT_EQ(t.frames, m.frames) << what << "/" << name;
+      EXPECT_TRUE(RelativeL2Near(as_double(t), as_double(m), kBatchInvariance, what + "/" + name + " batched vs alone",
+                                 m.dim));
+    }
+    expect_matches_reference(o, tracks[i], together[i], what);
+  }
+}
+
+TEST_P(DeviceEngineTest, LongTrackInChunksMatchesTheReference) {
+  // Eight minutes (20672 frames) in chunks of the default budget (8192 frames on the host: 2.5 chunks), mel_db's
+  // global max carried across chunks; only mfcc requested, so the unclipped dB lives in the engine's scratch.
+  const std::vector<float> y = seeded_signal(480 * 22050, 7);
+  FeatureOptions o;
+  o.features = {"mfcc"};
+  int64_t batches = 0;
+  const TrackFeatures tf = run(o, {y}, 0, &batches).at(0);
+  EXPECT_EQ(batches, 3);
+  ASSERT_EQ(tf.frames.size(), 1u);
+  expect_matches_reference(o, y, tf, "480 s track, mfcc only");
+}
+
+TEST_P(DeviceEngineTest, SilenceGivesTheFloorEverywhere) {
+  const std::vector<float> y(2 * 22050, 0.0f);
+  const FeatureOptions o = chain_options();
+  const TrackFeatures tf = run(o, {y, y}, 50).at(1);  // 87 frames each: the second one chunked
+  const std::vector<float>& db = tf.frames.at("mel_db").data;
+  EXPECT_NEAR(db.at(0), 10.0 * std::log10(o.db.amin), 1e-4);  // -100 dB: power_to_db's amin floor
+  for (float v : db) ASSERT_EQ(v, db[0]);
+  for (float v : tf.frames.at("stft_mag").data) ASSERT_EQ(v, 0.0f);
+  expect_matches_reference(o, y, tf, "silence");
+}
+
+TEST_P(DeviceEngineTest, ChromaStftAtLibrosasTuningMatchesLibrosaAndTheReference) {
+  // The engine does not estimate the tuning yet: each golden signal is computed at the tuning librosa estimated
+  // for it, in one ragged batch whose 50-frame budget chunks every track but the shortest.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const GoldenFile g(kGoldenSignals[i]);
+    FeatureOptions o;
+    o.features = {"chroma_stft", "mfcc"};
+    o.chroma_stft.tuning = g.attribute("tuning_chroma_stft");
+    const std::vector<TrackFeatures> out = run(o, {tracks[i], tracks[(i + 1) % tracks.size()]}, 50);
+    const FeatureMatrix& m = out[0].frames.at("chroma_stft");
+    EXPECT_EQ(out[0].tuning_chroma_stft, *o.chroma_stft.tuning);
+    const auto gold = g.dataset("chroma_stft");
+    ASSERT_EQ(gold.rows(), m.dim);
+    ASSERT_EQ(gold.cols(), m.frames);
+    const auto r = MaxAbsNear(as_double(m), golden_transposed(gold, m.frames), kChromaMaxAbs,
+                              kGoldenSignals[i] + "/chroma_stft vs librosa", m.dim);
+    EXPECT_TRUE(r);
+    if (r) std::cout << "  measured " << r.message() << "\n";
+    const TrackFeatures ref = FeatureExtractor(o).compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size()));
+    EXPECT_TRUE(MaxAbsNear(as_double(m), as_double(ref.frames.at("chroma_stft")), kChromaMaxAbs,
+                           kGoldenSignals[i] + "/chroma_stft vs reference", m.dim));
+    EXPECT_TRUE(RelativeL2Near(as_double(out[0].frames.at("mfcc")), as_double(ref.frames.at("mfcc")), kRelL2,
+                               kGoldenSignals[i] + "/mfcc beside chroma", 20));
+  }
+}
+
+TEST_P(DeviceEngineTest, NonDefaultOptionsAreHonoured) {
+  // Every option of the chain's structs away from its default, against the reference under the same options.
+  FeatureOptions o = chain_options();
+  o.stft.n_fft = 1024;
+  o.stft.hop_length = 300;
+  o.stft.center = false;
+  o.mel.n_mels = 40;
+  o.mel.fmin = 55.0;
+  o.mel.fmax = 7000.0;
+  o.db.ref = 3.0;
+  o.db.amin = 1e-6;
+  o.db.top_db = 40.0;
+  o.mfcc.n_mfcc = 13;
+  o.mfcc.lifter = 22;
+  o.features.push_back("chroma_stft");
+  o.chroma_stft.n_chroma = 24;
+  o.chroma_stft.tuning = -0.17;
+  const std::vector<std::vector<float>> tracks = {seeded_signal(5 * 22050, 11), seeded_signal(1024, 12),
+                                                  seeded_signal(2 * 22050 + 5, 13)};
+  const std::vector<TrackFeatures> out = run(o, tracks, 64);
+  for (size_t i = 0; i < tracks.size(); ++i) expect_matches_reference(o, tracks[i], out[i], "options track " + std::to_string(i));
+  FeatureOptions no_clip = o;
+  no_clip.db.top_db = 0.0;
+  const std::vector<TrackFeatures> unclipped = run(no_clip, tracks, 64);
+  expect_matches_reference(no_clip, tracks[0], unclipped[0], "top_db 0");
+}
+
+TEST_P(DeviceEngineTest, NonFiniteOrEmptyInputIsATypedErrorNamingTheTrack) {
+  const FeatureOptions o = chain_options();
+  DeviceEngineOptions eo;
+  eo.backend = GetParam();
+  DeviceFeatureEngine engine(o, eo);
+  std::vector<float> good = seeded_signal(4000, 3), bad = good, inf = good, empty;
+  bad[1234] = std::numeric_limits<float>::quiet_NaN();
+  inf[5] = -std::numeric_limits<float>::infinity();
+  auto expect_input_error = [&](const std::vector<std::vector<float>>& tracks, const std::string& path,
+                                const std::string& reason_part) {
+    std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
+    try {
+      engine.compute_batch(spans);
+      ADD_FAILURE() << "no InputError for " << path;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.path(), path);
+      EXPECT_NE(e.reason().find(reason_part), std::string::npos) << e.what();
+    }
+  };
+  expect_input_error({good, good, bad}, "track 2", "index 1234");
+  expect_input_error({inf, good}, "track 0", "index 5");
+  expect_input_error({good, empty}, "track 1", "empty");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DeviceEngineTest, ::testing::Values(DeviceBackend::kHost, DeviceBackend::kCuda),
+                         [](const ::testing::TestParamInfo<DeviceBackend>& info) {
+                           return std::string(info.param == DeviceBackend::kHost ? "Host" : "Cuda");
+                         });
+
+TEST(DeviceEngine, UnsupportedFeaturesAreRefusedAtConstruction) {
+  FeatureOptions o;
+  o.features = {"mfcc", "spectral_contrast"};
+  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_feature(o).value_or(""), "spectral_contrast");
+  try {
+    DeviceFeatureEngine engine(o);
+    ADD_FAILURE() << "spectral_contrast was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"spectral_contrast\""), std::string::npos) << e.what();
+  }
+  o.features.clear();  // all features
+  EXPECT_TRUE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(chain_options()).has_value());
+  // chroma_stft is computed only at a fixed tuning.
+  o.features = {"chroma_stft"};
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
+  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_option(o).value_or(""), "chroma_stft.tuning");
+  try {
+    DeviceFeatureEngine engine(o);
+    ADD_FAILURE() << "chroma_stft with an estimated tuning was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("chroma_stft.tuning"), std::string::npos) << e.what();
+  }
+  o.chroma_stft.tuning = 0.0;
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+}
+
+}  // namespace
+}  // namespace songlines::features
+
+namespace songlines::features::device_engine {
+namespace {
+
+TEST(RowDivider, EqualsIntegerDivisionOnAGridOfRowLengthsAndIndices) {
+  // Row lengths the engine uses (n_fft, n_mels, n_mfcc, odd sizes) and awkward ones; indices at every row edge
+  // near 0, near 2^31 and 2^32 (where 32-bit tricks fail) and near 2^50.
+  std::mt19937_64 rng(5);
+  int64_t checked = 0;
+  for (int64_t d : {1LL, 2LL, 3LL, 7LL, 12LL, 13LL, 20LL, 40LL, 128LL, 1025LL, 2048LL, 4095LL, 65537LL, 1000003LL}) {
+    const RowDivider div(d);
+    for (int64_t base : {0LL, (1LL << 31) - 3 * d, (1LL << 32) - 3 * d, (1LL << 50) - 3 * d}) {
+      const int64_t start = std::max<int64_t>(0, base - base % d);
+      for (int64_t e = start; e < start + 6 * d && e < start + 5000; ++e, ++checked)
+        ASSERT_EQ(div(e), e / d) << "e=" << e << " d=" << d;
+    }
+    std::uniform_int_distribution<int64_t> any(0, (1LL << 52) - 1);
+    for (int k = 0; k < 2000; ++k, ++checked) {
+      const int64_t e = any(rng);
+      ASSERT_EQ(div(e), e / d) << "e=" << e << " d=" << d;
+    }
+  }
+  EXPECT_GT(checked, 30000);
+}
+
+}  // namespace
+}  // namespace songlines::features::device_engine
