@@ -1,10 +1,12 @@
 #include "core/config.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <cstdlib>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "core/atomic_file.h"
 
@@ -103,11 +105,49 @@ Json load_json_file(const std::string& path) {
   if (std::filesystem::is_directory(path)) throw ConfigError(path + ": is a directory, expected a JSON file");
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot open");
+  // A key written twice in one object is an error (JSON parsers silently keep the last one, so a config with
+  // two "folds" runs with a value the author may not have meant). Keys are tracked per open object.
+  struct Object {
+    std::set<std::string> keys;
+    std::string path;   // dotted path of this object
+    std::string last;   // the key whose value is being parsed
+  };
+  std::vector<Object> open;
+  std::string duplicate;
+  Json::parser_callback_t check = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start: {
+        std::string p;
+        if (!open.empty() && !open.back().last.empty())
+          p = open.back().path.empty() ? open.back().last : open.back().path + "." + open.back().last;
+        open.push_back({{}, p, {}});
+        break;
+      }
+      case Json::parse_event_t::key: {
+        const std::string k = parsed.get<std::string>();
+        if (!open.empty()) {
+          if (!open.back().keys.insert(k).second && duplicate.empty())
+            duplicate = open.back().path.empty() ? k : open.back().path + "." + k;
+          open.back().last = k;
+        }
+        break;
+      }
+      case Json::parse_event_t::object_end:
+        if (!open.empty()) open.pop_back();
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  Json j;
   try {
-    return Json::parse(in, nullptr, true, /*ignore_comments=*/true);
+    j = Json::parse(in, check, true, /*ignore_comments=*/true);
   } catch (const Json::parse_error& e) {
     throw ConfigError(path + ": invalid JSON: " + e.what());
   }
+  if (!duplicate.empty()) throw ConfigError(path + ": duplicate key \"" + duplicate + "\" (written twice in one object)");
+  return j;
 }
 
 void write_json_file_atomic(const std::string& path, const Json& j, int indent) {

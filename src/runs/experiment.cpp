@@ -11,6 +11,7 @@
 #include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
+#include "core/progress.h"
 #include "core/test_kill_point.h"
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
@@ -181,10 +182,20 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
         } else {
           auto est = make_estimator(m, config.seed + 1000u * r + 10u * f, fold_dir);
           auto t0 = std::chrono::steady_clock::now();
+          // Epochs, rate and ETA inside the fold on a terminal (nothing in a log: the fold line below says it).
+          const bool neural = m.type != "centroid" && m.type != "knn";
+          ProgressBar bar(m.name + " r" + std::to_string(r) + " f" + std::to_string(f) + " epochs",
+                          static_cast<int64_t>(m.train.epochs) * std::max(1, m.train.ensemble),
+                          neural ? ProgressMode::kAuto : ProgressMode::kQuiet);
+          int64_t epochs_seen = 0;
           est->fit(data, train_rows, [&](int epoch, double loss) {
             if (epoch % 10 == 0 || epoch + 1 == m.train.epochs)
               jsonl.append(Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}});
+            char detail[32];
+            std::snprintf(detail, sizeof detail, "loss %.4f", loss);
+            bar.set(++epochs_seen, detail);
           });
+          bar.finish();
           auto pred = est->predict(data, test_rows);
           fp.rows = test_rows;
           fp.points = pred.points;

@@ -1,6 +1,9 @@
 #include "core/config.h"
 
 #include <gtest/gtest.h>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 namespace songlines {
 namespace {
@@ -46,6 +49,29 @@ TEST(ConfigReader, WrongTypeNamesPathAndTypes) {
   }
   EXPECT_THROW(parse(Json::parse(R"({"dropout": "high"})")), ConfigError);
   EXPECT_THROW(parse(Json::parse(R"({"hidden_sizes": [1.5]})")), ConfigError);
+}
+
+// A key written twice in one object is an error naming its path (nlohmann would keep the last value silently);
+// the same key in different objects, and in objects inside arrays, is fine.
+TEST(LoadJsonFile, ADuplicateKeyIsAnErrorNamingItsPath) {
+  const auto dir = std::filesystem::temp_directory_path() / ("songlines-dup-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto message = [&](const std::string& text) {
+    std::ofstream(dir / "c.json") << text;
+    try {
+      (void)load_json_file((dir / "c.json").string());
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message(R"({"seed": 1, "seed": 2})").find("duplicate key \"seed\""), std::string::npos);
+  const std::string nested = message(R"({"evaluation": {"folds": 3, "repeats": 1, "folds": 5}})");
+  EXPECT_NE(nested.find("duplicate key \"evaluation.folds\""), std::string::npos) << nested;
+  EXPECT_NE(nested.find("c.json"), std::string::npos) << nested;
+  EXPECT_EQ(message(R"({"a": {"k": 1}, "b": {"k": 2}, "m": [{"k": 1}, {"k": 2}]})"), "(no error)");
+  EXPECT_EQ(message("{\"a\": 1, // a comment\n \"b\": 2}"), "(no error)");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ApplyOverride, SetsNestedKeysWithJsonValues) {
