@@ -73,6 +73,12 @@ int collect_main(const cxxopts::ParseResult& args) {
 
   auto report = collect::run_collect(o, key, geo::Gazetteer::builtin(),
                                      [](const std::string& m) { std::cerr << m << "\n"; });
+  // Nothing collected because every answer was skipped: a failed job (exit 1), and a catalog already at
+  // --output (from an earlier crawl) is left as it was instead of being replaced by an empty one.
+  if (report.rows.empty() && !report.problems.empty())
+    throw NetworkError("collect: nothing collected: all " + std::to_string(report.problems.size()) +
+                       " answers that the catalog needed were skipped (listed above); " + o.output.string() +
+                       " was not written. Rerun the same command (with --resume) once the services answer.");
   collect::write_catalog(o.output, report.rows);
   std::cout << "collect: " << report.rows.size() << " rows -> " << o.output.string() << " (" << report.tracks_seen
             << " tracks, " << report.artists << " artists, " << report.dropped_by_cap << " over the per-country cap, "

@@ -563,6 +563,24 @@ std::vector<std::string> lines_of(const std::string& text) {
 // Persistent cut and non-JSON answers through the binary: retried, then skipped and listed (exit 3, the
 // partial-failure status), the key nowhere; after the server heals, `--resume` asks the skipped requests once
 // more, the requests they lead to once, and nothing that was answered.
+// Every tag page skipped: nothing collected is a failed job (exit 1, not the partial 3), and the catalog
+// already at --output is not replaced by an empty one.
+TEST(Collect, NothingCollectedIsAFailureAndKeepsTheOldCatalog) {
+  FakeApiServer server(fixture_world(), kKey, 20);
+  Fixture f(server);
+  write_text(f.dir / "retry.json",
+             R"({"lastfm": {"max_attempts": 2, "backoff_initial_s": 0.02, "backoff_max_s": 0.05},
+                 "musicbrainz": {"max_attempts": 2, "backoff_initial_s": 0.02, "backoff_max_s": 0.05}})");
+  write_text(f.options.output, "an earlier crawl's catalog\n");
+  server.inject_until_cleared("method=tag", Fault::kMalformed);
+  EXPECT_EQ(wait_exit(spawn_collect(f, f.dir / "run.log", "--config " + (f.dir / "retry.json").string())), 1)
+      << read_bytes(f.dir / "run.log");
+  const std::string log = read_bytes(f.dir / "run.log");
+  EXPECT_NE(log.find("nothing collected"), std::string::npos) << log;
+  EXPECT_EQ(read_bytes(f.options.output), "an earlier crawl's catalog\n");
+  EXPECT_EQ(log.find(kKey), std::string::npos) << log;
+}
+
 TEST(Collect, BinarySkipsPersistentCutAnswersAndResumeAsksOnlyThose) {
   FakeApiServer server(fixture_world(), kKey, 20);
   Fixture f(server);
