@@ -151,7 +151,7 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
         auto state = ckpt_base;
         state += ".json";
         torch_compat::save_module(*model, weights.string());
-        torch::save(optimizer, optim.string());
+        torch_compat::save_optimizer(optimizer, optim.string());
         write_json_file_atomic(state.string(), {{"epoch", done}, {"member", m}});
         // Re-seed so a run resumed here draws the same dropout masks and batches as an uninterrupted one.
         torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m) + 7919u * static_cast<uint64_t>(done));
