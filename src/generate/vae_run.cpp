@@ -464,7 +464,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
   // is written last) is trained again from the start: its partial files are all rewritten atomically.
   switch (vae_run_state(c, run_dir)) {
     case VaeRunState::kComplete:
-      log << "vae: " << run_dir.string() << " is complete (same config, metrics.json present); nothing to do\n";
+      log << "vae: " << run_dir.string() << " is complete, skipped (same config, metrics.json present; nothing is redone)\n";
       return load_json_file((run_dir / "metrics.json").string());
     case VaeRunState::kUnfinished:
       log << "vae: " << run_dir.string() << " is unfinished; training it again\n";
