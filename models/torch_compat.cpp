@@ -2,6 +2,9 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <sstream>
+
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace songlines::torch_compat {
@@ -128,10 +131,20 @@ PrecisionScope::~PrecisionScope() {
   }
 }
 
+// Checkpoints are serialized in memory, then written with write_file_atomic: libtorch's own file writer, on a
+// full disk, throws from its destructor (std::terminate) and leaves a partial file under the final name.
 void save_module(const torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
   module.save(archive);
-  archive.save_to(path);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+void save_optimizer(const torch::optim::Optimizer& optimizer, const std::string& path) {
+  std::ostringstream bytes;
+  torch::save(optimizer, bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 void load_module(torch::nn::Module& module, const std::string& path, const torch::Device& device) {

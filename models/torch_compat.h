@@ -56,8 +56,12 @@ class PrecisionScope {
   bool cudnn_tf32_was_ = true;
 };
 
-/// Serialization of a module's parameters/buffers into an archive path (same API on both versions).
+/// Serialization of a module's parameters/buffers into an archive path (same API on both versions). Written
+/// atomically (temporary name, then rename: a partial file never has the final name); a failed write (a full
+/// disk) throws IoError naming the path and the reason.
 void save_module(const torch::nn::Module& module, const std::string& path);
+/// An optimizer's state, written the same way.
+void save_optimizer(const torch::optim::Optimizer& optimizer, const std::string& path);
 void load_module(torch::nn::Module& module, const std::string& path, const torch::Device& device);
 
 }  // namespace songlines::torch_compat

@@ -54,6 +54,10 @@ int extract_main(const cxxopts::ParseResult& args) {
             << r.jobs << " threads";
   if (r.tracks_resumed) std::cout << "; " << r.tracks_resumed << " already extracted (resumed)";
   std::cout << "\n" << r.shards.size() << " shards and features.csv in " << o.output_dir.string() << "\n";
+  if (!r.skipped.empty()) {
+    std::cerr << "warning: " << r.skipped.size() << " folder entries skipped:\n";
+    for (const auto& f : r.skipped) std::cerr << "  " << f.path << ": " << f.reason << "\n";
+  }
   if (!r.failed.empty()) {
     std::cerr << r.failed.size() << " files failed:\n";
     for (const auto& f : r.failed) std::cerr << "  " << f.path << ": " << f.reason << "\n";

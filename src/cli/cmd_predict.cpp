@@ -94,6 +94,7 @@ int predict_main(const cxxopts::ParseResult& args) {
     if (args.count("catalog")) eo.catalog = args["catalog"].as<std::string>();
     auto r = extract::run_extract(eo);
     failed = r.failed;
+    for (const auto& f : r.skipped) std::cerr << "predict: warning: skipped " << f.path << ": " << f.reason << "\n";
     for (auto& f : r.shards) shard_files.push_back(f);
   }
 

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -12,6 +14,8 @@
 #include <set>
 #include <span>
 #include <thread>
+
+#include <sys/stat.h>
 
 #include "audio/audio_file.h"
 #include "core/atomic_file.h"
@@ -91,6 +95,78 @@ shards::TrackRecord to_record(features::TrackFeatures tf, const std::vector<std:
 
 }  // namespace
 
+namespace {
+
+/// A real directory, whatever path reached it.
+struct DirectoryIdentity {
+  dev_t device;
+  ino_t inode;
+  auto operator<=>(const DirectoryIdentity&) const = default;
+};
+
+/// Walks one input folder, following symbolic links, each real directory once (by device and inode), so link
+/// cycles end; an entry whose link cannot be resolved (dangling, a loop of links) is skipped and listed.
+/// Entries are visited in name order, so ids and "first path wins" do not depend on readdir's order.
+void walk_folder(const fs::path& input, const std::function<void(const fs::path&, const fs::path&)>& add_file,
+                 std::vector<FailedFile>& failed, std::vector<FailedFile>& skipped) {
+  struct Pending {
+    fs::path path;  // as walked: input/...
+    fs::path rel;   // relative to input
+  };
+  std::set<DirectoryIdentity> visited;
+  struct stat st {};
+  if (::stat(input.c_str(), &st) != 0) {
+    failed.push_back({input.string(), std::string("cannot walk folder: ") + std::strerror(errno)});
+    return;
+  }
+  visited.insert({st.st_dev, st.st_ino});
+  std::vector<Pending> stack{{input, fs::path()}};
+  while (!stack.empty()) {
+    const Pending dir = std::move(stack.back());
+    stack.pop_back();
+    std::error_code ec;
+    std::vector<fs::path> names;
+    for (fs::directory_iterator it(dir.path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec))
+      names.push_back(it->path().filename());
+    if (ec) {
+      if (dir.rel.empty()) failed.push_back({input.string(), "cannot walk folder: " + ec.message()});
+      else skipped.push_back({dir.path.string(), "cannot read folder: " + ec.message()});
+      continue;
+    }
+    std::sort(names.begin(), names.end());
+    std::vector<Pending> subdirs;
+    for (const auto& name : names) {
+      if (name.string().rfind('.', 0) == 0) continue;  // hidden files and folders
+      const fs::path p = dir.path / name;
+      const fs::path rel = dir.rel / name;
+      if (::stat(p.c_str(), &st) != 0) {
+        const int err = errno;
+        struct stat lst {};
+        const bool link = ::lstat(p.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
+        std::string why = err == ENOENT && link ? "dangling symbolic link (its target does not exist)"
+                          : err == ELOOP        ? "symbolic link that resolves to itself (loop of links)"
+                                                : std::string("cannot stat: ") + std::strerror(err);
+        skipped.push_back({p.string(), why});
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (has_audio_extension(p)) {  // "x.wav/" is reported as a bad file
+          add_file(p, rel);
+          continue;
+        }
+        if (visited.insert({st.st_dev, st.st_ino}).second) subdirs.push_back({p, rel});
+        continue;  // a directory already walked (a link back up, or a second link to it): once is enough
+      }
+      if (has_audio_extension(p)) add_file(p, rel);
+    }
+    // Depth first, in name order: the stack pops the first name first.
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
+  }
+}
+
+}  // namespace
+
 AudioFileList find_audio_files(const std::vector<fs::path>& inputs, std::vector<FailedFile>& failed) {
   std::map<std::string, std::string> found;  // canonical path -> derived id (first input wins)
   auto add = [&](const fs::path& p, std::string id) {
@@ -99,6 +175,7 @@ AudioFileList find_audio_files(const std::vector<fs::path>& inputs, std::vector<
     if (ec) canonical = fs::absolute(p);
     found.emplace(canonical.string(), std::move(id));
   };
+  AudioFileList list;
   for (const auto& input : inputs) {
     std::error_code ec;
     if (!fs::exists(input, ec)) {
@@ -109,23 +186,10 @@ AudioFileList find_audio_files(const std::vector<fs::path>& inputs, std::vector<
       add(input, input.stem().string());
       continue;
     }
-    auto options = fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied;
-    for (auto it = fs::recursive_directory_iterator(input, options, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      const fs::path& p = it->path();
-      if (p.filename().string().rfind('.', 0) == 0) {  // hidden files and folders
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      if (!has_audio_extension(p)) continue;
-      if (it->is_directory()) it.disable_recursion_pending();  // "x.wav/" is reported as a bad file
-      fs::path rel = fs::relative(p, input, ec);
-      if (ec || rel.empty()) rel = p.filename();
-      add(p, rel.replace_extension().generic_string());
-    }
-    if (ec) failed.push_back({input.string(), "cannot walk folder: " + ec.message()});
+    walk_folder(
+        input, [&](const fs::path& p, const fs::path& rel) { add(p, fs::path(rel).replace_extension().generic_string()); },
+        failed, list.skipped);
   }
-  AudioFileList list;
   for (auto& [path, id] : found) {
     list.files.emplace_back(path);
     list.ids.push_back(id);
@@ -271,6 +335,7 @@ ExtractResult run_extract(const ExtractOptions& options) {
 
   // ---- the work list ----
   AudioFileList found = find_audio_files(options.inputs, result.failed);
+  result.skipped = found.skipped;
   struct Task {
     fs::path path;
     std::string id;

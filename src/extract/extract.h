@@ -46,6 +46,9 @@ struct ExtractResult {
   double wall_seconds = 0;
   std::vector<std::filesystem::path> shards;  ///< every shard in the output (old and new), sorted
   std::vector<FailedFile> failed;             ///< files skipped, with reasons
+  /// Folder entries left out while walking (a dangling symbolic link, a loop of links, an unreadable
+  /// subfolder), with reasons; listed as warnings, they do not change the exit status.
+  std::vector<FailedFile> skipped;
   features::Device device = features::Device::kCpu;  ///< the engine that ran
   int jobs = 1;
 };
@@ -57,9 +60,12 @@ ExtractResult run_extract(const ExtractOptions& options);
 /// Audio files under the inputs: folders walked recursively for audio::audio_extensions() (case-insensitive);
 /// a folder whose name has an audio extension ("x.wav/") is taken as a file so that it is reported as bad;
 /// a file named explicitly is taken whatever its extension. Missing inputs go to failed. Sorted, canonical paths.
+/// Symbolic links are followed, but each real directory (device, inode) is walked once, so link cycles end;
+/// entries that cannot be resolved (dangling links, loops of links) go to skipped (docs/reliability.md).
 struct AudioFileList {
   std::vector<std::filesystem::path> files;
   std::vector<std::string> ids;  ///< per file: path relative to its input folder without extension (stem for files)
+  std::vector<FailedFile> skipped;  ///< entries left out while walking, with reasons
 };
 AudioFileList find_audio_files(const std::vector<std::filesystem::path>& inputs, std::vector<FailedFile>& failed);
 

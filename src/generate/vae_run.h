@@ -50,7 +50,15 @@ bool is_vae_config(const Json& j);
 /// Loads CONFIG.json with key=value overrides and parses it.
 VaeRunConfig load_vae_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
 
-/// Trains and evaluates; returns metrics.json's content.
+/// What run_dir holds for this config: nothing yet, an unfinished run (config.json only), or a finished one
+/// (config.json and metrics.json). Throws UsageError naming the directory when it holds a different config,
+/// an unreadable config.json, or a metrics.json without a config.json.
+enum class VaeRunState { kNew, kUnfinished, kComplete };
+VaeRunState vae_run_state(const VaeRunConfig& config, const std::filesystem::path& run_dir);
+
+/// Trains and evaluates; returns metrics.json's content. A finished run directory with the same config is not
+/// redone (its metrics.json is returned); one with a different config is refused (UsageError, exit 2) before
+/// anything is written, so a finished result is never replaced.
 Json run_vae_experiment(const VaeRunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
 
 /// runs/<experiment>/<UTC timestamp> under output_root.

@@ -3,7 +3,46 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace songlines::shards::h5 {
+
+namespace {
+herr_t innermost_error(unsigned n, const H5E_error2_t* e, void* out) {
+  if (n == 0 && e && e->desc) *static_cast<std::string*>(out) = e->desc;
+  return 0;
+}
+}  // namespace
+
+std::string last_error_reason() {
+  std::string desc;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, &desc);
+  // sec2's write and truncate errors read "..., errno = 28, error message = 'No space left on device', ...".
+  const std::string key = "error message = '";
+  const size_t at = desc.find(key);
+  if (at != std::string::npos) {
+    const size_t end = desc.find('\'', at + key.size());
+    if (end != std::string::npos) return desc.substr(at + key.size(), end - at - key.size());
+  }
+  return desc;
+}
+
+std::string with_reason(const std::string& what) {
+  const std::string reason = last_error_reason();
+  return reason.empty() ? what : what + ": " + reason;
+}
+
+bool discard_further_writes(hid_t file) noexcept {
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || handle == nullptr) return false;
+  const int fd = *static_cast<int*>(handle);
+  const int memory = ::memfd_create("songlines-discarded-shard", MFD_CLOEXEC);
+  if (memory < 0) return false;
+  const bool ok = ::dup2(memory, fd) >= 0;
+  ::close(memory);
+  return ok;
+}
 
 Handle utf8_string_type() {
   Handle t = datatype(H5Tcopy(H5T_C_S1), "H5Tcopy(H5T_C_S1)");

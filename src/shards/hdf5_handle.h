@@ -35,7 +35,9 @@ class Handle {
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }  // NOLINT: lets handles go straight into H5 calls
   bool valid() const { return id_ >= 0; }
-  /// Closes now; returns the status of the close call (0 when nothing was open).
+  /// Closes now; returns the status of the close call (0 when nothing was open). The handle is empty
+  /// afterwards either way: HDF5 1.10 crashes when a close that failed is tried again, so a writer makes sure
+  /// its closes cannot fail instead (discard_further_writes()).
   herr_t reset() {
     herr_t status = 0;
     if (id_ >= 0 && closer_) status = closer_(id_);
@@ -52,14 +54,28 @@ class Handle {
 /// builds); songlines reports errors through exceptions instead.
 inline void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
-/// Throws IoError("<what>") when id is negative; otherwise wraps it.
+/// The reason of the HDF5 call that just failed, from this thread's error stack: the system's message where
+/// HDF5 recorded one ("No space left on device"), else the innermost description; "" when the stack is empty.
+std::string last_error_reason();
+
+/// what, with ": <last_error_reason()>" when there is one.
+std::string with_reason(const std::string& what);
+
+/// Throws IoError("<what>: <reason>") when id is negative; otherwise wraps it.
 inline Handle check(hid_t id, Handle::Closer closer, const std::string& what) {
-  if (id < 0) throw IoError(what);
+  if (id < 0) throw IoError(with_reason(what));
   return Handle(id, closer);
 }
 inline void check_status(herr_t status, const std::string& what) {
-  if (status < 0) throw IoError(what);
+  if (status < 0) throw IoError(with_reason(what));
 }
+
+/// Points a file's descriptor (sec2 driver) at an anonymous in-memory file, so that closing it and its objects,
+/// which may flush cached chunks and metadata, cannot fail for lack of disk space. Used on a writer's error path
+/// (the file is thrown away) and after a successful H5Fflush (the file on disk is complete). A failed H5Fclose
+/// leaves the file id open and half torn down: HDF5 1.10 then crashes closing it again, at the latest at exit
+/// in H5F__close_cb. Returns false when the descriptor could not be redirected.
+bool discard_further_writes(hid_t file) noexcept;
 
 inline Handle file(hid_t id, const std::string& what) { return check(id, H5Fclose, what); }
 inline Handle group(hid_t id, const std::string& what) { return check(id, H5Gclose, what); }

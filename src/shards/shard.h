@@ -108,6 +108,8 @@ class ShardReader {
   bool has_frames(const std::string& feature) const;
   int64_t frame_dim(const std::string& feature) const;
 
+  /// Reads below throw InputError naming the file, the dataset and the track when a value is NaN or infinite
+  /// (docs/reliability.md: non-finite values are refused where they enter).
   /// Frames of one track ([frames, dim]).
   features::FeatureMatrix read_frames(const std::string& feature, int64_t track) const;
   /// Rows [row_begin, row_end) of a frame array (for crops without reading a whole track).

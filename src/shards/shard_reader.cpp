@@ -55,6 +55,26 @@ struct ShardReader::Impl {
 
   [[noreturn]] void fail(const std::string& reason) const { throw InputError(file_name, reason); }
 
+  /// "track 3 (\"id\")" for messages.
+  std::string track_label(int64_t track) const {
+    return "track " + std::to_string(track) + " (\"" + ids[static_cast<size_t>(track)] + "\")";
+  }
+
+  /// Non-finite values are refused where they enter (docs/reliability.md): values[rows x dim] read from
+  /// dataset `full`, rows starting at first_row; row_to_track maps a row to its track index.
+  template <class T, class RowToTrack>
+  void require_finite(const std::vector<T>& values, int64_t dim, int64_t first_row, const std::string& full,
+                      const char* row_word, RowToTrack row_to_track) const {
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (std::isfinite(values[i])) continue;
+      const int64_t row = first_row + static_cast<int64_t>(i) / dim, col = static_cast<int64_t>(i) % dim;
+      const int64_t track = row_to_track(row);
+      std::string where = full + ": non-finite value (" + std::to_string(values[i]) + ") in " + track_label(track);
+      if (row_word) where += ", " + std::string(row_word) + " " + std::to_string(row - offsets[track]);
+      fail(where + ", column " + std::to_string(col) + "; the shard cannot be used (re-extract the track)");
+    }
+  }
+
   h5::Handle open_dataset(hid_t loc, const std::string& name, const std::string& full) const {
     if (!h5::exists(loc, name)) fail("missing dataset " + full);
     return h5::dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), file_name + ": cannot open " + full);
@@ -125,6 +145,13 @@ struct ShardReader::Impl {
     latitudes = read_float_vector(tracks, "latitude", "/tracks/latitude", n);
     longitudes = read_float_vector(tracks, "longitude", "/tracks/longitude", n);
     durations = read_float_vector(tracks, "duration_s", "/tracks/duration_s", n);
+    // NaN coordinates mean "unknown"; infinities are corrupt values, not unknowns.
+    for (size_t i = 0; i < n; ++i) {
+      if (std::isinf(latitudes[i]) || std::isinf(longitudes[i]))
+        fail("/tracks/latitude, /tracks/longitude: infinite coordinate in " + track_label(static_cast<int64_t>(i)));
+      if (!std::isfinite(durations[i]))
+        fail("/tracks/duration_s: non-finite value in " + track_label(static_cast<int64_t>(i)));
+    }
 
     if (h5::exists(file, "frames")) {
       h5::Handle group = h5::group(H5Gopen2(file, "frames", H5P_DEFAULT), file_name + ": cannot open /frames");
@@ -206,6 +233,9 @@ struct ShardReader::Impl {
     h5::Handle mem = h5::dataspace(H5Screate_simple(2, count, nullptr), "H5Screate_simple");
     if (H5Dread(fs.dset, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, m.data.data()) < 0)
       fail("cannot read /frames/" + feature + " (corrupt?)");
+    require_finite(m.data, fs.dim, begin, "/frames/" + feature, "frame", [&](int64_t row) {
+      return static_cast<int64_t>(std::upper_bound(offsets.begin(), offsets.end(), row) - offsets.begin()) - 1;
+    });
     return m;
   }
 
@@ -228,6 +258,7 @@ struct ShardReader::Impl {
     h5::check_status(H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr), "hyperslab");
     h5::Handle mem = h5::dataspace(H5Screate_simple(2, count, nullptr), "H5Screate_simple");
     if (H5Dread(dset, H5T_NATIVE_DOUBLE, mem, space, H5P_DEFAULT, out.data()) < 0) fail("cannot read " + full);
+    require_finite(out, it->second.dim, row_begin, full, nullptr, [](int64_t row) { return row; });
     return out;
   }
 };

@@ -1,6 +1,11 @@
 // ShardWriter: streams frame arrays into chunked, extendible HDF5 datasets as tracks arrive, keeps only the
 // small per-track metadata and summaries in memory, and commits the file by rename on close().
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -45,6 +50,25 @@ void write_matrix(hid_t loc, const std::string& name, hid_t file_type, hid_t mem
   h5::Handle dset = h5::dataset(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                 "cannot create dataset " + name);
   if (rows * cols > 0) h5::check_status(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write " + name);
+}
+
+/// Throws IoError (ENOSPC's text) unless the file system holding tmp has room for every metadata entry HDF5
+/// has cached for `file` plus a margin: what a flush can write once the raw data is on disk.
+void require_room_for_metadata(hid_t file, const std::filesystem::path& tmp, const std::string& where) {
+  constexpr size_t kMarginBytes = 256 << 10;  // superblock, heaps, B-tree growth beyond the cached entries
+  size_t max_size = 0, min_clean = 0, cached = 0;
+  int entries = 0;
+  h5::check_status(H5Fget_mdc_size(file, &max_size, &min_clean, &cached, &entries), where + "H5Fget_mdc_size");
+  struct statvfs st {};
+  const auto dir = tmp.has_parent_path() ? tmp.parent_path() : std::filesystem::path(".");
+  if (::statvfs(dir.c_str(), &st) != 0) return;  // cannot tell: let the flush try
+  // Root may write into the blocks a file system reserves (ext4's 5%); others may not.
+  const auto free_blocks = ::geteuid() == 0 ? st.f_bfree : st.f_bavail;
+  const auto free_bytes = static_cast<unsigned long long>(free_blocks) * st.f_frsize;
+  if (free_bytes < cached + kMarginBytes)
+    throw IoError(where + "cannot write the shard's metadata: " + std::strerror(ENOSPC) + " (" +
+                  std::to_string(free_bytes) + " bytes free, about " + std::to_string(cached + kMarginBytes) +
+                  " needed)");
 }
 
 }  // namespace
@@ -115,10 +139,14 @@ struct ShardWriter::Impl {
     h5::check_status(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr), "hyperslab");
     h5::Handle mem_space = h5::dataspace(H5Screate_simple(2, count, nullptr), "H5Screate_simple");
     h5::check_status(H5Dwrite(dset, H5T_NATIVE_FLOAT, mem_space, file_space, H5P_DEFAULT, m.data.data()),
-                     tmp.string() + ": cannot write /frames/" + name + " (disk full?)");
+                     tmp.string() + ": cannot write /frames/" + name);
   }
 
+  // Error path: every identifier closed, the temporary file removed. Further writes go to memory first, so the
+  // closes (which flush cached chunks and metadata) cannot fail on a full disk and leave an identifier open.
+  // Only closes of chunked datasets and of the file write to the disk; those are all members, closed here.
   void remove_temporary() noexcept {
+    if (file.valid()) h5::discard_further_writes(file);
     frame_dsets.clear();
     frames_group.reset();
     file.reset();
@@ -140,8 +168,17 @@ ShardWriter::ShardWriter(std::filesystem::path path, ShardAttributes attributes,
   std::error_code ec;
   if (impl_->path.has_parent_path()) std::filesystem::create_directories(impl_->path.parent_path(), ec);
   impl_->tmp = temporary_path_for(impl_->path);
-  impl_->file = h5::file(H5Fcreate(impl_->tmp.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT),
-                         impl_->path.string() + ": cannot create shard (temporary " + impl_->tmp.string() + ")");
+  // Strong close: closing the file closes every object still open in it, so an identifier whose own close
+  // failed on the error path (a local handle destroyed while unwinding) is closed with the file, not leaked.
+  h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(file access)");
+  h5::check_status(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "H5Pset_fclose_degree");
+  try {
+    impl_->file = h5::file(H5Fcreate(impl_->tmp.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl),
+                           impl_->path.string() + ": cannot create shard (temporary " + impl_->tmp.string() + ")");
+  } catch (...) {
+    std::filesystem::remove(impl_->tmp, ec);  // a failed create (a full disk) may leave the file behind
+    throw;
+  }
 }
 
 ShardWriter::~ShardWriter() {
@@ -188,6 +225,11 @@ void ShardWriter::add(const TrackRecord& track) {
     if (!st.std.empty() && st.std.size() != st.mean.size())
       throw InputError(who, "summary of " + name + ": std has " + std::to_string(st.std.size()) + " values, mean has " +
                                 std::to_string(st.mean.size()));
+    for (const auto* v : {&st.mean, &st.std})
+      for (size_t k = 0; k < v->size(); ++k)
+        if (!std::isfinite((*v)[k]))
+          throw InputError(who, "summary " + name + (v == &st.mean ? "_mean" : "_std") + " has a non-finite value (" +
+                                    std::to_string((*v)[k]) + ") in column " + std::to_string(k));
   }
 
   if (!s.have_schema) {
@@ -284,10 +326,24 @@ void ShardWriter::close() {
     h5::write_attribute(s.file, "source", a.source);
     h5::write_attribute(s.file, "producer", a.producer);
 
+    // Raw data first: closing a frame dataset writes its cached chunks (a failure here is recoverable).
+    for (auto& [name, dset] : s.frame_dsets) h5::check_status(dset.reset(), where + "cannot write /frames/" + name);
     s.frame_dsets.clear();
-    s.frames_group.reset();
-    h5::check_status(H5Fflush(s.file, H5F_SCOPE_GLOBAL), where + "cannot flush (disk full?)");
+    h5::check_status(s.frames_group.reset(), where + "cannot close /frames");
+    // Then the metadata, in one flush. HDF5 1.10 cannot recover from a failed flush: the file can then never be
+    // closed ("slist already enabled?"), and the open id crashes the exit (H5F__close_cb). So the flush is only
+    // tried with room on the disk for every cached metadata entry; otherwise this is a full disk, before it.
+    require_room_for_metadata(s.file, s.tmp, where);
+    h5::check_status(H5Fflush(s.file, H5F_SCOPE_GLOBAL), where + "cannot write the shard");
+    // The flushed file is complete. Closing can still write (free-space bookkeeping, the superblock's end of
+    // file) and must not fail: those last writes go to memory, and the file is reopened below to check that
+    // what the flush left is a readable HDF5 file.
+    if (!h5::discard_further_writes(s.file)) throw IoError(where + "cannot detach the temporary file after writing it");
     h5::check_status(s.file.reset(), where + "cannot close temporary file " + s.tmp.string());
+    {
+      h5::Handle check = h5::file(H5Fopen(s.tmp.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+                                  where + "the written temporary file " + s.tmp.string() + " does not open");
+    }
     commit_atomic(s.tmp, s.path);
     s.committed = true;
   } catch (...) {

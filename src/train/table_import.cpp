@@ -13,16 +13,25 @@ namespace songlines::train {
 
 namespace {
 
-double parse_number(const std::string& text, const std::string& where) {
+// where: "file:line"; column: 1-based, with its header name when the table has one. Non-finite values (nan,
+// inf, or a number that overflows a double) are refused at this boundary so they never reach a model
+// (docs/reliability.md).
+double parse_number(const std::string& text, const std::string& where, size_t column, const std::string& name = "") {
+  const std::string col = "column " + std::to_string(column) + (name.empty() ? "" : " (" + name + ")");
+  double v = 0;
   try {
     size_t used = 0;
-    double v = std::stod(text, &used);
+    v = std::stod(text, &used);
     while (used < text.size() && std::isspace(static_cast<unsigned char>(text[used]))) ++used;
     if (used != text.size()) throw std::invalid_argument(text);
-    return v;
+  } catch (const std::out_of_range&) {
+    v = HUGE_VAL;  // stod's overflow: as non-finite as "inf"
   } catch (const std::exception&) {
-    throw InputError(where, "not a number: \"" + text + "\"");
+    throw InputError(where, col + ": not a number: \"" + text + "\"");
   }
+  if (!std::isfinite(v))
+    throw InputError(where, col + ": non-finite value \"" + text + "\" (NaN and infinity are refused; fix or drop the row)");
+  return v;
 }
 
 bool is_missing(const std::string& s) { return s.empty() || s == "nan" || s == "NaN" || s == "NA"; }
@@ -120,8 +129,8 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
         throw InputError(where, "expected " + std::to_string(width) + " comma-separated values, got " +
                                     std::to_string(f.size()));
       ++out.rows;
-      double lat = is_missing(f[width - 2]) ? NAN : parse_number(f[width - 2], where);
-      double lon = is_missing(f[width - 1]) ? NAN : parse_number(f[width - 1], where);
+      double lat = is_missing(f[width - 2]) ? NAN : parse_number(f[width - 2], where, width - 1, "latitude");
+      double lon = is_missing(f[width - 1]) ? NAN : parse_number(f[width - 1], where, width, "longitude");
       if (!accept_coords(lat, lon, static_cast<int64_t>(r + 1), "gom:" + std::to_string(r))) continue;
       shards::TrackRecord t;
       t.id = "gom-" + std::to_string(r);
@@ -130,7 +139,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       t.longitude = static_cast<float>(lon);
       t.country = gazetteer.nearest({lat, lon}).iso2;  // GOM places are capitals (see gom_locations_to_country)
       auto& s = t.summary["gom"];
-      for (size_t k = 0; k + 2 < width; ++k) s.mean.push_back(parse_number(f[k], where));
+      for (size_t k = 0; k + 2 < width; ++k) s.mean.push_back(parse_number(f[k], where, k + 1));
       out.tracks.push_back(std::move(t));
       out.artists.emplace_back();
     }
@@ -165,8 +174,8 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
         throw InputError(where, "expected " + std::to_string(records[0].size()) + " fields, got " + std::to_string(f.size()));
       ++out.rows;
       std::string id = id_c ? f[*id_c] : std::to_string(r);
-      double lat = is_missing(f[lat_c]) ? NAN : parse_number(f[lat_c], where);
-      double lon = is_missing(f[lon_c]) ? NAN : parse_number(f[lon_c], where);
+      double lat = is_missing(f[lat_c]) ? NAN : parse_number(f[lat_c], where, lat_c + 1, "Latitude");
+      double lon = is_missing(f[lon_c]) ? NAN : parse_number(f[lon_c], where, lon_c + 1, "Longitude");
       std::string what = "track " + id + (name_c ? " \"" + f[*name_c] + "\"" : std::string());
       if (!accept_coords(lat, lon, static_cast<int64_t>(r + 1), what)) continue;
       shards::TrackRecord t;
@@ -178,7 +187,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       t.country = c ? c->iso2 : gazetteer.nearest({lat, lon}).iso2;
       for (size_t b = 0; b < block_cols.size(); ++b) {
         auto& s = t.summary[kSeedBlocks[b].name];
-        for (size_t c2 : block_cols[b]) s.mean.push_back(parse_number(f[c2], where));
+        for (size_t c2 : block_cols[b]) s.mean.push_back(parse_number(f[c2], where, c2 + 1, records[0][c2]));
       }
       if (genre_c) t.summary[shards::kMetaGenre].mean = shards::genre_one_hot(f[*genre_c]);
       if (listeners_c) t.summary[shards::kMetaListeners].mean = shards::listeners_features(f[*listeners_c], where);

@@ -203,7 +203,7 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
         Json previous;
         if (std::filesystem::exists(state)) previous = load_json_file(state);
         torch_compat::save_module(*model, (*checkpoint_dir_ / (stem + ".pt")).string());
-        torch::save(optimizer, (*checkpoint_dir_ / (stem + ".optim.pt")).string());
+        torch_compat::save_optimizer(optimizer, (*checkpoint_dir_ / (stem + ".optim.pt")).string());
         test_kill_point("epoch-checkpoint-files-written");
         write_json_file_atomic(state, {{"epoch", done},
                                        {"member", m},

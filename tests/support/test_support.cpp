@@ -1,6 +1,14 @@
 #include "support/test_support.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <cmath>
@@ -25,6 +33,72 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+TmpfsMount::TmpfsMount(const std::string& size) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "songlines-tmpfs-XXXXXX").string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+  // A private mount namespace (once per process, where allowed): a crashed test cannot leave the mount behind.
+  static const bool private_namespace = [] {
+    return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+  }();
+  (void)private_namespace;
+  const std::string options = "size=" + size + ",mode=0755";
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) == 0) {
+    mounted_ = true;
+  } else {
+    error_ = std::strerror(errno);
+  }
+}
+
+TmpfsMount::~TmpfsMount() {
+  if (mounted_ && !unmount()) ::umount2(path_.c_str(), MNT_DETACH);
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool TmpfsMount::unmount(std::string* why) {
+  if (!mounted_) return true;
+  if (::umount2(path_.c_str(), 0) == 0) {
+    mounted_ = false;
+    return true;
+  }
+  if (why) *why = std::strerror(errno);
+  return false;
+}
+
+std::string TmpfsMount::skip_reason() const {
+  return "cannot mount a tmpfs on " + path_.string() + " (" + error_ +
+         "): full-disk tests need root or CAP_SYS_ADMIN, as in the project's container";
+}
+
+int64_t TmpfsMount::free_bytes() const {
+  struct statvfs st {};
+  if (::statvfs(path_.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+void TmpfsMount::fill_leaving(int64_t leave_bytes) {
+  const auto filler = path_ / ".filler";
+  const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + filler.string());
+  std::vector<char> block(64 * 1024, 'x');
+  int64_t written = 0;
+  for (;;) {
+    const ssize_t n = ::write(fd, block.data(), block.size());
+    if (n <= 0) break;
+    written += n;
+  }
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  const int64_t keep = std::max<int64_t>(0, written - (leave_bytes + page - 1) / page * page);
+  if (::ftruncate(fd, keep) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot truncate " + filler.string());
+  }
+  ::close(fd);
 }
 
 CommandResult run_command(const std::string& command_line) {
