@@ -169,7 +169,12 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   fs::create_directories(run_dir);
   const fs::path config_path = run_dir / "quickstart.json";
   const Json resolved = c.to_json();
-  if (fs::exists(config_path) && load_json_file(config_path.string()) != resolved)
+  // The device is not part of the job's identity (each part ignores it too).
+  auto identity = [](Json j) {
+    j.erase("device");
+    return j;
+  };
+  if (fs::exists(config_path) && identity(load_json_file(config_path.string())) != identity(resolved))
     throw UsageError(run_dir.string() + ": holds a quickstart with a different config; choose another run directory");
   write_json_file_atomic(config_path.string(), resolved);
   const auto t0 = std::chrono::steady_clock::now();

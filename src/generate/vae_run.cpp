@@ -13,7 +13,9 @@
 
 #include "audio/audio_file.h"
 #include "core/atomic_file.h"
+#include "core/dir_lock.h"
 #include "core/error.h"
+#include "core/jsonl_log.h"
 #include "core/progress.h"
 #include "features/feature_options.h"
 #include "generate/spectrogram_image.h"
@@ -90,6 +92,13 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
       }
     }
     s.finish();
+    // Checked here, not after training: the limits generation itself enforces, named by their config keys.
+    if (!(c.sample_seconds > 0 && c.sample_seconds <= kMaxGenerateSeconds))
+      throw ConfigError("samples.seconds: must be in (0, " + std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
+                        "], got " + std::to_string(c.sample_seconds));
+    if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
+      throw ConfigError("samples.griffin_lim_iterations: must be in 1..10000, got " +
+                        std::to_string(c.griffin_lim_iterations));
   }
   {
     auto e = r.child("evaluation");
@@ -453,12 +462,18 @@ VaeRunState vae_run_state(const VaeRunConfig& c, const fs::path& run_dir) {
     throw UsageError(run_dir.string() + ": its config.json cannot be read (" + e.what() +
                      "); choose another run directory");
   }
-  if (existing != c.to_json())
+  // The device is not part of a run's identity: it changes how a run computes, not what.
+  Json wanted = c.to_json();
+  existing.erase("device");
+  wanted.erase("device");
+  if (existing != wanted)
     throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
   return finished ? VaeRunState::kComplete : VaeRunState::kUnfinished;
 }
 
-Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ostream& log) {
+Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std::ostream& log) {
+  const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
+  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
   // A finished run is never redone or replaced (docs/reliability.md): a different config is refused before
   // anything is written, the same config returns the stored metrics. An unfinished one (no metrics.json, which
   // is written last) is trained again from the start: its partial files are all rewritten atomically.
@@ -472,16 +487,19 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
     case VaeRunState::kNew:
       break;
   }
+  // Device and data are checked before the directory records a config, so a failed start (no GPU, missing
+  // shards) leaves nothing that blocks the corrected rerun.
+  const torch::Device device = torch_compat::resolve_device(c.device);
+  LoadedData data = load_data(c, log);
   fs::create_directories(run_dir / "checkpoints");
   fs::create_directories(run_dir / "samples");
   write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
-  LoadedData data = load_data(c, log);
-  const torch::Device device = torch_compat::resolve_device(c.device);
   write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device));
 
-  // Training starts at step 0 every time (an unfinished run is redone), so its records start afresh too.
-  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::trunc);
-  if (!jsonl) throw IoError("cannot write " + (run_dir / "metrics.jsonl").string());
+  // Training starts at step 0 every time (an unfinished run is redone), so its records start afresh too; each
+  // record is one whole line (JsonlLog), so a kill never leaves half a line.
+  fs::remove(run_dir / "metrics.jsonl");
+  JsonlLog jsonl(run_dir / "metrics.jsonl");
   Json last;
   auto t0 = std::chrono::steady_clock::now();
   // Steps, rate and ETA on a terminal (every log_every steps); nothing extra in a log.
@@ -489,8 +507,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir, std::ost
   VaeBundle b = train_vae(data.train, data.val, c.model, data.audio, c.train, [&](const Json& rec) {
     Json r = rec;
     r["phase"] = "train";
-    jsonl << r.dump() << "\n";
-    jsonl.flush();
+    jsonl.append(r);
     if (bar.enabled()) {
       char detail[64];
       std::snprintf(detail, sizeof detail, "loss %.4f", rec["loss"].get<double>());

@@ -228,8 +228,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
 
   // predictions.csv: one row per (model, repeat, test track).
   {
-    auto tmp = run_dir / "predictions.csv.tmp";
-    std::ofstream csv(tmp);
+    std::ostringstream csv;  // written whole and atomically (a full disk is an IoError naming the file)
     csv << "track_id,model,repeat,latitude,longitude,predicted_latitude,predicted_longitude,error_km,country,"
            "predicted_country,uncertainty_km\n";
     csv << std::setprecision(8);
@@ -245,8 +244,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
         csv << "\n";
       }
     }
-    csv.close();
-    fs::rename(tmp, run_dir / "predictions.csv");
+    write_file_atomic(run_dir / "predictions.csv", csv.str());
   }
 
   Json metrics = {{"models", Json::object()}};

@@ -71,7 +71,9 @@ void write_config(const TempDir& tmp) {
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
   std::map<std::string, std::string> out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+    // .lock is the run-directory lock (core/dir_lock.h): every process on the directory takes it and writes its
+    // pid there; it is not a result.
+    if (!e.is_regular_file() || e.path().filename() == ".lock") continue;
     std::ifstream in(e.path(), std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
