@@ -75,7 +75,11 @@ int emit_slurm(const cxxopts::ParseResult& args, extract::ExtractOptions o) {
   std::cout << "Slurm job array: " << script.string() << "\n"
             << slurm.parts << " tasks over " << files << " audio files, " << last_end - last_begin
             << (first_end - first_begin != last_end - last_begin ? " to " + std::to_string(first_end - first_begin) : "")
-            << " files per part\n"
+            << " files per part"
+            << (files < static_cast<size_t>(slurm.parts)
+                    ? " (" + std::to_string(slurm.parts - files) + " parts are empty: fewer files than parts)"
+                    : std::string())
+            << "\n"
             << "submit with: sbatch " << script.string() << "\n"
             << "then train on all parts with data.shards = [\"" << (o.output_dir / ("part-*-of-" + std::to_string(slurm.parts))).string()
             << "\"]\n";

@@ -42,6 +42,11 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+/// An #SBATCH option value: double-quoted when it holds a blank (sbatch splits the line at blanks otherwise).
+std::string sbatch_quote(const std::string& s) {
+  return s.find_first_of(" \t") == std::string::npos ? s : "\"" + s + "\"";
+}
+
 }  // namespace
 
 ExtractPart parse_part(const std::string& text) {
@@ -130,16 +135,15 @@ std::string extract_slurm_script(const ExtractOptions& options, const SlurmExtra
     << "`songlines extract --emit slurm --parts " << n << "`.\n"
     << "# Submit with: sbatch " << (out / "extract.slurm").string() << "\n"
     << "# Array task K extracts part K/" << n << " of the sorted file list (a contiguous range) into "
-    << (out / ("part-K-of-" + n)).string() << "/\n"
-    << "# (K zero-padded to " << n.size() << " digits) on shared storage. Tasks run with --resume: a resubmitted "
-    << "task keeps its part's\n"
-    << "# committed shards and extracts the rest, so resubmitting (all, or sbatch --array=K for one) redoes only what "
-    << "is missing.\n"
+    << out.string() << "/{" << part_dir_name({1, slurm.parts}) << " .. " << part_dir_name({slurm.parts, slurm.parts})
+    << "}/,\n"
+    << "# on shared storage. Tasks run with --resume: a resubmitted task keeps its part's committed shards and\n"
+    << "# extracts the rest, so resubmitting (all, or sbatch --array=K for one) redoes only what is missing.\n"
     << "# Train on all parts with a run config whose data names them: \"shards\": [\""
     << (out / ("part-*-of-" + n)).string() << "\"]\n"
     << "#SBATCH --job-name=songlines-extract\n"
     << "#SBATCH --array=1-" << n << "\n"
-    << "#SBATCH --output=" << (out / "slurm-%A_%a.out").string() << "\n"
+    << "#SBATCH --output=" << sbatch_quote((out / "slurm-%A_%a.out").string()) << "\n"
     << "#SBATCH --ntasks=1\n"
     << "#SBATCH --cpus-per-task=" << slurm.cpus_per_task << "\n";
   if (slurm.gpu)
