@@ -26,8 +26,11 @@ std::string override_with_absolute_paths(const std::string& assignment, const st
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0 || !is_path_key(assignment.substr(0, eq))) return assignment;
   const std::string value = assignment.substr(eq + 1);
+  // data.shards entries may be glob patterns (load_run_data); data.table.path is one file.
+  const bool patterns = !ends_with(assignment.substr(0, eq), "data.table.path");
   auto absolute = [&](const std::string& p) {
     const std::filesystem::path path(p);
+    if (patterns && !p.empty()) return absolute_path_or_pattern(working_dir, p);
     return (path.is_absolute() || p.empty() ? path : working_dir / path).lexically_normal().string();
   };
   Json parsed;
@@ -45,6 +48,20 @@ std::string override_with_absolute_paths(const std::string& assignment, const st
     return assignment;  // a wrong type: the config parser names it
   }
   return assignment.substr(0, eq + 1) + parsed.dump();
+}
+
+bool is_glob_pattern(const std::string& p) { return p.find_first_of("*?[") != std::string::npos; }
+
+std::string absolute_path_or_pattern(const std::filesystem::path& base, const std::string& p) {
+  const std::filesystem::path path(p);
+  if (path.is_absolute()) return path.lexically_normal().string();
+  if (!is_glob_pattern(p)) return (base / path).lexically_normal().string();
+  std::string escaped;
+  for (char c : base.string()) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return (std::filesystem::path(escaped) / path).lexically_normal().string();
 }
 
 }  // namespace songlines

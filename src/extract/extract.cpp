@@ -23,6 +23,7 @@
 #include "extract/catalog.h"
 #include "extract/csv_table.h"
 #include "extract/extract_journal.h"
+#include "extract/partition.h"
 #include "features/cuda_feature_engine.h"
 #include "features/feature_extractor.h"
 #include "shards/metadata_blocks.h"
@@ -283,7 +284,9 @@ ExtractResult run_extract(const ExtractOptions& options) {
   result.device = features::resolve_device(options.device);
   result.jobs = options.jobs > 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
 
-  const fs::path& dir = options.output_dir;
+  if (options.part) check_sibling_parts(options.output_dir, *options.part);
+  const fs::path dir = options.part ? options.output_dir / part_dir_name(*options.part) : options.output_dir;
+  result.output_dir = dir;
   fs::create_directories(dir);
 
   // ---- state of the output folder: fresh, or an interrupted run to resume ----
@@ -342,7 +345,14 @@ ExtractResult run_extract(const ExtractOptions& options) {
     std::optional<CatalogEntry> meta;
   };
   std::vector<Task> tasks;
-  for (size_t i = 0; i < found.files.size(); ++i) {
+  // Ids over the whole list, then this part's range of it (--part K/N; the whole list without).
+  const std::vector<std::string> ids = unique_track_ids(found, catalog);
+  const auto [first, last] = options.part ? part_range(found.files.size(), *options.part)
+                                          : std::pair<size_t, size_t>{0, found.files.size()};
+  if (options.part && first == last && !found.files.empty())
+    std::fprintf(stderr, "songlines: extract: part %d/%d is empty (the list has %zu files)\n", options.part->index,
+                 options.part->count, found.files.size());
+  for (size_t i = first; i < last; ++i) {
     const auto& path = found.files[i];
     auto it = done.find(path.string());
     if (it != done.end()) {
@@ -353,16 +363,15 @@ ExtractResult run_extract(const ExtractOptions& options) {
       ++result.tracks_resumed;
       continue;
     }
-    Task t{path, found.ids[i], catalog.find(path)};
-    if (t.meta && !t.meta->track_id.empty()) t.id = t.meta->track_id;
-    // Ids are unique within the output: a repeated one gets "#2", "#3", ... in path order.
+    Task t{path, ids[i], catalog.find(path)};
+    // Unique in the list already; one taken by a journaled track (files added since) gets "#2", "#3", ...
     std::string id = t.id;
     for (int k = 2; used_ids.count(id); ++k) id = t.id + "#" + std::to_string(k);
     t.id = id;
     used_ids.insert(id);
     tasks.push_back(std::move(t));
   }
-  if (tasks.empty() && result.tracks_resumed == 0 && result.failed.empty()) {
+  if (found.files.empty() && result.failed.empty()) {
     std::string exts;
     for (const auto& e : audio::audio_extensions()) exts += (exts.empty() ? "" : " ") + e;
     throw Error("extract: no audio files found in the inputs (extensions: " + exts + ")");

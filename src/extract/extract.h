@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@
 #include "features/feature_options.h"
 
 namespace songlines::extract {
+
+/// Part K of N of the sorted work list (`--part K/N`; partition.h).
+struct ExtractPart {
+  int index = 1;  ///< K, 1..count
+  int count = 1;  ///< N >= 1
+  bool operator==(const ExtractPart&) const = default;
+};
 
 struct ExtractOptions {
   std::vector<std::filesystem::path> inputs;   ///< files and folders (folders are walked recursively)
@@ -31,6 +39,8 @@ struct ExtractOptions {
   int64_t shard_size = 256;                    ///< tracks per shard
   ProgressMode progress = ProgressMode::kAuto; ///< bar on a terminal
   bool write_csv = true;                       ///< write DIR/features.csv
+  /// --part K/N: only the K-th contiguous range of the sorted list, into output_dir/part-K-of-N (partition.h).
+  std::optional<ExtractPart> part;
 };
 
 struct FailedFile {
@@ -51,6 +61,7 @@ struct ExtractResult {
   std::vector<FailedFile> skipped;
   features::Device device = features::Device::kCpu;  ///< the engine that ran
   int jobs = 1;
+  std::filesystem::path output_dir;  ///< where the shards are: the options' output_dir, or its part folder
 };
 
 /// Runs the whole job. Throws UsageError for bad options (or a non-empty output without --resume), Error when

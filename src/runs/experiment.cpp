@@ -11,6 +11,7 @@
 #include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
+#include "core/path_rule.h"
 #include "core/progress.h"
 #include "core/test_kill_point.h"
 #include "geo/gazetteer.h"
@@ -76,15 +77,28 @@ train::Dataset load_run_data(const RunConfig& config) {
   // A config naming data that is not there is a bad config (exit 2), named by its key.
   if (!config.data.table_path.empty() && !fs::exists(config.data.table_path))
     throw ConfigError("data.table.path: " + config.data.table_path + ": no such file");
-  for (size_t i = 0; i < config.data.shards.size(); ++i)
-    if (!fs::exists(config.data.shards[i]))
-      throw ConfigError("data.shards[" + std::to_string(i) + "]: " + config.data.shards[i] + ": no such file or directory");
+  // A data.shards entry is a path, or a glob pattern ("parts/part-*": extract --part folders) matching at least
+  // one folder or *.h5 file; an entry that exists as written is taken as written.
+  std::vector<fs::path> sources;
+  for (size_t i = 0; i < config.data.shards.size(); ++i) {
+    const std::string& entry = config.data.shards[i];
+    const std::string key = "data.shards[" + std::to_string(i) + "]";
+    if (fs::exists(entry)) {
+      sources.emplace_back(entry);
+    } else if (is_glob_pattern(entry)) {
+      auto matches = shards::glob_shard_sources(entry);
+      if (matches.empty()) throw ConfigError(key + ": the pattern " + entry + " matches no shard folder or .h5 file");
+      sources.insert(sources.end(), matches.begin(), matches.end());
+    } else {
+      throw ConfigError(key + ": " + entry + ": no such file or directory");
+    }
+  }
   if (!config.data.table_path.empty()) {
     auto table = train::read_feature_table(config.data.table_path, train::parse_table_format(config.data.table_format));
     return train::dataset_from_table(table, config.data.features);
   }
   std::vector<fs::path> files;
-  for (const auto& s : config.data.shards)
+  for (const auto& s : sources)
     for (auto& f : shards::list_shards(s)) files.push_back(f);
   return train::load_summary_dataset(files, config.data.features,
                                      config.has_temporal() ? config.data.frame_features : std::vector<std::string>{});

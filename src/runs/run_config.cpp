@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/path_rule.h"
 
 namespace songlines::runs {
 
@@ -43,7 +44,7 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
       d.accept("table");
     }
     d.finish();
-    for (auto& s : c.data.shards) s = resolve(base_dir, s);
+    for (auto& s : c.data.shards) s = absolute_path_or_pattern(base_dir, s);  // a pattern stays one (load_run_data)
     if (c.data.shards.empty() == c.data.table_path.empty())
       throw ConfigError("data: give exactly one of \"shards\" or \"table\"");
   }

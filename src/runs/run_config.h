@@ -14,7 +14,7 @@
 namespace songlines::runs {
 
 struct DataConfig {
-  std::vector<std::string> shards;     ///< shard files or directories (exclusive with table)
+  std::vector<std::string> shards;     ///< shard files, folders or glob patterns of them (exclusive with table)
   std::string table_format;            ///< "gom" | "seed-csv" when reading a table directly
   std::string table_path;              ///< the table file
   std::vector<std::string> features;   ///< summary blocks to use; empty = all

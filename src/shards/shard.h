@@ -128,4 +128,8 @@ class ShardReader {
 /// All *.h5 shard files in a directory (sorted), or the file itself.
 std::vector<std::filesystem::path> list_shards(const std::filesystem::path& file_or_dir);
 
+/// What a glob pattern (glob(3): *, ?, [...], \ escapes; no hidden names) names for list_shards: the matching
+/// folders and *.h5 files, sorted; other matches (a features.csv, a job script) are left out. Empty when none.
+std::vector<std::filesystem::path> glob_shard_sources(const std::string& pattern);
+
 }  // namespace songlines::shards

@@ -1,9 +1,12 @@
 // ShardReader: opens a shard, validates its layout and version up front (so a bad file fails with one clear
 // message naming the file and the dataset), keeps /tracks and /frames/offsets in memory and reads frame and
 // summary arrays on demand with hyperslabs.
+#include <glob.h>
+
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "shards/hdf5_handle.h"
 #include "shards/shard.h"
 
@@ -373,6 +376,22 @@ std::vector<std::filesystem::path> list_shards(const std::filesystem::path& file
     if (entry.is_regular_file() && entry.path().extension() == ".h5" && !name.empty() && name[0] != '.')
       out.push_back(entry.path());
   }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::filesystem::path> glob_shard_sources(const std::string& pattern) {
+  glob_t matches{};
+  const int rc = ::glob(pattern.c_str(), 0, nullptr, &matches);
+  std::vector<std::filesystem::path> out;
+  if (rc == 0)
+    for (size_t i = 0; i < matches.gl_pathc; ++i) out.emplace_back(matches.gl_pathv[i]);
+  ::globfree(&matches);
+  if (rc != 0 && rc != GLOB_NOMATCH) throw IoError(pattern + ": glob failed (code " + std::to_string(rc) + ")");
+  std::erase_if(out, [](const std::filesystem::path& p) {
+    std::error_code ec;
+    return !std::filesystem::is_directory(p, ec) && p.extension() != ".h5";
+  });
   std::sort(out.begin(), out.end());
   return out;
 }
