@@ -107,14 +107,10 @@ int extract_main(const cxxopts::ParseResult& args) {
             << " s of audio) in " << r.wall_seconds << " s on " << features::device_name(r.device) << " with "
             << r.jobs << " threads";
   if (r.tracks_resumed) std::cout << "; " << r.tracks_resumed << " already extracted (resumed)";
-  std::cout << "
-" << r.shards.size() << " shards and features.csv in " << r.output_dir.string() << "
-";
+  std::cout << "\n" << r.shards.size() << " shards and features.csv in " << r.output_dir.string() << "\n";
   if (!r.skipped.empty()) {
-    std::cerr << "warning: " << r.skipped.size() << " folder entries skipped:
-";
-    for (const auto& f : r.skipped) std::cerr << "  " << f.path << ": " << f.reason << "
-";
+    std::cerr << "warning: " << r.skipped.size() << " folder entries skipped:\n";
+    for (const auto& f : r.skipped) std::cerr << "  " << f.path << ": " << f.reason << "\n";
   }
   if (!r.failed.empty()) {
     std::cerr << r.failed.size() << " files failed:\n";
