@@ -169,6 +169,15 @@ struct PiptrackFunctor {
   int64_t n_bins, kb, width, n_hist;
   double sample_rate, n_fft;
   float bins_per_octave, threshold;
+  /// a * b rounded to float32 before any later add: nvcc would otherwise contract S + (0.5 avg) * shift into one
+  /// FMA, which numpy does not do (and which could change the magnitude's last bit, hence the median).
+  __host__ __device__ static float mul_rounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+  }
   __host__ __device__ static float above(const float* s, int64_t i, float ref) {
     return s[i] * static_cast<float>(s[i] > ref);
   }
@@ -191,7 +200,7 @@ struct PiptrackFunctor {
       shift = fabs(b) >= fabs(a) ? 0.0f : static_cast<float>(-b / a);
     }
     const float avg = (k == K - 1) ? s[K - 1] - s[K - 2] : (s[k + 1] - s[k - 1]) / 2.0f;  // np.gradient, float32
-    const float dskew = (0.5f * avg) * shift;
+    const float dskew = mul_rounded(0.5f * avg, shift);
     const float pitch = static_cast<float>((static_cast<double>(k) + shift) * sample_rate / n_fft);
     if (!(pitch > 0.0f)) {
       bin[e] = -1;
