@@ -219,7 +219,7 @@ std::vector<std::vector<float>> random_length_tracks(int count, uint32_t seed, i
   return tracks;
 }
 
-/// Each track's estimated tuning (out: chroma_stft and stft_mag at the default options):
+/// Each track's estimated tuning (out: chroma_stft and stft_mag under options o, features aside):
 /// - EXACTLY the reference's estimate_tuning of the engine's own power spectrogram (stft_mag squared in float32,
 ///   as the engine squares it): the port of piptrack, the median and the histogram is exact whatever the batches
 ///   and chunks;
@@ -227,8 +227,7 @@ std::vector<std::vector<float>> random_length_tracks(int count, uint32_t seed, i
 ///   reference's float64 one in the last bits, which can move a residual across a 0.01 edge or break a tie of
 ///   the histogram's argmax when a track has only a few peaks.
 void expect_reference_tunings(const std::vector<std::vector<float>>& tracks, const std::vector<TrackFeatures>& out,
-                              const std::string& what, int max_mismatches = 0) {
-  FeatureOptions o;
+                              const std::string& what, int max_mismatches = 0, FeatureOptions o = {}) {
   o.features = {"chroma_stft"};
   const FeatureExtractor reference(o);
   int nonzero = 0, mismatches = 0;
@@ -311,17 +310,28 @@ TEST_P(DeviceEngineTest, ChromaStftAtTheEstimatedTuningMatchesLibrosaAndTheRefer
 }
 
 TEST_P(DeviceEngineTest, ChromaStftAtTheEstimatedTuningOfRandomTracksMatchesTheReference) {
+  // The estimate under non-default options too: n_chroma 24 (the estimate's bins per octave and the
+  // filterbank's), then n_fft 1024 / hop 300 / no centring (another piptrack band) with a 0.05 resolution.
   const std::vector<std::vector<float>> tracks = random_length_tracks(8, 33, 10 * 22050);
-  FeatureOptions o;
-  o.features = {"chroma_stft", "stft_mag"};
-  o.chroma_stft.n_chroma = 24;  // bins_per_octave of the estimate and the filterbank
-  const std::vector<TrackFeatures> out = run(o, tracks, 61);
-  for (size_t i = 0; i < tracks.size(); ++i) {
-    const std::string what = "track " + std::to_string(i) + " (" + std::to_string(tracks[i].size()) + " samples)";
-    const TrackFeatures ref = FeatureExtractor(o).compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size()));
-    EXPECT_EQ(out[i].tuning_chroma_stft, ref.tuning_chroma_stft) << what;
-    EXPECT_TRUE(MaxAbsNear(as_double(out[i].frames.at("chroma_stft")), as_double(ref.frames.at("chroma_stft")),
-                           kChromaMaxAbs, what + "/chroma_stft vs reference", 24));
+  FeatureOptions chroma24;
+  chroma24.chroma_stft.n_chroma = 24;
+  FeatureOptions small_fft;
+  small_fft.stft.n_fft = 1024;
+  small_fft.stft.hop_length = 300;
+  small_fft.stft.center = false;
+  small_fft.chroma_stft.tuning_resolution = 0.05;
+  for (FeatureOptions o : {chroma24, small_fft}) {
+    o.features = {"chroma_stft", "stft_mag"};
+    const std::string config = "n_chroma " + std::to_string(o.chroma_stft.n_chroma) + ", n_fft " +
+                               std::to_string(o.stft.n_fft);
+    const std::vector<TrackFeatures> out = run(o, tracks, 61);
+    expect_reference_tunings(tracks, out, config, 0, o);
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const std::string what = config + ", track " + std::to_string(i) + " (" + std::to_string(tracks[i].size()) + " samples)";
+      const TrackFeatures ref = FeatureExtractor(o).compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size()));
+      EXPECT_TRUE(MaxAbsNear(as_double(out[i].frames.at("chroma_stft")), as_double(ref.frames.at("chroma_stft")),
+                             kChromaMaxAbs, what + "/chroma_stft vs reference", o.chroma_stft.n_chroma));
+    }
   }
 }
 

@@ -634,13 +634,13 @@ class MelChain final : public Chain {
       auto accumulate = [&](int64_t n_keys) {
         thr::sort(thr::device, tune_keys_.begin(), tune_keys_.begin() + n_keys);
         ensure_size(tune_unique_, n_keys);
-        ensure_size(tune_cum_, n_keys);
+        ensure_size(tune_key_count_, n_keys);
         const auto ends = thr::reduce_by_key(thr::device, tune_keys_.begin(), tune_keys_.begin() + n_keys,
                                              thr::make_constant_iterator(int64_t{1}), tune_unique_.begin(),
-                                             tune_cum_.begin());
+                                             tune_key_count_.begin());
         const int64_t n_unique = ends.first - tune_unique_.begin();
         thr::for_each(thr::device, first, first + n_unique,
-                      AccumulateHistogram{raw(tune_unique_), raw(tune_cum_), raw(tune_hist_)});
+                      AccumulateHistogram{raw(tune_unique_), raw(tune_key_count_), raw(tune_hist_)});
       };
       for (int pass = 0; pass < 3; ++pass) {
         ensure_size(tune_hist_, Q * kRadixBins);
@@ -736,7 +736,7 @@ class MelChain final : public Chain {
   thr::device_vector<float> row_max_, peak_mag_, peak_mag_out_, tune_mag_, tune_median_;
   thr::device_vector<int32_t> peak_bin_, peak_bin_out_, tune_bin_;
   thr::device_vector<int64_t> peak_count_, tune_count_, tune_rank_, tune_prefix_, tune_run_off_, tune_run_seg_,
-      tune_seg_, tune_keys_, tune_unique_, tune_cum_, tune_hist_;
+      tune_seg_, tune_keys_, tune_unique_, tune_key_count_, tune_hist_;
   thr::device_vector<float> chroma_, chroma_max_;
   thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
