@@ -81,6 +81,16 @@ class CheckedChain final : public Chain {
       throw DeviceError(std::string("device engine (CUDA) finish_track: ") + e.what());
     }
   }
+  std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
+                                       int64_t max_elements) override {
+    try {
+      std::vector<double> r = inner_->estimate_tunings(tracks, max_elements);
+      CUDA_CHECK_THROW(cudaGetLastError());
+      return r;
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) estimate_tunings: ") + e.what());
+    }
+  }
 
  private:
   std::unique_ptr<Chain> inner_;

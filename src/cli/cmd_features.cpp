@@ -25,7 +25,7 @@ cxxopts::Options features_options() {
       "o,output", "output shard (.h5)", cxxopts::value<std::string>())(
       "device",
       "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: stft_mag, "
-      "melspectrogram, mel_db, mfcc so far; chroma_stft only with a fixed tuning, which this command cannot set), cuda or auto (cuda when a GPU is usable, else cpu)",
+      "melspectrogram, mel_db, mfcc, chroma_stft so far), cuda or auto (cuda when a GPU is usable, else cpu)",
       cxxopts::value<std::string>()->default_value("auto"))(
       "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
   o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");

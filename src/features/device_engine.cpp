@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "features/device_engine/chain.h"
 #include "features/mel.h"
 #include "features/stft.h"
+#include "features/tuning.h"
 
 namespace songlines::features {
 
@@ -24,6 +26,9 @@ namespace {
 
 constexpr int64_t kHostDefaultBatchFrames = int64_t{1} << 13;
 constexpr int64_t kCudaDefaultBatchFrames = int64_t{1} << 17;
+/// Tuning candidates (piptrack peaks) on the device at a time in estimate_tunings, per frame of the budget
+/// (~32 bytes each: sort keys, magnitudes, bins, segments).
+constexpr int64_t kTuningElementsPerFrame = 64;
 
 de::ChainConstants chain_constants(const FeatureOptions& o) {
   de::ChainConstants c;
@@ -42,9 +47,17 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
   for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
   const auto& names = o.features.empty() ? all_feature_names() : o.features;
-  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && o.chroma_stft.tuning.has_value()) {
+  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end()) {
     c.n_chroma = o.chroma_stft.n_chroma;
-    c.chroma = ChromaFilterbank(o.sample_rate, o.stft.n_fft, o.chroma_stft.n_chroma, *o.chroma_stft.tuning).dense();
+    if (!o.chroma_stft.tuning.has_value()) {  // librosa's default: estimate_tuning on the power spectrogram
+      const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
+      c.sample_rate = o.sample_rate;
+      c.tuning_k_lo = band.k_lo;
+      c.tuning_k_hi = band.k_hi;
+      c.bins_per_octave = o.chroma_stft.n_chroma;
+      c.tuning_threshold = kPiptrackThreshold;
+      c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
+    }
   }
   return c;
 }
@@ -80,11 +93,8 @@ std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const 
   return std::nullopt;
 }
 
-std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
-  const auto names = requested_features(options);
-  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end() && !options.chroma_stft.tuning.has_value())
-    return "chroma_stft.tuning";
-  return std::nullopt;
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions&) {
+  return std::nullopt;  // every option of the supported features is honoured
 }
 
 struct DeviceFeatureEngine::Impl {
@@ -93,6 +103,18 @@ struct DeviceFeatureEngine::Impl {
   std::vector<std::string> names;
   std::unique_ptr<de::Chain> chain;
   int64_t batches = 0;
+  /// chroma_stft filterbanks by tuning (estimate_tuning returns one of ~1/resolution edges, so few are built).
+  std::map<double, std::vector<float>> chroma_banks;
+  const float* chroma_bank(double tuning) {
+    auto it = chroma_banks.find(tuning);
+    if (it == chroma_banks.end())
+      it = chroma_banks
+               .emplace(tuning, ChromaFilterbank(options.sample_rate, options.stft.n_fft, options.chroma_stft.n_chroma,
+                                                 tuning)
+                                    .dense())
+               .first;
+    return it->second.data();
+  }
   bool wants(const char* name) const { return std::find(names.begin(), names.end(), name) != names.end(); }
 };
 
@@ -102,9 +124,6 @@ DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEn
   if (auto name = first_unsupported_feature(options))
     throw UsageError("features: \"" + *name + "\" is not computed by the device engine yet (it computes " +
                      supported_feature_list() + "; issue 14)");
-  if (auto option = first_unsupported_option(options))
-    throw UsageError("features." + *option + ": the device engine needs a fixed value (tuning estimation is not " +
-                     "ported yet, issue 14); got null (estimate)");
   if (engine.max_batch_frames < 0)
     throw UsageError("device engine: max_batch_frames must be >= 0, got " + std::to_string(engine.max_batch_frames));
   if (engine.max_batch_frames == 0)
@@ -138,6 +157,10 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
              want_chroma = impl_->wants("chroma_stft");
+  // chroma_stft's default tuning is estimated from the whole track (estimate_tuning), so it is known only after
+  // the track's last chunk: the main pass gathers each track's piptrack peaks, estimate_tunings reduces them per
+  // track, and a second pass computes chroma_stft at each track's tuning.
+  const bool estimate = want_chroma && !o.chroma_stft.tuning.has_value();
   const float fill = poison ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   std::vector<TrackFeatures> out(tracks.size());
   std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
@@ -146,12 +169,18 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     TrackFeatures& tf = out[i];
     tf.n_frames = stft_num_frames(static_cast<int64_t>(tracks[i].size()), o.stft);
     tf.tuning_chroma_stft = tf.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
-    if (want_chroma) tf.tuning_chroma_stft = *o.chroma_stft.tuning;  // fixed: the engine does not estimate it
+    if (want_chroma && !estimate) tf.tuning_chroma_stft = *o.chroma_stft.tuning;
     for (const std::string& name : impl_->names) tf.frames[name] = FeatureMatrix(tf.n_frames, o.feature_dim(name), fill);
   }
 
   // ---- ragged batches: whole tracks while they fit; a track longer than the budget is cut into chunks that
   // start in whatever room the current batch has left ----
+  enum class Pass {
+    kMain,    // every feature but an estimated-tuning chroma_stft; gathers tuning candidates when estimating
+    kChroma,  // chroma_stft alone, at each track's estimated tuning
+  };
+  std::vector<de::TuningCandidates> candidates(estimate ? tracks.size() : 0);
+  const float* fixed_bank = want_chroma && !estimate ? impl_->chroma_bank(*o.chroma_stft.tuning) : nullptr;
   struct PieceOf {
     size_t track;
     bool last_chunk;
@@ -160,11 +189,12 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   request.poison = poison;
   std::vector<PieceOf> owners;
   int64_t batch_frames = 0;
+  Pass pass = Pass::kMain;
   auto flush = [&] {
     if (request.pieces.empty()) return;
     const std::vector<float> max_db = impl_->chain->run_batch(request);
     ++impl_->batches;
-    for (size_t p = 0; p < request.pieces.size(); ++p) {
+    for (size_t p = 0; p < request.pieces.size() && pass == Pass::kMain; ++p) {
       if (request.pieces[p].kind != de::PieceKind::kChunk) continue;
       const size_t t = owners[p].track;
       float& m = track_max[t];
@@ -197,33 +227,55 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       auto it = out[i].frames.find(name);
       return it == out[i].frames.end() ? nullptr : it->second.row(t0);
     };
-    b.magnitude = want_mag ? rows("stft_mag") : nullptr;
-    b.melspectrogram = want_mel ? rows("melspectrogram") : nullptr;
-    b.mel_db = want_db ? rows("mel_db") : nullptr;
-    b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
-    b.chroma = want_chroma ? rows("chroma_stft") : nullptr;
-    if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
+    if (pass == Pass::kMain) {
+      b.magnitude = want_mag ? rows("stft_mag") : nullptr;
+      b.melspectrogram = want_mel ? rows("melspectrogram") : nullptr;
+      b.mel_db = want_db ? rows("mel_db") : nullptr;
+      b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
+      if (fixed_bank) {
+        b.chroma = rows("chroma_stft");
+        b.chroma_bank = fixed_bank;
+      }
+      if (estimate) b.tuning = &candidates[i];
+      if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
+    } else {
+      b.chroma = rows("chroma_stft");
+      b.chroma_bank = impl_->chroma_bank(out[i].tuning_chroma_stft);
+    }
     request.pieces.push_back(b);
     owners.push_back({i, last_chunk});
     batch_frames += nf;
   };
-  for (size_t i = 0; i < tracks.size(); ++i) {
-    const int64_t T = out[i].n_frames;
-    if (T == 0) continue;  // center=false and shorter than n_fft: no frames (librosa errors; nothing to compute)
-    if (T <= budget) {
-      if (batch_frames + T > budget) flush();
-      add_piece(i, de::PieceKind::kWholeTrack, 0, T, false);
-      continue;
+  auto run_pass = [&](Pass which) {
+    pass = which;
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const int64_t T = out[i].n_frames;
+      if (T == 0) continue;  // center=false and shorter than n_fft: no frames (librosa errors; nothing to compute)
+      if (T <= budget) {
+        if (batch_frames + T > budget) flush();
+        add_piece(i, de::PieceKind::kWholeTrack, 0, T, false);
+        continue;
+      }
+      if (pass == Pass::kMain && want_mfcc && !want_db) scratch_db[i] = FeatureMatrix(T, o.mel.n_mels, fill);
+      for (int64_t t0 = 0; t0 < T;) {
+        if (batch_frames == budget) flush();
+        const int64_t nf = std::min(budget - batch_frames, T - t0);
+        add_piece(i, de::PieceKind::kChunk, t0, nf, t0 + nf == T);
+        t0 += nf;
+      }
     }
-    if (want_mfcc && !want_db) scratch_db[i] = FeatureMatrix(T, o.mel.n_mels, fill);
-    for (int64_t t0 = 0; t0 < T;) {
-      if (batch_frames == budget) flush();
-      const int64_t nf = std::min(budget - batch_frames, T - t0);
-      add_piece(i, de::PieceKind::kChunk, t0, nf, t0 + nf == T);
-      t0 += nf;
-    }
+    flush();
+  };
+  run_pass(Pass::kMain);
+  if (estimate) {
+    std::vector<const de::TuningCandidates*> per_track;
+    for (const auto& c : candidates) per_track.push_back(&c);
+    const std::vector<double> tunings = impl_->chain->estimate_tunings(per_track, budget * kTuningElementsPerFrame);
+    for (size_t i = 0; i < tracks.size(); ++i) out[i].tuning_chroma_stft = tunings[i];
+    candidates.clear();
+    candidates.shrink_to_fit();
+    run_pass(Pass::kChroma);
   }
-  flush();
   return out;
 }
 

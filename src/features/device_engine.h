@@ -4,9 +4,11 @@
 // on a GPU (Thrust CUDA + cuFFT + cuBLAS; built with nvcc). It returns the reference's TrackFeatures
 // (features/feature_extractor.h): same names, shapes and [frames, dim] float32 layout.
 //
-// This first slice computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option
-// of their structs (stft, mel, db, mfcc), and chroma_stft at a FIXED tuning (options.chroma_stft.tuning; the
-// tuning estimate is not ported yet). Anything else is refused at construction (UsageError naming it).
+// It computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option of their
+// structs (stft, mel, db, mfcc), and chroma_stft at a fixed tuning (options.chroma_stft.tuning) or, by default,
+// at the tuning librosa's estimate_tuning finds per track (piptrack peaks per frame on the device, the per-track
+// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma).
+// Any other feature is refused at construction (UsageError naming it).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
 // No CUDA header here (pimpl).
@@ -52,8 +54,8 @@ class DeviceFeatureEngine {
   static const std::vector<std::string>& supported_features();
   /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
   static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
-  /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions
-  /// ("chroma_stft.tuning": chroma_stft needs a fixed tuning), if any.
+  /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions, if
+  /// any (none so far: every option of the supported features is honoured).
   static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
   /// supported_features() joined with commas.
   static std::string supported_feature_list();
@@ -69,8 +71,8 @@ class DeviceFeatureEngine {
   const DeviceEngineOptions& engine_options() const;
 
   /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
-  /// tuning_chroma_stft the fixed tuning when chroma_stft is requested, else NaN). Not thread-safe: one engine
-  /// per thread.
+  /// tuning_chroma_stft the fixed or estimated tuning when chroma_stft is requested, else NaN). Not thread-safe:
+  /// one engine per thread.
   /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
   std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);
   /// Device batches run by the last compute_batch.

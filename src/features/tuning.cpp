@@ -15,7 +15,6 @@ namespace songlines::features {
 namespace {
 constexpr double kPiptrackFmin = 150.0;     // piptrack default fmin, Hz
 constexpr double kPiptrackFmax = 4000.0;    // piptrack default fmax, Hz
-constexpr float kPiptrackThreshold = 0.1f;  // piptrack default threshold (relative to the frame max)
 
 /// max(x[0..n)), n >= 1, x finite. Eight running maxima (which vectorise); the maximum does not depend on order.
 float row_max(const float* x, int64_t n) {
@@ -31,6 +30,34 @@ float row_max(const float* x, int64_t n) {
 }
 }  // namespace
 
+PiptrackBand piptrack_band(int sample_rate, int n_fft) {
+  // fft_frequencies = rfftfreq(n_fft, 1/sr); freq_mask = fmin <= f < min(fmax, sr/2).
+  const int64_t K = n_fft / 2 + 1;
+  const double val = 1.0 / (n_fft * (1.0 / sample_rate));
+  const double fmax = std::min(kPiptrackFmax, sample_rate / 2.0);
+  PiptrackBand band{K, 0};
+  for (int64_t k = 0; k < K; ++k) {
+    const double f = k * val;
+    if (kPiptrackFmin <= f && f < fmax) {
+      band.k_lo = std::min(band.k_lo, k);
+      band.k_hi = k + 1;
+    }
+  }
+  return band;
+}
+
+std::vector<double> tuning_histogram_edges(double resolution) {
+  if (!(resolution > 0.0 && resolution < 1.0))
+    throw UsageError("tuning_resolution: must be in (0, 1), got " + std::to_string(resolution));
+  const int n_edges = static_cast<int>(std::ceil(1.0 / resolution)) + 1;
+  const int n_hist = n_edges - 1;
+  // bins = np.linspace(-0.5, 0.5, n_edges): k * step + start, last = 0.5.
+  std::vector<double> edges(static_cast<size_t>(n_edges));
+  const double step = (0.5 - (-0.5)) / n_hist;
+  for (int i = 0; i < n_edges; ++i) edges[i] = (i == n_hist) ? 0.5 : i * step + (-0.5);
+  return edges;
+}
+
 double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int bins_per_octave, double resolution) {
   const int64_t K = S.dim;
   if (K != n_fft / 2 + 1)
@@ -39,17 +66,8 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
   if (!(resolution > 0.0 && resolution < 1.0))
     throw UsageError("tuning_resolution: must be in (0, 1), got " + std::to_string(resolution));
 
-  // fft_frequencies = rfftfreq(n_fft, 1/sr); freq_mask = fmin <= f < min(fmax, sr/2).
-  const double val = 1.0 / (n_fft * (1.0 / sample_rate));
-  const double fmax = std::min(kPiptrackFmax, sample_rate / 2.0);
-  int64_t k_lo = K, k_hi = 0;  // mask = [k_lo, k_hi)
-  for (int64_t k = 0; k < K; ++k) {
-    const double f = k * val;
-    if (kPiptrackFmin <= f && f < fmax) {
-      k_lo = std::min(k_lo, k);
-      k_hi = k + 1;
-    }
-  }
+  const PiptrackBand band = piptrack_band(sample_rate, n_fft);
+  const int64_t k_lo = band.k_lo, k_hi = band.k_hi;  // mask = [k_lo, k_hi)
   // Local maxima are tested on x[k-1], x[k], x[k+1]; a masked bin at the top edge of the spectrum is only
   // compared with its left neighbour (util.localmax).
   std::vector<float> pitches, mags;  // piptrack outputs at peaks, float32 like librosa's arrays
@@ -101,12 +119,8 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
   }
 
   // pitch_tuning: residual = mod(bins_per_octave * log2(f / (440 / 16)), 1.0) in float32; >= 0.5 -> -1.
-  const int n_edges = static_cast<int>(std::ceil(1.0 / resolution)) + 1;
-  const int n_hist = n_edges - 1;
-  // bins = np.linspace(-0.5, 0.5, n_edges): k * step + start, last = 0.5.
-  std::vector<double> edges(static_cast<size_t>(n_edges));
-  const double step = (0.5 - (-0.5)) / n_hist;
-  for (int i = 0; i < n_edges; ++i) edges[i] = (i == n_hist) ? 0.5 : i * step + (-0.5);
+  const std::vector<double> edges = tuning_histogram_edges(resolution);
+  const int n_hist = static_cast<int>(edges.size()) - 1;
   std::vector<int64_t> counts(static_cast<size_t>(n_hist), 0);
   bool any = false;
   const float a440_16 = static_cast<float>(440.0 / 16.0);

@@ -1,9 +1,25 @@
 // Tuning estimation (librosa 0.11 core/pitch.py: estimate_tuning -> piptrack -> pitch_tuning).
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "features/feature_matrix.h"
 
 namespace songlines::features {
+
+inline constexpr float kPiptrackThreshold = 0.1f;  ///< piptrack default threshold (relative to the frame max)
+
+/// piptrack's frequency mask fmin <= k sr / n_fft < min(fmax, sr/2) with its defaults (fmin 150 Hz, fmax
+/// 4000 Hz), as the bins [k_lo, k_hi) of an n_fft/2+1-bin spectrum; k_lo = K, k_hi = 0 when no bin is in the band.
+struct PiptrackBand {
+  int64_t k_lo = 0;
+  int64_t k_hi = 0;
+};
+PiptrackBand piptrack_band(int sample_rate, int n_fft);
+
+/// pitch_tuning's histogram edges np.linspace(-0.5, 0.5, ceil(1/resolution) + 1) (float64); resolution in (0, 1).
+std::vector<double> tuning_histogram_edges(double resolution);
 
 /// librosa.estimate_tuning(S=S^T, sr, n_fft, bins_per_octave, resolution) with piptrack's defaults
 /// (fmin 150 Hz, fmax 4000 Hz, threshold 0.1, ref = per-frame max), a GLOBAL median magnitude threshold

@@ -1,6 +1,6 @@
 // `songlines features --device host` through the binary: the device engine's host backend writes the shard the
-// reference would (within float32 tolerance), and features or options it does not support are refused with exit
-// status 2 before any audio is read.
+// reference would (within float32 tolerance; chroma_stft at the estimated tuning included), and features it does
+// not support are refused with exit status 2 before any audio is read.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +16,7 @@
 namespace songlines::features {
 namespace {
 
+using songlines::testing::MaxAbsNear;
 using songlines::testing::RelativeL2Near;
 using songlines::testing::run_songlines;
 using songlines::testing::TempDir;
@@ -62,6 +63,28 @@ TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   EXPECT_FALSE(shard.has_frames("chroma_stft"));
 }
 
+TEST(FeaturesCommandHost, ChromaStftAtTheEstimatedTuningMatchesTheReference) {
+  // librosa's default chroma_stft (tuning estimated from the track), which the command cannot set otherwise.
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "chroma.h5").string();
+  const auto r = run_songlines("features --device host --features mfcc,chroma_stft --input " + wav + " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  audio::LoadOptions lo;
+  const audio::MonoAudio audio = audio::load_audio(wav, lo);
+  FeatureOptions o;
+  o.features = {"mfcc", "chroma_stft"};
+  const TrackFeatures expected =
+      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const shards::ShardReader shard(out);
+  ASSERT_EQ(shard.size(), 1);
+  const FeatureMatrix a = shard.read_frames("chroma_stft", 0);
+  const FeatureMatrix& e = expected.frames.at("chroma_stft");
+  ASSERT_EQ(a.frames, e.frames);
+  EXPECT_TRUE(MaxAbsNear(std::vector<double>(a.data.begin(), a.data.end()),
+                         std::vector<double>(e.data.begin(), e.data.end()), 1e-3, "chroma_stft", e.dim));
+}
+
 TEST(FeaturesCommandHost, FeaturesOptionSelectsTheFeaturesOnTheReferenceToo) {
   const TempDir dir;
   const std::string wav = write_test_wav(dir);
@@ -80,9 +103,6 @@ TEST(FeaturesCommandHost, UnsupportedFeaturesAreRefusedBeforeReadingAudio) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("\"spectral_contrast\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--features"), std::string::npos) << r.output;
-  r = run_songlines("features --device host --features mfcc,chroma_stft --input " + missing + " --output " + out);
-  EXPECT_EQ(r.exit_code, 2) << r.output;  // chroma_stft needs a fixed tuning, which the command does not set
-  EXPECT_NE(r.output.find("chroma_stft.tuning"), std::string::npos) << r.output;
   r = run_songlines("features --device host --features mfcc,tonnetz --input " + missing + " --output " + out);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("\"tonnetz\""), std::string::npos) << r.output;

@@ -4,6 +4,7 @@
 // element the engine fails to write fails the comparison (RelativeL2Near rejects non-finite values).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <limits>
@@ -14,9 +15,11 @@
 
 #include "core/error.h"
 #include "features/device_engine.h"
+#include "features/device_engine/chain.h"
 #include "features/device_engine/row_divider.h"
 #include "features/feature_extractor.h"
 #include "features/stft.h"
+#include "features/tuning.h"
 #include "golden_h5.h"
 #include "support/test_support.h"
 
@@ -35,7 +38,7 @@ constexpr double kChromaMaxAbs = 1e-3;      // issue 14: chroma max abs
 const std::vector<std::string> kGoldenSignals = {"amajor_chord_3s", "chirp_50_8000_4s", "short_0p05s", "silence_2s",
                                                  "sine440_3s",      "synth_song_6s",    "white_noise_seed0_3s"};
 
-// The STFT -> mel -> MFCC chain (chroma_stft has tests of its own: it needs a fixed tuning).
+// The STFT -> mel -> MFCC chain (chroma_stft has tests of its own).
 FeatureOptions chain_options() {
   FeatureOptions o;
   o.features = {"stft_mag", "melspectrogram", "mel_db", "mfcc"};
@@ -179,7 +182,7 @@ TEST_P(DeviceEngineTest, SilenceGivesTheFloorEverywhere) {
 }
 
 TEST_P(DeviceEngineTest, ChromaStftAtLibrosasTuningMatchesLibrosaAndTheReference) {
-  // The engine does not estimate the tuning yet: each golden signal is computed at the tuning librosa estimated
+  // A fixed tuning (options.chroma_stft.tuning): each golden signal is computed at the tuning librosa estimated
   // for it, in one ragged batch whose 50-frame budget chunks every track but the shortest.
   std::vector<std::vector<float>> tracks;
   for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
@@ -203,6 +206,181 @@ TEST_P(DeviceEngineTest, ChromaStftAtLibrosasTuningMatchesLibrosaAndTheReference
                            kGoldenSignals[i] + "/chroma_stft vs reference", m.dim));
     EXPECT_TRUE(RelativeL2Near(as_double(out[0].frames.at("mfcc")), as_double(ref.frames.at("mfcc")), kRelL2,
                                kGoldenSignals[i] + "/mfcc beside chroma", 20));
+  }
+}
+
+/// Seeded signals (seeded_signal: partials at random frequencies, so that the estimated tunings spread over the
+/// histogram) of random lengths from 1 sample to max_len.
+std::vector<std::vector<float>> random_length_tracks(int count, uint32_t seed, int64_t max_len) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> len(1, max_len);
+  std::vector<std::vector<float>> tracks;
+  for (int i = 0; i < count; ++i) tracks.push_back(seeded_signal(len(rng), seed * 1000 + static_cast<uint32_t>(i)));
+  return tracks;
+}
+
+/// Each track's estimated tuning (out: chroma_stft and stft_mag under options o, features aside):
+/// - EXACTLY the reference's estimate_tuning of the engine's own power spectrogram (stft_mag squared in float32,
+///   as the engine squares it): the port of piptrack, the median and the histogram is exact whatever the batches
+///   and chunks;
+/// - the reference engine's tuning on all but max_mismatches tracks: the engine's float32 FFT differs from the
+///   reference's float64 one in the last bits, which can move a residual across a 0.01 edge or break a tie of
+///   the histogram's argmax when a track has only a few peaks.
+void expect_reference_tunings(const std::vector<std::vector<float>>& tracks, const std::vector<TrackFeatures>& out,
+                              const std::string& what, int max_mismatches = 0, FeatureOptions o = {}) {
+  o.features = {"chroma_stft"};
+  const FeatureExtractor reference(o);
+  int nonzero = 0, mismatches = 0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const std::string track = what + ": track " + std::to_string(i) + " (" + std::to_string(tracks[i].size()) + " samples)";
+    FeatureMatrix power = out[i].frames.at("stft_mag");
+    for (float& v : power.data) v = v * v;
+    EXPECT_EQ(out[i].tuning_chroma_stft,
+              estimate_tuning(power, o.sample_rate, o.stft.n_fft, o.chroma_stft.n_chroma, o.chroma_stft.tuning_resolution))
+        << track << " vs estimate_tuning of the engine's own power";
+    const double expected =
+        reference.compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size())).tuning_chroma_stft;
+    if (out[i].tuning_chroma_stft != expected) {
+      ++mismatches;
+      std::cout << "  " << track << ": tuning " << out[i].tuning_chroma_stft << ", reference " << expected << "\n";
+    }
+    nonzero += expected != 0.0;
+  }
+  EXPECT_LE(mismatches, max_mismatches) << what << ": tunings unlike the reference engine's";
+  EXPECT_GT(nonzero, 0) << what << ": every tuning was 0, the comparison proves little";
+}
+
+TEST_P(DeviceEngineTest, EstimatedTuningEqualsLibrosaAndTheReferenceAcrossBatchesAndChunks) {
+  // librosa's estimate_tuning is a per-track median and histogram: it must not depend on how the engine cuts
+  // tracks into batches and chunks, nor on how estimate_tunings streams the candidates (budget x 64 at a time).
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  const std::vector<std::vector<float>> random = random_length_tracks(12, 21, 12 * 22050);
+  tracks.insert(tracks.end(), random.begin(), random.end());
+  FeatureOptions o;
+  o.features = {"chroma_stft", "stft_mag"};
+  for (int64_t budget : {0, 1 << 20, 50, 37, 7}) {
+    const std::string what = "budget " + std::to_string(budget);
+    const std::vector<TrackFeatures> out = run(o, tracks, budget);
+    for (size_t i = 0; i < kGoldenSignals.size(); ++i)
+      EXPECT_EQ(out[i].tuning_chroma_stft, GoldenFile(kGoldenSignals[i]).attribute("tuning_chroma_stft"))
+          << what << ": " << kGoldenSignals[i] << " vs librosa";
+    expect_reference_tunings(tracks, out, what);
+  }
+}
+
+TEST_P(DeviceEngineTest, EstimatedTuningOfManyShortTracksEqualsTheReference) {
+  // 600 tracks (over two of estimate_tunings' groups of 256 tracks) of 1 sample to 0.5 s, many in one batch.
+  // Tracks this short have few peaks, so a last-bit difference of the FFT can flip a tuning (1 of the 600 here).
+  const std::vector<std::vector<float>> tracks = random_length_tracks(600, 5, 11025);
+  FeatureOptions o;
+  o.features = {"chroma_stft", "stft_mag"};
+  expect_reference_tunings(tracks, run(o, tracks, 4000), "600 short tracks", 6);
+}
+
+TEST_P(DeviceEngineTest, ChromaStftAtTheEstimatedTuningMatchesLibrosaAndTheReference) {
+  // librosa's default chroma_stft (tuning estimated per track) on every golden signal, in one ragged batch whose
+  // 50-frame budget chunks every track but the shortest; mfcc beside it, computed in the same main pass.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  FeatureOptions o;
+  o.features = {"chroma_stft", "mfcc"};
+  const std::vector<TrackFeatures> out = run(o, tracks, 50);
+  const FeatureExtractor reference(o);
+  double worst = 0.0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const GoldenFile g(kGoldenSignals[i]);
+    const FeatureMatrix& m = out[i].frames.at("chroma_stft");
+    EXPECT_EQ(out[i].tuning_chroma_stft, g.attribute("tuning_chroma_stft")) << kGoldenSignals[i];
+    const auto gold = g.dataset("chroma_stft");
+    ASSERT_EQ(gold.rows(), m.dim);
+    ASSERT_EQ(gold.cols(), m.frames);
+    const std::vector<double> gold_t = golden_transposed(gold, m.frames), actual = as_double(m);
+    const auto r = MaxAbsNear(actual, gold_t, kChromaMaxAbs, kGoldenSignals[i] + "/chroma_stft vs librosa", m.dim);
+    EXPECT_TRUE(r);
+    for (size_t k = 0; k < actual.size(); ++k) worst = std::max(worst, std::abs(actual[k] - gold_t[k]));
+    const TrackFeatures ref = reference.compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size()));
+    EXPECT_EQ(out[i].tuning_chroma_stft, ref.tuning_chroma_stft) << kGoldenSignals[i];
+    EXPECT_TRUE(MaxAbsNear(actual, as_double(ref.frames.at("chroma_stft")), kChromaMaxAbs,
+                           kGoldenSignals[i] + "/chroma_stft vs reference", m.dim));
+    EXPECT_TRUE(RelativeL2Near(as_double(out[i].frames.at("mfcc")), as_double(ref.frames.at("mfcc")), kRelL2,
+                               kGoldenSignals[i] + "/mfcc beside chroma", 20));
+  }
+  std::cout << "  measured: chroma_stft (estimated tuning) vs librosa, worst max abs over the goldens " << worst << "\n";
+}
+
+TEST_P(DeviceEngineTest, ChromaStftAtTheEstimatedTuningOfRandomTracksMatchesTheReference) {
+  // The estimate under non-default options too: n_chroma 24 (the estimate's bins per octave and the
+  // filterbank's), then n_fft 1024 / hop 300 / no centring (another piptrack band) with a 0.05 resolution.
+  const std::vector<std::vector<float>> tracks = random_length_tracks(8, 33, 10 * 22050);
+  FeatureOptions chroma24;
+  chroma24.chroma_stft.n_chroma = 24;
+  FeatureOptions small_fft;
+  small_fft.stft.n_fft = 1024;
+  small_fft.stft.hop_length = 300;
+  small_fft.stft.center = false;
+  small_fft.chroma_stft.tuning_resolution = 0.05;
+  for (FeatureOptions o : {chroma24, small_fft}) {
+    o.features = {"chroma_stft", "stft_mag"};
+    const std::string config = "n_chroma " + std::to_string(o.chroma_stft.n_chroma) + ", n_fft " +
+                               std::to_string(o.stft.n_fft);
+    const std::vector<TrackFeatures> out = run(o, tracks, 61);
+    expect_reference_tunings(tracks, out, config, 0, o);
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const std::string what = config + ", track " + std::to_string(i) + " (" + std::to_string(tracks[i].size()) + " samples)";
+      const TrackFeatures ref = FeatureExtractor(o).compute(tracks[i].data(), static_cast<int64_t>(tracks[i].size()));
+      EXPECT_TRUE(MaxAbsNear(as_double(out[i].frames.at("chroma_stft")), as_double(ref.frames.at("chroma_stft")),
+                             kChromaMaxAbs, what + "/chroma_stft vs reference", o.chroma_stft.n_chroma));
+    }
+  }
+}
+
+TEST_P(DeviceEngineTest, EstimateTuningsEqualsANaiveMedianAndHistogram) {
+  // The chain's per-track reduction alone, on candidate sets built to be awkward: empty, one element, even and
+  // odd counts, heavy ties at the median, negative and zero magnitudes, bins outside the edges (slot n_hist);
+  // streamed 3, 64 and 100000 elements at a time. Expected: np.median, then the first maximal histogram bin.
+  const std::vector<double> edges = tuning_histogram_edges(0.01);
+  const int32_t n_hist = static_cast<int32_t>(edges.size()) - 1;
+  device_engine::ChainConstants c;
+  c.n_fft = 2048;
+  c.hop_length = 512;
+  c.tuning_edges = edges;
+  std::unique_ptr<device_engine::Chain> chain = GetParam() == DeviceBackend::kHost
+                                                    ? device_engine::make_host_chain(c)
+                                                    : device_engine::make_cuda_chain(c, 0);
+  std::mt19937 rng(17);
+  std::vector<device_engine::TuningCandidates> sets(40);
+  for (size_t t = 0; t < sets.size(); ++t) {
+    const int64_t m = t < 4 ? static_cast<int64_t>(t) : std::uniform_int_distribution<int64_t>(1, 1500)(rng);
+    const int levels = 1 + static_cast<int>(t % 5) * 7;  // few distinct magnitudes: ties everywhere
+    std::uniform_int_distribution<int> level(-3, levels), bin(0, t % 3 == 0 ? n_hist : 20);
+    for (int64_t k = 0; k < m; ++k) {
+      sets[t].mag.push_back(t % 2 ? static_cast<float>(level(rng)) * 0.37f : std::ldexp(1.0f + level(rng), -level(rng) - 4));
+      sets[t].bin.push_back(bin(rng));
+    }
+  }
+  std::vector<const device_engine::TuningCandidates*> ptrs;
+  for (const auto& set : sets) ptrs.push_back(&set);
+  std::vector<double> expected;
+  for (const auto& set : sets) {
+    std::vector<float> sorted = set.mag;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t m = sorted.size();
+    const float median = m == 0 ? 0.0f : (m % 2 ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2.0f);
+    std::vector<int64_t> hist(static_cast<size_t>(n_hist), 0);
+    bool any = false;
+    for (size_t k = 0; k < m; ++k) {
+      if (!(set.mag[k] >= median)) continue;
+      any = true;
+      if (set.bin[k] < n_hist) ++hist[static_cast<size_t>(set.bin[k])];
+    }
+    expected.push_back(any ? edges[static_cast<size_t>(std::max_element(hist.begin(), hist.end()) - hist.begin())] : 0.0);
+  }
+  for (int64_t chunk : {3, 64, 100000}) {
+    const std::vector<double> got = chain->estimate_tunings(ptrs, chunk);
+    ASSERT_EQ(got.size(), sets.size());
+    for (size_t t = 0; t < sets.size(); ++t)
+      EXPECT_EQ(got[t], expected[t]) << "set " << t << " (" << sets[t].mag.size() << " candidates), chunk " << chunk;
   }
 }
 
@@ -275,16 +453,11 @@ TEST(DeviceEngine, UnsupportedFeaturesAreRefusedAtConstruction) {
   o.features.clear();  // all features
   EXPECT_TRUE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(chain_options()).has_value());
-  // chroma_stft is computed only at a fixed tuning.
+  // chroma_stft runs at a fixed tuning and at the estimated one (the default).
   o.features = {"chroma_stft"};
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
-  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_option(o).value_or(""), "chroma_stft.tuning");
-  try {
-    DeviceFeatureEngine engine(o);
-    ADD_FAILURE() << "chroma_stft with an estimated tuning was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("chroma_stft.tuning"), std::string::npos) << e.what();
-  }
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+  EXPECT_NO_THROW(DeviceFeatureEngine engine(o));
   o.chroma_stft.tuning = 0.0;
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
 }

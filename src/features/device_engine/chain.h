@@ -25,9 +25,24 @@ struct ChainConstants {
   std::vector<float> window;    ///< [n_fft] periodic Hann
   std::vector<float> mel;       ///< [n_mels, n_fft/2+1] Slaney mel filterbank
   std::vector<float> dct;       ///< [n_mfcc, n_mels] DCT-II ortho basis, liftering folded in
-  int64_t n_chroma = 0;         ///< 0: chroma_stft not requested
-  std::vector<float> chroma;    ///< [n_chroma, n_fft/2+1] chroma filterbank at the options' fixed tuning
+  int64_t n_chroma = 0;         ///< 0: chroma_stft not requested (filterbanks come with each batch: BatchPiece)
+  // librosa estimate_tuning (src/features/tuning.cpp) for chroma_stft's estimated tuning: piptrack's band, the
+  // pitch_tuning histogram edges (float64) and the octave's division. Empty edges: no tuning estimated.
+  int64_t sample_rate = 0;
+  int64_t tuning_k_lo = 0;           ///< piptrack band [tuning_k_lo, tuning_k_hi) of the n_bins spectrum
+  int64_t tuning_k_hi = 0;
+  int64_t bins_per_octave = 12;      ///< chroma_stft.n_chroma
+  float tuning_threshold = 0.0f;     ///< piptrack threshold, relative to the frame max (kPiptrackThreshold)
+  std::vector<double> tuning_edges;  ///< [n_hist + 1] np.linspace(-0.5, 0.5, ceil(1/resolution) + 1)
   int64_t n_bins() const { return n_fft / 2 + 1; }
+};
+
+/// One track's piptrack peaks (estimate_tuning's candidates: pitch > 0), gathered over its pieces: the peak
+/// magnitude (float32, as piptrack's mags) and its pitch_tuning histogram bin (n_hist: outside the edges).
+/// The order does not matter (median and histogram).
+struct TuningCandidates {
+  std::vector<float> mag;
+  std::vector<int32_t> bin;
 };
 
 /// Whether a piece holds a whole track (its power_to_db max is known inside the batch) or one chunk of a track
@@ -49,6 +64,8 @@ struct BatchPiece {
   float* mel_db = nullptr;         ///< [n_frames, n_mels] power_to_db (kChunk: NOT yet clipped)
   float* mfcc = nullptr;           ///< [n_frames, n_mfcc] (ignored for kChunk: finish_track writes it)
   float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
+  const float* chroma_bank = nullptr;  ///< host [n_chroma, n_bins] filterbank at the track's tuning (with chroma)
+  TuningCandidates* tuning = nullptr;  ///< append the piece's piptrack peaks here; nullptr: not wanted
 };
 
 /// What one batch computes (which intermediate stages run depends on which destinations are set).
@@ -69,6 +86,11 @@ class Chain {
   /// the device at a time.
   virtual void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
                             bool poison) = 0;
+  /// estimate_tuning's reduction of each track's candidates (constants' tuning edges; the median of all the
+  /// track's magnitudes, then the argmax of the histogram of the bins of those at or above it), exact whatever
+  /// the number of candidates: they are streamed through the device at most max_elements at a time.
+  virtual std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
+                                               int64_t max_elements) = 0;
 };
 
 /// Host backend (Thrust OpenMP, FFTW float32, cblas); always built.

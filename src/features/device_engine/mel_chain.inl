@@ -11,7 +11,9 @@
 // References (librosa 0.11): core/spectrum.py stft (centred frames, constant padding), _spectrogram (|X|, |X|^2);
 // feature/spectral.py melspectrogram (S @ mel^T), mfcc (DCT-II ortho of mel_db), chroma_stft (S @ chroma^T at a
 // given tuning, then util.normalize norm=inf per frame); core/spectrum.py power_to_db (global max of the whole
-// track, top_db clip). Layout of every buffer: row-major [rows = batch frames, dim].
+// track, top_db clip); core/pitch.py estimate_tuning -> piptrack -> pitch_tuning (the reference is
+// src/features/tuning.cpp: per-row peaks here, the per-track median and histogram in estimate_tunings).
+// Layout of every buffer: row-major [rows = batch frames, dim].
 #ifndef SONGLINES_DEVICE_BACKEND_NS
 #error "define SONGLINES_DEVICE_BACKEND_NS before including mel_chain.inl"
 #endif
@@ -22,17 +24,21 @@
 #include <thrust/fill.h>
 #include <thrust/for_each.h>
 #include <thrust/functional.h>
+#include <thrust/iterator/constant_iterator.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 #include <thrust/binary_search.h>
 #include <thrust/reduce.h>
+#include <thrust/sort.h>
 #include <thrust/transform.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -145,6 +151,211 @@ struct InfNormFunctor {
   }
 };
 
+// ---- estimate_tuning (librosa 0.11 core/pitch.py; reference: src/features/tuning.cpp, whose float32/float64
+// steps are reproduced one for one: the result is the argmax of a 0.01-wide histogram) ----
+
+/// piptrack at element (row, k) of a [rows, width] grid over the band [kb, kb + width), kb = max(k_lo, 1):
+/// x = S * (S > threshold * max(S[row])); a peak where x[k] > x[k-1] and x[k] >= x[k+1] (util.localmax; the
+/// top bin of the spectrum only against its left neighbour); _parabolic_interpolation's shift, np.gradient's
+/// dskew; pitch = (k + shift) sr / n_fft. Writes, for a peak with pitch > 0, mag = S[k] + dskew and the
+/// pitch_tuning histogram bin of its residual (n_hist: outside the edges); bin = -1 for every other element.
+struct PiptrackFunctor {
+  const float* power;    // [rows, n_bins]
+  const float* row_max;  // [rows] max over all n_bins of the row
+  const double* edges;   // [n_hist + 1]
+  float* mag;            // [rows, width]
+  int32_t* bin;          // [rows, width]
+  RowDivider row_of;     // by width
+  int64_t n_bins, kb, width, n_hist;
+  double sample_rate, n_fft;
+  float bins_per_octave, threshold;
+  /// a * b rounded to float32 before any later add: nvcc would otherwise contract S + (0.5 avg) * shift into one
+  /// FMA, which numpy does not do (and which could change the magnitude's last bit, hence the median).
+  __host__ __device__ static float mul_rounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+  }
+  __host__ __device__ static float above(const float* s, int64_t i, float ref) {
+    return s[i] * static_cast<float>(s[i] > ref);
+  }
+  __host__ __device__ void operator()(int64_t e) const {
+    const int64_t row = row_of(e);
+    const int64_t k = kb + (e - row * width);
+    const int64_t K = n_bins;
+    const float* s = power + row * n_bins;
+    const float ref = threshold * row_max[row];
+    const float xk = above(s, k, ref);
+    const bool peak = (k + 1 < K) ? (xk > above(s, k - 1, ref) && xk >= above(s, k + 1, ref)) : (xk > above(s, k - 1, ref));
+    if (!peak) {
+      bin[e] = -1;
+      return;
+    }
+    float shift = 0.0f;  // a = x[1] + x[-1] - 2 x[0], b = (x[1] - x[-1]) / 2 in float64; 0 where |b| >= |a|
+    if (k < K - 1) {
+      const double a = static_cast<double>(s[k + 1] + s[k - 1]) - 2.0 * static_cast<double>(s[k]);
+      const double b = static_cast<double>(s[k + 1] - s[k - 1]) / 2.0;
+      shift = fabs(b) >= fabs(a) ? 0.0f : static_cast<float>(-b / a);
+    }
+    const float avg = (k == K - 1) ? s[K - 1] - s[K - 2] : (s[k + 1] - s[k - 1]) / 2.0f;  // np.gradient, float32
+    const float dskew = mul_rounded(0.5f * avg, shift);
+    const float pitch = static_cast<float>((static_cast<double>(k) + shift) * sample_rate / n_fft);
+    if (!(pitch > 0.0f)) {
+      bin[e] = -1;
+      return;
+    }
+    mag[e] = s[k] + dskew;
+    // pitch_tuning: residual = mod(bins_per_octave * log2(f / (440 / 16)), 1) in float32, >= 0.5 -> -1.
+    const float octs = log2f(pitch / static_cast<float>(440.0 / 16.0));
+    float r = fmodf(bins_per_octave * octs, 1.0f);
+    if (r < 0.0f) r += 1.0f;
+    if (r >= 0.5f) r -= 1.0f;
+    const double rd = r;
+    int32_t b = static_cast<int32_t>(n_hist);
+    if (!(rd < edges[0] || rd > edges[n_hist])) {
+      int64_t lo = 0, hi = n_hist + 1;  // upper_bound: the first edge > rd; bin i holds [edges[i], edges[i+1])
+      while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2;
+        if (edges[mid] > rd) hi = mid;
+        else lo = mid + 1;
+      }
+      b = static_cast<int32_t>(lo - 1 < n_hist - 1 ? lo - 1 : n_hist - 1);  // the last bin includes 0.5
+    }
+    bin[e] = b;
+  }
+};
+
+struct IsCandidate {
+  __host__ __device__ bool operator()(int32_t b) const { return b >= 0; }
+};
+struct CandidateCount {
+  __host__ __device__ int64_t operator()(int32_t b) const { return b >= 0 ? 1 : 0; }
+};
+
+/// Order-preserving map of a float32 to uint32 (negative values reversed below the positive ones), and back.
+__host__ __device__ inline uint32_t ordered_key(float v) {
+  uint32_t u;
+  memcpy(&u, &v, sizeof u);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__host__ __device__ inline float from_ordered_key(uint32_t k) {
+  const uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+  float v;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+/// Radix selection of the two middle magnitudes of every track (np.median): three passes of 11, 11 and 10 bits
+/// over the ordered keys; each pass histograms, per query, the next digit of the keys that share the query's
+/// prefix so far. Query q = 2 s + j asks for rank (m-1)/2 (j = 0) or m/2 (j = 1) of segment s (m candidates).
+constexpr int64_t kRadixBins = 2048;
+constexpr int kRadixShift[3] = {21, 10, 0};
+constexpr int kRadixBits[3] = {11, 11, 10};
+constexpr int64_t kNoKey = std::numeric_limits<int64_t>::max();  // sorts after every histogram key
+
+/// Key of element i = 2 e + j of a pass: q * kRadixBins + digit, or kNoKey when e's key leaves q's prefix.
+struct RadixDigitKey {
+  const float* mag;
+  const int64_t* seg;     // [n] segment of each element (group-local)
+  const int64_t* prefix;  // [Q] the bits chosen by earlier passes
+  int shift, bits, prev_shift;
+  bool first;
+  __host__ __device__ int64_t operator()(int64_t i) const {
+    const int64_t e = i >> 1;
+    const int64_t q = 2 * seg[e] + (i & 1);
+    const uint32_t k = ordered_key(mag[e]);
+    if (!first && static_cast<int64_t>(k >> prev_shift) != prefix[q]) return kNoKey;
+    return q * kRadixBins + static_cast<int64_t>((k >> shift) & ((1u << bits) - 1u));
+  }
+};
+
+/// hist[key[u]] += count[u] for the distinct keys of a run-length-encoded sorted key array (no two threads share
+/// a key, so no atomics); kNoKey is skipped.
+struct AccumulateHistogram {
+  const int64_t* key;
+  const int64_t* count;
+  int64_t* hist;
+  __host__ __device__ void operator()(int64_t u) const {
+    if (key[u] != kNoKey) hist[key[u]] += count[u];
+  }
+};
+
+/// After a pass: the digit of query q is the first whose cumulative count exceeds the rank still wanted.
+struct RadixSelectStep {
+  const int64_t* hist;   // [Q, kRadixBins]
+  const int64_t* count;  // [S]
+  int64_t* prefix;       // [Q]
+  int64_t* rank;         // [Q]
+  int bits;
+  __host__ __device__ void operator()(int64_t q) const {
+    if (count[q >> 1] == 0) return;
+    const int64_t* h = hist + q * kRadixBins;
+    const int64_t r = rank[q];
+    int64_t acc = 0, d = 0;
+    for (; d < (int64_t{1} << bits) - 1; ++d) {
+      if (acc + h[d] > r) break;
+      acc += h[d];
+    }
+    rank[q] = r - acc;
+    prefix[q] = (prefix[q] << bits) | d;
+  }
+};
+
+/// estimate_tuning's threshold: np.median of the track's magnitudes (float32 mean of the two middle values).
+struct MedianFunctor {
+  const int64_t* prefix;  // [2 S] full keys of ranks (m-1)/2 and m/2
+  const int64_t* count;   // [S]
+  float* median;          // [S]
+  __host__ __device__ void operator()(int64_t s) const {
+    const int64_t m = count[s];
+    if (m == 0) {
+      median[s] = 0.0f;
+      return;
+    }
+    const float lo = from_ordered_key(static_cast<uint32_t>(prefix[2 * s]));
+    const float hi = from_ordered_key(static_cast<uint32_t>(prefix[2 * s + 1]));
+    median[s] = (m % 2 == 1) ? hi : (lo + hi) / 2.0f;
+  }
+};
+
+/// Histogram key of element e: s * (n_hist + 1) + bin for magnitudes at or above the track's median.
+struct TuningBinKey {
+  const float* mag;
+  const int32_t* bin;
+  const int64_t* seg;
+  const float* median;
+  int64_t n_slots;  // n_hist + 1 (the last slot: residual outside the edges)
+  __host__ __device__ int64_t operator()(int64_t e) const {
+    const int64_t s = seg[e];
+    return mag[e] >= median[s] ? s * n_slots + bin[e] : kNoKey;
+  }
+};
+
+/// pitch_tuning's result: the left edge of the first maximal bin; 0.0 when no candidate passed (librosa warns).
+struct TuningArgmax {
+  const int64_t* hist;  // [S, n_hist + 1]
+  const double* edges;
+  int64_t n_hist;
+  double* tuning;  // [S]
+  __host__ __device__ void operator()(int64_t s) const {
+    const int64_t* h = hist + s * (n_hist + 1);
+    int64_t total = 0, best = 0;
+    for (int64_t i = 0; i <= n_hist; ++i) total += h[i];
+    for (int64_t i = 1; i < n_hist; ++i)
+      if (h[i] > h[best]) best = i;
+    tuning[s] = total == 0 ? 0.0 : edges[best];
+  }
+};
+
+/// seg[i] = run_seg[seg[i]] (run index -> segment).
+struct GatherSegment {
+  const int64_t* run_seg;
+  int64_t* seg;
+  __host__ __device__ void operator()(int64_t i) const { seg[i] = run_seg[seg[i]]; }
+};
+
 template <class T>
 T* raw(thr::device_vector<T>& v) { return thr::raw_pointer_cast(v.data()); }
 template <class T>
@@ -181,7 +392,7 @@ class MelChain final : public Chain {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
-    upload(c_.chroma, chroma_w_);
+    upload(c_.tuning_edges, tuning_edges_);
   }
 
   std::vector<float> run_batch(const BatchRequest& request) override {
@@ -189,10 +400,14 @@ class MelChain final : public Chain {
     const int64_t P = static_cast<int64_t>(pieces.size());
     std::vector<float> max_out(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
     if (P == 0) return max_out;
-    bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false;
+    bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false,
+         want_tuning = false;
     for (const BatchPiece& p : pieces) {
       want_mag |= p.magnitude != nullptr;
       want_chroma |= p.chroma != nullptr;
+      want_tuning |= p.tuning != nullptr;
+      if (p.chroma != nullptr && p.chroma_bank == nullptr)
+        throw std::invalid_argument("device engine: a piece wants chroma_stft without a chroma filterbank");
       want_mel |= p.melspectrogram != nullptr || p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_db |= p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_mfcc |= p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack;
@@ -241,14 +456,17 @@ class MelChain final : public Chain {
                    FrameFunctor{table, raw(samples_), raw(window_), RowDivider(n_fft), n_fft, c_.hop_length, c_.pad});
     fft_->forward(raw(frames_), raw(spectra_), rows);
     if (want_mag) ensure_size(magnitude_, rows * n_bins);
-    const bool want_power = want_mel || want_chroma;
+    const bool want_power = want_mel || want_chroma || want_tuning;
     if (want_power) ensure_size(power_, rows * n_bins);
     if (request.poison && want_mag) poison_prefix(magnitude_, rows * n_bins);
     thr::for_each(thr::device, first, first + rows * n_bins,
                   SpectrumFunctor{raw(spectra_), want_mag ? raw(magnitude_) : nullptr,
                                   want_power ? raw(power_) : nullptr});
 
-    // ---- chroma [rows, n_chroma] = power @ C^T, then each row / max |row| ----
+    // ---- piptrack peaks of each row (estimate_tuning's candidates), compacted in row order, to each piece's track ----
+    if (want_tuning) find_tuning_candidates(request, rows, first);
+
+    // ---- chroma [rows, n_chroma] = power @ C^T (C at each piece's tuning), then each row / max |row| ----
     const int64_t n_chroma = c_.n_chroma;
     if (want_chroma) {
       ensure_size(chroma_, rows * n_chroma);
@@ -258,7 +476,28 @@ class MelChain final : public Chain {
         poison_prefix(chroma_, rows * n_chroma);
         poison_prefix(chroma_max_, rows);
       }
-      gemm_->abt(rows, n_chroma, n_bins, raw(power_), raw(chroma_w_), raw(chroma_));
+      // The distinct filterbanks of the batch, uploaded once each; one GEMM per run of pieces sharing one.
+      std::vector<const float*> banks;
+      std::vector<int64_t> bank_of(static_cast<size_t>(P), -1);
+      for (int64_t p = 0; p < P; ++p) {
+        const float* bank = pieces[static_cast<size_t>(p)].chroma_bank;
+        if (bank == nullptr) continue;
+        auto it = std::find(banks.begin(), banks.end(), bank);
+        bank_of[p] = it - banks.begin();
+        if (it == banks.end()) banks.push_back(bank);
+      }
+      const int64_t bank_size = n_chroma * n_bins;
+      ensure_size(chroma_w_, static_cast<int64_t>(banks.size()) * bank_size);
+      for (size_t b = 0; b < banks.size(); ++b)
+        thr::copy(banks[b], banks[b] + bank_size, chroma_w_.begin() + static_cast<int64_t>(b) * bank_size);
+      for (int64_t p0 = 0; p0 < P;) {
+        int64_t p1 = p0 + 1;
+        while (p1 < P && bank_of[p1] == bank_of[p0]) ++p1;
+        if (bank_of[p0] >= 0)
+          gemm_->abt(frame_off[p1] - frame_off[p0], n_chroma, n_bins, raw(power_) + frame_off[p0] * n_bins,
+                     raw(chroma_w_) + bank_of[p0] * bank_size, raw(chroma_) + frame_off[p0] * n_chroma);
+        p0 = p1;
+      }
       auto row_keys = thr::make_transform_iterator(first, RowDivider(n_chroma));
       auto abs_values = thr::make_transform_iterator(chroma_.begin(), AbsFunctor{});
       thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_chroma, abs_values, chroma_keys_.begin(),
@@ -334,12 +573,170 @@ class MelChain final : public Chain {
     }
   }
 
+  std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
+                                       int64_t max_elements) override {
+    const int64_t T = static_cast<int64_t>(tracks.size());
+    std::vector<double> out(static_cast<size_t>(T), 0.0);
+    const int64_t n_hist = static_cast<int64_t>(c_.tuning_edges.size()) - 1;
+    if (n_hist < 1) throw std::invalid_argument("device engine: estimate_tunings without tuning edges");
+    max_elements = std::max<int64_t>(max_elements, 1);
+    thr::counting_iterator<int64_t> first(0);
+    for (int64_t g0 = 0; g0 < T; g0 += kTuningGroupTracks) {
+      const int64_t S = std::min(kTuningGroupTracks, T - g0), Q = 2 * S;
+      std::vector<int64_t> count(static_cast<size_t>(S)), rank(static_cast<size_t>(Q));
+      for (int64_t s = 0; s < S; ++s) {
+        const TuningCandidates& t = *tracks[static_cast<size_t>(g0 + s)];
+        if (t.mag.size() != t.bin.size()) throw std::invalid_argument("device engine: tuning candidates mismatch");
+        const int64_t m = static_cast<int64_t>(t.mag.size());
+        count[s] = m;
+        rank[2 * s] = m > 0 ? (m - 1) / 2 : 0;
+        rank[2 * s + 1] = m / 2;
+      }
+      upload(count, tune_count_);
+      upload(rank, tune_rank_);
+      upload(std::vector<int64_t>(static_cast<size_t>(Q), 0), tune_prefix_);
+      // Streams the group's candidates through the device, at most max_elements at a time: mag, bin and the
+      // group-local segment of each element, then calls step(n).
+      ensure_size(tune_mag_, max_elements);
+      ensure_size(tune_bin_, max_elements);
+      auto stream = [&](auto&& step) {
+        int64_t s = 0, off = 0;
+        while (true) {
+          std::vector<int64_t> run_off{0}, run_seg;
+          int64_t n = 0;
+          while (s < S && n < max_elements) {
+            const TuningCandidates& t = *tracks[static_cast<size_t>(g0 + s)];
+            const int64_t take = std::min(max_elements - n, count[s] - off);
+            if (take > 0) {
+              thr::copy(t.mag.data() + off, t.mag.data() + off + take, tune_mag_.begin() + n);
+              thr::copy(t.bin.data() + off, t.bin.data() + off + take, tune_bin_.begin() + n);
+              n += take;
+              off += take;
+              run_off.push_back(n);
+              run_seg.push_back(s);
+            }
+            if (off == count[s]) {
+              ++s;
+              off = 0;
+            }
+          }
+          if (n == 0) return;
+          upload(run_off, tune_run_off_);
+          upload(run_seg, tune_run_seg_);
+          ensure_size(tune_seg_, n);
+          thr::upper_bound(thr::device, tune_run_off_.begin() + 1, tune_run_off_.end(), first, first + n,
+                           tune_seg_.begin());
+          thr::for_each(thr::device, first, first + n, GatherSegment{raw(tune_run_seg_), raw(tune_seg_)});
+          step(n);
+        }
+      };
+      // Histogram of keys_[0, n_keys) added to tune_hist_: sort, count each distinct key, add the counts (int64).
+      auto accumulate = [&](int64_t n_keys) {
+        thr::sort(thr::device, tune_keys_.begin(), tune_keys_.begin() + n_keys);
+        ensure_size(tune_unique_, n_keys);
+        ensure_size(tune_key_count_, n_keys);
+        const auto ends = thr::reduce_by_key(thr::device, tune_keys_.begin(), tune_keys_.begin() + n_keys,
+                                             thr::make_constant_iterator(int64_t{1}), tune_unique_.begin(),
+                                             tune_key_count_.begin());
+        const int64_t n_unique = ends.first - tune_unique_.begin();
+        thr::for_each(thr::device, first, first + n_unique,
+                      AccumulateHistogram{raw(tune_unique_), raw(tune_key_count_), raw(tune_hist_)});
+      };
+      for (int pass = 0; pass < 3; ++pass) {
+        ensure_size(tune_hist_, Q * kRadixBins);
+        thr::fill_n(thr::device, tune_hist_.begin(), Q * kRadixBins, int64_t{0});
+        stream([&](int64_t n) {
+          ensure_size(tune_keys_, 2 * n);
+          thr::transform(thr::device, first, first + 2 * n, tune_keys_.begin(),
+                         RadixDigitKey{raw(tune_mag_), raw(tune_seg_), raw(tune_prefix_), kRadixShift[pass],
+                                       kRadixBits[pass], pass > 0 ? kRadixShift[pass - 1] : 0, pass == 0});
+          accumulate(2 * n);
+        });
+        thr::for_each(thr::device, first, first + Q,
+                      RadixSelectStep{raw(tune_hist_), raw(tune_count_), raw(tune_prefix_), raw(tune_rank_),
+                                      kRadixBits[pass]});
+      }
+      ensure_size(tune_median_, S);
+      thr::for_each(thr::device, first, first + S, MedianFunctor{raw(tune_prefix_), raw(tune_count_), raw(tune_median_)});
+      const int64_t n_slots = S * (n_hist + 1);
+      ensure_size(tune_hist_, n_slots);
+      thr::fill_n(thr::device, tune_hist_.begin(), n_slots, int64_t{0});
+      stream([&](int64_t n) {
+        ensure_size(tune_keys_, n);
+        thr::transform(thr::device, first, first + n, tune_keys_.begin(),
+                       TuningBinKey{raw(tune_mag_), raw(tune_bin_), raw(tune_seg_), raw(tune_median_), n_hist + 1});
+        accumulate(n);
+      });
+      ensure_size(tune_result_, S);
+      thr::for_each(thr::device, first, first + S,
+                    TuningArgmax{raw(tune_hist_), raw(tuning_edges_), n_hist, raw(tune_result_)});
+      thr::copy(tune_result_.begin(), tune_result_.begin() + S, out.begin() + g0);
+    }
+    return out;
+  }
+
  private:
+  /// Tracks per estimate_tunings group: bounds its histograms (2 x 2048 int64 counts per track and pass).
+  static constexpr int64_t kTuningGroupTracks = 256;
+
+  /// Piptrack over the batch's power rows; each piece's peaks are appended to its TuningCandidates.
+  void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first) {
+    const auto& pieces = request.pieces;
+    const int64_t P = static_cast<int64_t>(pieces.size()), n_bins = c_.n_bins();
+    const int64_t kb = std::max<int64_t>(c_.tuning_k_lo, 1), width = c_.tuning_k_hi - kb;
+    if (width <= 0) return;  // no bin in piptrack's band: no pitch, tuning 0
+    ensure_size(row_max_, rows);
+    ensure_size(chroma_keys_, rows);
+    auto row_keys = thr::make_transform_iterator(first, RowDivider(n_bins));
+    thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_bins, power_.begin(), chroma_keys_.begin(),
+                       row_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
+    const int64_t n = rows * width;
+    ensure_size(peak_mag_, n);
+    ensure_size(peak_bin_, n);
+    thr::for_each(thr::device, first, first + n,
+                  PiptrackFunctor{raw(power_), raw(row_max_), raw(tuning_edges_), raw(peak_mag_), raw(peak_bin_),
+                                  RowDivider(width), n_bins, kb, width,
+                                  static_cast<int64_t>(c_.tuning_edges.size()) - 1,
+                                  static_cast<double>(c_.sample_rate), static_cast<double>(c_.n_fft),
+                                  static_cast<float>(c_.bins_per_octave), c_.tuning_threshold});
+    // Peaks per piece (every piece has >= 1 row, so every piece has a key), then the peaks in row order.
+    ensure_size(peak_count_, P);
+    ensure_size(max_keys_, P);
+    auto piece_keys = thr::make_transform_iterator(first, RowPieceKey{raw(row_piece_), RowDivider(width)});
+    auto is_peak = thr::make_transform_iterator(peak_bin_.begin(), CandidateCount{});
+    thr::reduce_by_key(thr::device, piece_keys, piece_keys + n, is_peak, max_keys_.begin(), peak_count_.begin());
+    ensure_size(peak_mag_out_, n);
+    ensure_size(peak_bin_out_, n);
+    thr::copy_if(thr::device, peak_mag_.begin(), peak_mag_.begin() + n, peak_bin_.begin(), peak_mag_out_.begin(),
+                 IsCandidate{});
+    thr::copy_if(thr::device, peak_bin_.begin(), peak_bin_.begin() + n, peak_bin_.begin(), peak_bin_out_.begin(),
+                 IsCandidate{});
+    std::vector<int64_t> count(static_cast<size_t>(P));
+    thr::copy(peak_count_.begin(), peak_count_.begin() + P, count.begin());
+    int64_t off = 0;
+    for (int64_t p = 0; p < P; ++p) {
+      TuningCandidates* t = pieces[static_cast<size_t>(p)].tuning;
+      if (t != nullptr && count[p] > 0) {
+        const size_t old = t->mag.size();
+        t->mag.resize(old + static_cast<size_t>(count[p]));
+        t->bin.resize(old + static_cast<size_t>(count[p]));
+        thr::copy(peak_mag_out_.begin() + off, peak_mag_out_.begin() + off + count[p], t->mag.begin() + old);
+        thr::copy(peak_bin_out_.begin() + off, peak_bin_out_.begin() + off + count[p], t->bin.begin() + old);
+      }
+      off += count[p];
+    }
+  }
+
   ChainConstants c_;
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<float> window_, mel_w_, dct_, chroma_w_;
+  thr::device_vector<double> tuning_edges_, tune_result_;
+  thr::device_vector<float> row_max_, peak_mag_, peak_mag_out_, tune_mag_, tune_median_;
+  thr::device_vector<int32_t> peak_bin_, peak_bin_out_, tune_bin_;
+  thr::device_vector<int64_t> peak_count_, tune_count_, tune_rank_, tune_prefix_, tune_run_off_, tune_run_seg_,
+      tune_seg_, tune_keys_, tune_unique_, tune_key_count_, tune_hist_;
   thr::device_vector<float> chroma_, chroma_max_;
   thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
