@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev
   libopenblas0-pthread   # libtorch-dev's BLAS: without it libblas.so.3 is the reference BLAS, ~10x slower training
+  libblas-dev            # cblas.h for the device engine's host backend (GEMM through cblas; OpenBLAS at run time)
   libhdf5-dev hdf5-tools
   nlohmann-json3-dev libcxxopts-dev
   libcurl4-openssl-dev
