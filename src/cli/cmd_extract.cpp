@@ -1,6 +1,8 @@
 // songlines extract --input PATH... --output DIR [--jobs N] [--resume] [--catalog CSV] [--device ...]
 //                   [--features a,b] [--shard-size N] [--part K/N | --emit slurm --parts N]
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "core/atomic_file.h"
@@ -93,6 +95,11 @@ int extract_main(const cxxopts::ParseResult& args) {
   for (const auto& p : args["input"].as<std::vector<std::string>>()) o.inputs.emplace_back(p);
   o.output_dir = args["output"].as<std::string>();
   o.jobs = args["jobs"].as<int>();
+  // More workers than a few per core only costs memory (each holds a decoded track and scratch buffers).
+  const int most_jobs = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.jobs < 0 || o.jobs > most_jobs)
+    throw UsageError("extract --jobs: must be 0 (every core) to " + std::to_string(most_jobs) +
+                     " (4 per hardware thread), got " + std::to_string(o.jobs));
   o.resume = args.count("resume") > 0;
   if (args.count("catalog")) o.catalog = args["catalog"].as<std::string>();
   o.device = features::parse_device(args["device"].as<std::string>());

@@ -98,6 +98,12 @@ int predict_main(const cxxopts::ParseResult& args) {
     for (auto& f : r.shards) shard_files.push_back(f);
   }
 
+  // Every input failed: nothing to predict is a failed job (exit 1), and no empty predictions file is written.
+  if (shard_files.empty() && !failed.empty()) {
+    for (const auto& f : failed) std::cerr << "predict: skipped " << f.path << ": " << f.reason << "\n";
+    throw Error("predict: none of the " + std::to_string(failed.size()) + " inputs could be read (listed above); " +
+                (args.count("output") ? args["output"].as<std::string>() + " was not written" : std::string("nothing predicted")));
+  }
   std::ostringstream csv;
   csv << "track_id,path,predicted_latitude,predicted_longitude,predicted_country,uncertainty_km\n";
   csv << std::setprecision(8);

@@ -21,6 +21,15 @@ TEST(ArgumentErrors, AValueOfTheWrongTypeNamesItsOption) {
   EXPECT_NE(g.output.find("--lon: \"x2\""), std::string::npos) << g.output;
 }
 
+// --jobs beyond 4 per hardware thread only costs memory (it once started 1000 threads): refused, naming --jobs.
+TEST(ArgumentErrors, ExtractRefusesAbsurdJobCounts) {
+  for (const char* jobs : {"1000", "-1"}) {
+    auto r = testing::run_songlines(std::string("extract --input x.wav --output out --jobs ") + jobs);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("extract --jobs: must be 0 (every core) to"), std::string::npos) << r.output;
+  }
+}
+
 // Every command's help ends with examples, and every example parses with that command's own options (run with
 // --help appended, the parser checks every option and value, then prints help instead of running).
 TEST(Help, EveryCommandHasExamplesThatParse) {

@@ -166,6 +166,14 @@ TEST(PredictCli, AudioFilesAreExtractedAndABadFileIsReportedWithExit3) {
   ASSERT_TRUE(std::getline(in, row)) << "no prediction for tone.wav";
   EXPECT_NE(row.find("tone.wav"), std::string::npos) << row;
   EXPECT_FALSE(std::getline(in, extra)) << "unexpected row: " << extra;
+
+  // Only bad audio: nothing predicted is a failed job (exit 1, not the partial 3) and no empty CSV is written.
+  auto none = testing::run_songlines("predict --model " + run_dir.string() + " --input " + (dir / "broken.wav").string() +
+                                     " --output " + (dir / "none.csv").string());
+  EXPECT_EQ(none.exit_code, 1) << none.output;
+  EXPECT_NE(none.output.find("broken.wav"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find("none of the 1 inputs could be read"), std::string::npos) << none.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "none.csv"));
 }
 
 }  // namespace
