@@ -301,6 +301,27 @@ ExtractResult run_extract(const ExtractOptions& options) {
   if (!options.resume && (existing_shards > 0 || !journal.empty()))
     throw UsageError("extract: " + dir.string() + " already holds an extraction (" + std::to_string(existing_shards) +
                      " shards); pass --resume to continue it, or choose an empty folder");
+  // The settings every shard of this folder shares (feature list and options, metadata blocks). A resume with
+  // other settings is refused before anything in the folder changes: its remaining shards would differ from the
+  // finished ones. Folders from versions without the file resume unchecked.
+  const Json settings{{"feature_options", fo.to_json()}, {"catalog", !options.catalog.empty()}};
+  const fs::path settings_path = dir / kExtractSettingsName;
+  if (options.resume && fs::exists(settings_path)) {
+    const Json before = load_json_file(settings_path.string());
+    if (before != settings) {
+      std::string what;
+      if (before.value("feature_options", Json()).value("features", Json()) != fo.to_json().value("features", Json()))
+        what = "the feature list (--features) was " + before["feature_options"].value("features", Json()).dump() +
+               ", now " + fo.to_json().value("features", Json()).dump();
+      else if (before.value("catalog", false) != !options.catalog.empty())
+        what = std::string("the first run ") + (before.value("catalog", false) ? "had" : "had no") + " --catalog";
+      else
+        what = "the feature options differ";
+      throw UsageError("extract --resume: " + dir.string() + " was extracted with other settings: " + what +
+                       "; resume with the same settings, or extract into another folder");
+    }
+  }
+  if (!options.resume || !fs::exists(settings_path)) write_json_file_atomic(settings_path.string(), settings);
   std::map<std::string, JournalTrack> done;  // canonical path -> identity
   std::set<std::string> used_ids;
   int64_t next_index = 0;

@@ -26,6 +26,9 @@ struct JournalEntry {
 };
 
 inline constexpr const char* kJournalName = ".extract-journal";
+/// The settings shared by every shard of an output folder (feature options, whether a catalog gave metadata),
+/// written when an extraction starts; `--resume` with other settings is refused.
+inline constexpr const char* kExtractSettingsName = ".extract-settings.json";
 
 /// Reads DIR/.extract-journal (empty when absent). Malformed lines other than a torn last one: InputError.
 std::vector<JournalEntry> read_journal(const std::filesystem::path& dir);

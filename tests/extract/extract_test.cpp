@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -251,6 +252,53 @@ TEST(ExtractResume, JournalDropsTornLastLineAndUnjournaledShardsAreRemoved) {
   EXPECT_EQ(r.tracks_resumed, 2);
   EXPECT_EQ(r.tracks_written, 2);
   EXPECT_FALSE(fs::exists(o.output_dir / "shard-00002.h5.tmp.999.0"));
+  EXPECT_EQ(read_all(o.output_dir).tracks, 4);
+}
+
+// A resume with another feature list (or with / without a catalog) is refused before anything in the folder
+// changes (it used to write the remaining shards with the new set, then fail, leaving the folder stuck); the
+// original settings still resume it.
+TEST(ExtractResume, OtherSettingsAreRefusedUpFrontAndTheFolderStaysResumable) {
+  TempDir tmp;
+  write_good_files(tmp / "in", 4, 1.0);
+  ExtractOptions o;
+  o.inputs = {tmp / "in"};
+  o.output_dir = tmp / "out";
+  o.shard_size = 2;
+  o.jobs = 1;
+  o.progress = ProgressMode::kQuiet;
+  run_extract(o);
+  // Interrupted after the first shard: its journal keeps one entry, the second shard is gone.
+  auto entries = read_journal(o.output_dir);
+  ASSERT_EQ(entries.size(), 2u);
+  fs::remove(o.output_dir / entries[1].shard);
+  rewrite_journal(o.output_dir, {entries[0]});
+  std::vector<std::string> before;
+  for (const auto& e : fs::directory_iterator(o.output_dir)) before.push_back(e.path().filename().string());
+  std::sort(before.begin(), before.end());
+
+  ExtractOptions other = o;
+  other.resume = true;
+  other.feature_options.features = {"mfcc", "chroma_stft"};
+  try {
+    run_extract(other);
+    ADD_FAILURE() << "a resume with another feature list must be refused";
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("other settings"), std::string::npos) << m;
+    EXPECT_NE(m.find("--features"), std::string::npos) << m;
+    EXPECT_NE(m.find("chroma_stft"), std::string::npos) << m;
+  }
+  std::vector<std::string> after;
+  for (const auto& e : fs::directory_iterator(o.output_dir)) after.push_back(e.path().filename().string());
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, before) << "nothing in the folder may change";
+  EXPECT_EQ(read_journal(o.output_dir).size(), 1u);
+
+  o.resume = true;
+  ExtractResult r = run_extract(o);
+  EXPECT_EQ(r.tracks_resumed, 2);
+  EXPECT_EQ(r.tracks_written, 2);
   EXPECT_EQ(read_all(o.output_dir).tracks, 4);
 }
 
