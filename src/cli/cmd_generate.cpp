@@ -1,5 +1,9 @@
 // songlines generate --model RUN_DIR --lat LAT --lon LON [--seconds S] [--seed N] [--temperature T]
 //                    [--from LAT,LON --to LAT,LON] --output OUT.wav
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -57,10 +61,17 @@ int generate_main(const cxxopts::ParseResult& a) {
   o.griffin_lim_iterations = a["griffin-lim-iterations"].as<int>();
   auto bundle = generate::load_vae_bundle(a["model"].as<std::string>(),
                                           torch_compat::resolve_device(a["device"].as<std::string>()));
+  // One line before the long part (the mel inversion and Griffin-Lim take ~99% of the time), with an estimate
+  // from the CPU rate measured in docs/benchmarks.md (about 9 s of audio per second on one core).
+  constexpr double kCpuAudioSecondsPerSecond = 9.0;
+  std::fprintf(stderr, "generate: %.1f s of audio at %d Hz on %s (about %.0f s on a CPU)...\n", o.seconds,
+               bundle.audio.sample_rate, bundle.device.str().c_str(), std::ceil(o.seconds / kCpuAudioSecondsPerSecond));
+  const auto t0 = std::chrono::steady_clock::now();
   auto y = generate::generate_audio(bundle, o);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   audio::write_audio(a["output"].as<std::string>(), y.data(), static_cast<int64_t>(y.size()), bundle.audio.sample_rate);
   std::cerr << "wrote " << a["output"].as<std::string>() << " (" << o.seconds << " s at " << bundle.audio.sample_rate
-            << " Hz)\n";
+            << " Hz, made in " << std::fixed << std::setprecision(1) << took << " s)\n";
   return 0;
 }
 
