@@ -53,7 +53,8 @@ TableFormat parse_table_format(const std::string& name) {
   throw UsageError("--format: expected gom or seed-csv, got \"" + name + "\"");
 }
 
-std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::path& file) {
+std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::path& file,
+                                                       std::vector<int64_t>* start_lines) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(file.string(), "cannot open");
   std::stringstream ss;
@@ -62,9 +63,15 @@ std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::pa
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> record(1);
   bool quoted = false, any = false;
+  int64_t line = 1, record_line = 1;  // 1-based line of the current character and of the record's start
+  auto push = [&] {
+    records.push_back(std::move(record));
+    if (start_lines) start_lines->push_back(record_line);
+  };
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
+      if (c == '\n') ++line;
       if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
         record.back() += '"';
         ++i;
@@ -81,16 +88,17 @@ std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::pa
       record.emplace_back();
       any = true;
     } else if (c == '\n') {
-      if (any || !record.back().empty()) records.push_back(std::move(record));
+      if (any || !record.back().empty()) push();
       record.assign(1, std::string());
       any = false;
+      record_line = ++line;
     } else if (c != '\r') {
       record.back() += c;
       any = true;
     }
   }
   if (quoted) throw InputError(file.string(), "unterminated quoted field at end of file");
-  if (any || !record.back().empty()) records.push_back(std::move(record));
+  if (any || !record.back().empty()) push();
   return records;
 }
 
@@ -100,16 +108,17 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
   out.attributes.n_fft = 0;
   out.attributes.hop_length = 0;
   const auto& gazetteer = geo::Gazetteer::builtin();
-  auto records = read_csv_records(file);
+  std::vector<int64_t> lines;  // file line where each record starts (blank lines and quoted newlines counted)
+  auto records = read_csv_records(file, &lines);
   const std::string fname = file.string();
 
   auto accept_coords = [&](double lat, double lon, int64_t row, const std::string& what) {
     if (std::isnan(lat) || std::isnan(lon)) {
-      out.skipped.push_back("row " + std::to_string(row) + " (" + what + "): no coordinates");
+      out.skipped.push_back("line " + std::to_string(row) + " (" + what + "): no coordinates");
       return false;
     }
     if (lat == 0.0 && lon == 0.0) {
-      out.skipped.push_back("row " + std::to_string(row) + " (" + what + "): coordinates (0, 0) mean unknown");
+      out.skipped.push_back("line " + std::to_string(row) + " (" + what + "): coordinates (0, 0) mean unknown");
       return false;
     }
     if (!geo::is_valid({lat, lon}))
@@ -123,7 +132,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
     size_t width = 0;
     for (size_t r = 0; r < records.size(); ++r) {
       const auto& f = records[r];
-      std::string where = fname + ":" + std::to_string(r + 1);
+      std::string where = fname + ":" + std::to_string(lines[r]);
       if (width == 0) width = f.size();
       if (f.size() != width || width < 3)
         throw InputError(where, "expected " + std::to_string(width) + " comma-separated values, got " +
@@ -131,7 +140,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       ++out.rows;
       double lat = is_missing(f[width - 2]) ? NAN : parse_number(f[width - 2], where, width - 1, "latitude");
       double lon = is_missing(f[width - 1]) ? NAN : parse_number(f[width - 1], where, width, "longitude");
-      if (!accept_coords(lat, lon, static_cast<int64_t>(r + 1), "gom:" + std::to_string(r))) continue;
+      if (!accept_coords(lat, lon, lines[r], "gom:" + std::to_string(r))) continue;
       shards::TrackRecord t;
       t.id = "gom-" + std::to_string(r);
       t.path = "gom:" + std::to_string(r);
@@ -169,7 +178,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
          listeners_c = optional_col("listeners");
     for (size_t r = 1; r < records.size(); ++r) {
       const auto& f = records[r];
-      std::string where = fname + ":" + std::to_string(r + 1);
+      std::string where = fname + ":" + std::to_string(lines[r]);
       if (f.size() != records[0].size())
         throw InputError(where, "expected " + std::to_string(records[0].size()) + " fields, got " + std::to_string(f.size()));
       ++out.rows;
@@ -177,7 +186,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       double lat = is_missing(f[lat_c]) ? NAN : parse_number(f[lat_c], where, lat_c + 1, "Latitude");
       double lon = is_missing(f[lon_c]) ? NAN : parse_number(f[lon_c], where, lon_c + 1, "Longitude");
       std::string what = "track " + id + (name_c ? " \"" + f[*name_c] + "\"" : std::string());
-      if (!accept_coords(lat, lon, static_cast<int64_t>(r + 1), what)) continue;
+      if (!accept_coords(lat, lon, lines[r], what)) continue;
       shards::TrackRecord t;
       t.id = "seed-" + id;
       t.path = "seed-csv:" + std::to_string(r);

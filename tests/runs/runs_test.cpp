@@ -164,6 +164,40 @@ TEST(ImportTable, SeedMetadataBlocksAreUsedOnlyWhenNamed) {
   }
 }
 
+// Errors name the file line where the record starts, counting blank lines and newlines inside quoted fields
+// (they used to name the record's number, which differs from the line as soon as a table has a blank line).
+TEST(ImportTable, ErrorsNameTheFileLineAcrossBlankLinesAndQuotedNewlines) {
+  testing::TempDir dir;
+  std::ifstream in(slice());
+  std::string first, second;
+  for (int k = 0; k < 10; ++k) std::getline(in, first);  // rows with coordinates
+  std::getline(in, second);
+  {
+    std::ofstream gom(dir / "blank.txt");
+    gom << first << "\n\n" << second << "\n\n\n";  // records 1, 2 on lines 1, 3
+    // Record 3, on line 6: its latitude (the second-to-last value) is not a number.
+    const auto last = first.rfind(','), before = first.rfind(',', last - 1);
+    gom << first.substr(0, before + 1) << "12x" << first.substr(last) << "\n";
+  }
+  try {
+    train::read_feature_table(dir / "blank.txt", train::TableFormat::kGom);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("blank.txt:6"), std::string::npos) << m;
+    EXPECT_NE(m.find("12x"), std::string::npos) << m;
+  }
+  std::vector<int64_t> lines;
+  {
+    std::ofstream q(dir / "q.csv");
+    q << "a,b\n\n\"two\nlines\",1\n3,4\n";
+  }
+  const auto records = train::read_csv_records(dir / "q.csv", &lines);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(lines, (std::vector<int64_t>{1, 3, 5}));
+  EXPECT_EQ(records[1][0], "two\nlines");
+}
+
 TEST(RunCli, BadConfigExitsTwoNamingTheKey) {
   testing::TempDir dir;
   auto j = tiny_config(slice());
