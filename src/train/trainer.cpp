@@ -199,19 +199,17 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
         // holds the random state, so a run resumed here draws the same batches, crops and dropout masks as an
         // uninterrupted one, and as one without checkpoints.
         const std::string stem = ckpt_base.filename().string() + ".e" + std::to_string(done);
+        const Json files{{"weights", stem + ".pt"}, {"optimizer", stem + ".optim.pt"}};
         const auto state = ckpt_base.string() + ".json";
-        Json previous;
-        if (std::filesystem::exists(state)) previous = load_json_file(state);
-        torch_compat::save_module(*model, (*checkpoint_dir_ / (stem + ".pt")).string());
-        torch_compat::save_optimizer(optimizer, (*checkpoint_dir_ / (stem + ".optim.pt")).string());
+        const Json previous = std::filesystem::exists(state) ? load_json_file(state) : Json::object();
+        torch_compat::save_module(*model, (*checkpoint_dir_ / files["weights"].get<std::string>()).string());
+        torch_compat::save_optimizer(optimizer, (*checkpoint_dir_ / files["optimizer"].get<std::string>()).string());
         test_kill_point("epoch-checkpoint-files-written");
-        write_json_file_atomic(state, {{"epoch", done},
-                                       {"member", m},
-                                       {"weights", stem + ".pt"},
-                                       {"optimizer", stem + ".optim.pt"},
-                                       {"rng", generator_states(device_)}});
-        for (const char* key : {"weights", "optimizer"})
-          if (previous.is_object() && previous.contains(key) && previous[key] != Json(stem + (key[0] == 'w' ? ".pt" : ".optim.pt")))
+        Json marker = files;
+        marker.update({{"epoch", done}, {"member", m}, {"rng", generator_states(device_)}});
+        write_json_file_atomic(state, marker);
+        for (const auto& [key, name] : files.items())  // the files the previous marker named, now superseded
+          if (previous.contains(key) && previous[key] != name)
             std::filesystem::remove(*checkpoint_dir_ / previous[key].get<std::string>());
         test_kill_point("epoch-checkpoint-written");
       }

@@ -230,16 +230,22 @@ TEST(ExtractResume, AfterKill9EveryTrackExactlyOnceAndValuesEqualACleanRun) {
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 }
 
-TEST(ExtractResume, JournalDropsTornLastLineAndUnjournaledShardsAreRemoved) {
-  TempDir tmp;
-  write_good_files(tmp / "in", 4, 1.0);
+// Four 1 s tracks extracted from dir/in into dir/out as two shards of two (one thread, quiet); the options.
+ExtractOptions extract_four_tracks_in_two_shards(const fs::path& dir) {
+  write_good_files(dir / "in", 4, 1.0);
   ExtractOptions o;
-  o.inputs = {tmp / "in"};
-  o.output_dir = tmp / "out";
+  o.inputs = {dir / "in"};
+  o.output_dir = dir / "out";
   o.shard_size = 2;
   o.jobs = 1;
   o.progress = ProgressMode::kQuiet;
   run_extract(o);
+  return o;
+}
+
+TEST(ExtractResume, JournalDropsTornLastLineAndUnjournaledShardsAreRemoved) {
+  TempDir tmp;
+  ExtractOptions o = extract_four_tracks_in_two_shards(tmp.path());
   // Simulate: shard-00001 committed but its journal line torn mid-write, plus a leftover temporary.
   auto entries = read_journal(o.output_dir);
   ASSERT_EQ(entries.size(), 2u);
@@ -260,22 +266,19 @@ TEST(ExtractResume, JournalDropsTornLastLineAndUnjournaledShardsAreRemoved) {
 // original settings still resume it.
 TEST(ExtractResume, OtherSettingsAreRefusedUpFrontAndTheFolderStaysResumable) {
   TempDir tmp;
-  write_good_files(tmp / "in", 4, 1.0);
-  ExtractOptions o;
-  o.inputs = {tmp / "in"};
-  o.output_dir = tmp / "out";
-  o.shard_size = 2;
-  o.jobs = 1;
-  o.progress = ProgressMode::kQuiet;
-  run_extract(o);
+  ExtractOptions o = extract_four_tracks_in_two_shards(tmp.path());
   // Interrupted after the first shard: its journal keeps one entry, the second shard is gone.
   auto entries = read_journal(o.output_dir);
   ASSERT_EQ(entries.size(), 2u);
   fs::remove(o.output_dir / entries[1].shard);
   rewrite_journal(o.output_dir, {entries[0]});
-  std::vector<std::string> before;
-  for (const auto& e : fs::directory_iterator(o.output_dir)) before.push_back(e.path().filename().string());
-  std::sort(before.begin(), before.end());
+  const auto listing = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(o.output_dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = listing();
 
   ExtractOptions other = o;
   other.resume = true;
@@ -289,10 +292,7 @@ TEST(ExtractResume, OtherSettingsAreRefusedUpFrontAndTheFolderStaysResumable) {
     EXPECT_NE(m.find("--features"), std::string::npos) << m;
     EXPECT_NE(m.find("chroma_stft"), std::string::npos) << m;
   }
-  std::vector<std::string> after;
-  for (const auto& e : fs::directory_iterator(o.output_dir)) after.push_back(e.path().filename().string());
-  std::sort(after.begin(), after.end());
-  EXPECT_EQ(after, before) << "nothing in the folder may change";
+  EXPECT_EQ(listing(), before) << "nothing in the folder may change";
   EXPECT_EQ(read_journal(o.output_dir).size(), 1u);
 
   o.resume = true;
