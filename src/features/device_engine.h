@@ -7,7 +7,9 @@
 // It computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option of their
 // structs (stft, mel, db, mfcc), and chroma_stft at a fixed tuning (options.chroma_stft.tuning) or, by default,
 // at the tuning librosa's estimate_tuning finds per track (piptrack peaks per frame on the device, the per-track
-// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma).
+// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma), and
+// spectral_contrast with every option of its struct (bands from the reference's spectral_contrast_bands, the
+// peak and valley dB clipped against their per-track maxima across chunks).
 // Any other feature is refused at construction (UsageError naming it).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "audio/audio_file.h"
+#include "features/device_engine.h"
 #include "features/feature_extractor.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
@@ -99,14 +100,17 @@ TEST(FeaturesCommandHost, UnsupportedFeaturesAreRefusedBeforeReadingAudio) {
   // The input does not exist: exit 2 with the feature named proves the check ran before any audio was read.
   const TempDir dir;
   const std::string missing = (dir / "missing.wav").string(), out = (dir / "o.h5").string();
-  auto r = run_songlines("features --device host --input " + missing + " --output " + out);  // default: all
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("\"spectral_contrast\""), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--features"), std::string::npos) << r.output;
-  r = run_songlines("features --device host --features mfcc,tonnetz --input " + missing + " --output " + out);
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("\"tonnetz\""), std::string::npos) << r.output;
-  r = run_songlines("features --device host --features mfcc,mfcc --input " + missing + " --output " + out);
+  FeatureOptions all;
+  if (const auto unsupported = DeviceFeatureEngine::first_unsupported_feature(all)) {
+    auto r = run_songlines("features --device host --input " + missing + " --output " + out);  // default: all
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("\"" + *unsupported + "\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--features"), std::string::npos) << r.output;
+    r = run_songlines("features --device host --features mfcc," + *unsupported + " --input " + missing + " --output " + out);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("\"" + *unsupported + "\""), std::string::npos) << r.output;
+  }
+  auto r = run_songlines("features --device host --features mfcc,mfcc --input " + missing + " --output " + out);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   r = run_songlines("features --device host --features mfc --input " + missing + " --output " + out);
   EXPECT_EQ(r.exit_code, 2) << r.output;
