@@ -160,18 +160,36 @@ const FeatureOptions& DeviceFeatureEngine::options() const { return impl_->optio
 const DeviceEngineOptions& DeviceFeatureEngine::engine_options() const { return impl_->engine; }
 int64_t DeviceFeatureEngine::last_batch_count() const { return impl_->batches; }
 
+void DeviceFeatureEngine::check_track(std::span<const float> track, const std::string& path) {
+  if (track.empty()) throw InputError(path, "empty signal (0 samples)");
+  for (size_t j = 0; j < track.size(); ++j)
+    if (!std::isfinite(track[j]))
+      throw InputError(path, "non-finite sample " + std::to_string(track[j]) + " at index " + std::to_string(j));
+}
+
+std::unique_ptr<DeviceFeatureEngine> open_device_engine(const FeatureOptions& options, DeviceEngineOptions engine) {
+  const std::string flag = std::string("--device ") + device_backend_name(engine.backend);
+  if (auto name = DeviceFeatureEngine::first_unsupported_feature(options))
+    throw UsageError(flag + ": feature \"" + *name + "\" is not computed by the device engine yet; pass --features " +
+                     "with a subset of " + DeviceFeatureEngine::supported_feature_list() + " (issue 14), or use --device cpu");
+  if (auto option = DeviceFeatureEngine::first_unsupported_option(options))
+    throw UsageError(flag + ": option " + *option + " is not honoured by the device engine; leave it at its " +
+                     "default, or use --device cpu");
+  try {
+    return std::make_unique<DeviceFeatureEngine>(options, engine);
+  } catch (const UsageError&) {
+    throw;  // names its option already
+  } catch (const Error& e) {  // no CUDA device, no CUDA backend in this build, a failed device setup
+    throw UsageError(flag + ": " + e.what());
+  }
+}
+
 std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<std::span<const float>>& tracks) {
   const FeatureOptions& o = impl_->options;
   const int64_t budget = impl_->engine.max_batch_frames;
   const bool poison = impl_->engine.poison_outputs;
   impl_->batches = 0;
-  for (size_t i = 0; i < tracks.size(); ++i) {
-    const std::string path = "track " + std::to_string(i);
-    if (tracks[i].empty()) throw InputError(path, "empty signal (0 samples)");
-    for (size_t j = 0; j < tracks[i].size(); ++j)
-      if (!std::isfinite(tracks[i][j]))
-        throw InputError(path, "non-finite sample " + std::to_string(tracks[i][j]) + " at index " + std::to_string(j));
-  }
+  for (size_t i = 0; i < tracks.size(); ++i) check_track(tracks[i], "track " + std::to_string(i));
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
