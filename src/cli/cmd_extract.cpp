@@ -64,6 +64,8 @@ int emit_slurm(const cxxopts::ParseResult& args, extract::ExtractOptions o) {
   // What run_extract would refuse, refused now rather than in every array task.
   if (o.shard_size < 1) throw UsageError("extract: --shard-size must be >= 1, got " + std::to_string(o.shard_size));
   if (!o.feature_options.features.empty()) o.feature_options.validate();
+  if (o.max_batch_frames < 0 || (o.max_batch_frames != 0 && o.device == features::Device::kCpu))
+    throw UsageError("extract --batch-frames: a frame count >= 0, for the device engine only (--device host or cuda)");
   slurm.executable = fs::read_symlink("/proc/self/exe");
   if (o.jobs > 0) slurm.cpus_per_task = o.jobs;
   slurm.gpu = o.device == features::Device::kCuda;
