@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/test_kill_point.h"
 #include "features/stft.h"
 
 namespace songlines::extract {
@@ -264,6 +265,10 @@ class DeviceProducer final : public TrackProducer {
       members.push_back(k);
     }
     if (!spans.empty()) {
+      // Fault injection for the tests (SONGLINES_TEST_KILL_AT=device-batch-error:N): the N-th batch fails as a
+      // device would, by throwing instead of killing the process.
+      if (test_kill_point_reached("device-batch-error"))
+        throw DeviceError("device engine: injected failure of batch " + std::to_string(i) + ".." + std::to_string(end));
       std::vector<features::TrackFeatures> tf = engine_->compute_batch(spans);
       batches_ += engine_->last_batch_count();
       for (size_t j = 0; j < members.size(); ++j)

@@ -92,6 +92,35 @@ TEST(ExtractDeviceHost, ShardsEqualTheReferencesInRaggedBatchesAndABadFileStaysA
   EXPECT_LT(batches, 2 * (5 + chunks)) << r_host.output;
 }
 
+TEST(ExtractDeviceHost, ADeviceFailureMidRunFailsTheJobKeepsCommittedShardsAndResumes) {
+  // The 4th batch (one 1 s track each under a 50-frame budget) throws as a failing device would: the job stops
+  // with exit 1 naming the failure, the shard committed before it (tracks 0-1) stays, the open one is discarded,
+  // and --resume finishes the job with the values of a clean run.
+  TempDir tmp;
+  const fs::path in = tmp / "music", out = tmp / "out", clean = tmp / "clean";
+  write_good_files(in, 6, 1.0);
+  const std::string args = " --device host --batch-frames 50 --features mfcc,spectral_contrast --shard-size 2 --jobs 2 "
+                           "--no-progress --input " + in.string() + " --output ";
+  const auto failed = songlines::testing::run_command("SONGLINES_TEST_KILL_AT=device-batch-error:4 SONGLINES_NO_PROGRESS=1 '" +
+                                                      songlines::testing::binary_path().string() + "' extract" + args +
+                                                      out.string());
+  EXPECT_EQ(failed.exit_code, 1) << failed.output;
+  EXPECT_NE(failed.output.find("injected failure"), std::string::npos) << failed.output;
+  EXPECT_EQ(journal_lines(out), 1u) << failed.output;
+  EXPECT_EQ(read_all(out).tracks, 2);
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+
+  const auto resumed = run_songlines("extract --resume" + args + out.string());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  ASSERT_EQ(run_songlines("extract" + args + clean.string()).exit_code, 0);
+  const ShardContents a = read_all(out), e = read_all(clean);
+  ASSERT_EQ(a.tracks, 6);
+  for (const auto& [id, features] : e.frames)
+    for (const auto& [name, values] : features)
+      EXPECT_TRUE(MaxAbsNear(as_double(a.frames.at(id).at(name)), as_double(values), 0.0, id + "/" + name + " resumed vs clean"));
+}
+
 TEST(ExtractDeviceHost, WhatTheEngineCannotDoExits2BeforeAnyOutput) {
   TempDir tmp;
   write_good_files(tmp / "music", 2, 0.5);
