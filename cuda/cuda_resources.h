@@ -130,12 +130,13 @@ class Event {
   cudaEvent_t e_ = nullptr;
 };
 
-/// Batched 1-D real-to-complex plan: `batch` transforms of size n, rows contiguous ([batch, n] -> [batch, n/2+1]).
+/// Batched 1-D real-to-complex plan: `batch` transforms of size n, rows contiguous ([batch, n] -> [batch, n/2+1]);
+/// type CUFFT_R2C (float32, execute(float*, ...)) or CUFFT_D2Z (float64, execute(double*, ...)).
 class R2CPlan {
  public:
-  R2CPlan(int n, int batch, cudaStream_t stream) : n_(n), batch_(batch) {
+  R2CPlan(int n, int batch, cudaStream_t stream, cufftType type = CUFFT_R2C) : n_(n), batch_(batch) {
     int dims[1] = {n};
-    CUFFT_CHECK_THROW(cufftPlanMany(&plan_, 1, dims, nullptr, 1, n, nullptr, 1, n / 2 + 1, CUFFT_R2C, batch));
+    CUFFT_CHECK_THROW(cufftPlanMany(&plan_, 1, dims, nullptr, 1, n, nullptr, 1, n / 2 + 1, type, batch));
     CUFFT_CHECK_THROW(cufftSetStream(plan_, stream));
   }
   ~R2CPlan() {
@@ -144,6 +145,7 @@ class R2CPlan {
   R2CPlan(const R2CPlan&) = delete;
   R2CPlan& operator=(const R2CPlan&) = delete;
   void execute(float* in, cufftComplex* out) const { CUFFT_CHECK_THROW(cufftExecR2C(plan_, in, out)); }
+  void execute(double* in, cufftDoubleComplex* out) const { CUFFT_CHECK_THROW(cufftExecD2Z(plan_, in, out)); }
   int n() const { return n_; }
   int batch() const { return batch_; }
 

@@ -18,25 +18,34 @@ namespace {
 /// Frames per cuFFT execution: bounds the plan's work area; a batch is transformed in chunks of this size.
 constexpr int64_t kMaxFftFrames = int64_t{1} << 15;
 
+/// cuFFT R2C (float32) and D2Z (float64) over chunks of kMaxFftFrames frames.
 class CufftR2C final : public BatchedRealFft {
  public:
   explicit CufftR2C(int64_t n_fft) : n_fft_(n_fft) {}
   void forward(const float* frames, float* spectra, int64_t n_frames) override {
-    const int64_t n_bins = n_fft_ / 2 + 1;
-    for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
-      const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
-      auto it = plans_.find(n);
-      if (it == plans_.end())
-        it = plans_.emplace(n, std::make_unique<cuda::R2CPlan>(static_cast<int>(n_fft_), static_cast<int>(n), nullptr))
-                 .first;
-      it->second->execute(const_cast<float*>(frames + f0 * n_fft_),
-                          reinterpret_cast<cufftComplex*>(spectra + f0 * 2 * n_bins));
-    }
+    run<float, cufftComplex>(frames, spectra, n_frames, CUFFT_R2C, plans32_);
+  }
+  void forward(const double* frames, double* spectra, int64_t n_frames) override {
+    run<double, cufftDoubleComplex>(frames, spectra, n_frames, CUFFT_D2Z, plans64_);
   }
 
  private:
+  using Plans = std::map<int64_t, std::unique_ptr<cuda::R2CPlan>>;  // by batch size: full chunks and the last one
+  template <class Real, class Complex>
+  void run(const Real* frames, Real* spectra, int64_t n_frames, cufftType type, Plans& plans) {
+    const int64_t n_bins = n_fft_ / 2 + 1;
+    for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
+      const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
+      auto it = plans.find(n);
+      if (it == plans.end())
+        it = plans.emplace(n, std::make_unique<cuda::R2CPlan>(static_cast<int>(n_fft_), static_cast<int>(n), nullptr, type))
+                 .first;
+      it->second->execute(const_cast<Real*>(frames + f0 * n_fft_), reinterpret_cast<Complex*>(spectra + f0 * 2 * n_bins));
+    }
+  }
+
   int64_t n_fft_;
-  std::map<int64_t, std::unique_ptr<cuda::R2CPlan>> plans_;  // by batch size: full chunks and the last one
+  Plans plans32_, plans64_;
 };
 
 class CublasGemm final : public RowMajorGemm {
@@ -63,9 +72,9 @@ class CublasGemm final : public RowMajorGemm {
 class CheckedChain final : public Chain {
  public:
   explicit CheckedChain(std::unique_ptr<Chain> inner) : inner_(std::move(inner)) {}
-  std::vector<float> run_batch(const BatchRequest& request) override {
+  PieceMaxima run_batch(const BatchRequest& request) override {
     try {
-      std::vector<float> r = inner_->run_batch(request);
+      PieceMaxima r = inner_->run_batch(request);
       CUDA_CHECK_THROW(cudaGetLastError());
       return r;
     } catch (const thrust::system_error& e) {
@@ -79,6 +88,15 @@ class CheckedChain final : public Chain {
       CUDA_CHECK_THROW(cudaGetLastError());
     } catch (const thrust::system_error& e) {
       throw DeviceError(std::string("device engine (CUDA) finish_track: ") + e.what());
+    }
+  }
+  void finish_contrast(const double* peak_db, const double* valley_db, float* contrast, int64_t rows,
+                       double peak_max, double valley_max, int64_t max_rows, bool poison) override {
+    try {
+      inner_->finish_contrast(peak_db, valley_db, contrast, rows, peak_max, valley_max, max_rows, poison);
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) finish_contrast: ") + e.what());
     }
   }
   std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,

@@ -67,7 +67,7 @@ int run_device_features(const cxxopts::ParseResult& args) {
   std::printf("%-34s %-50s %10s %14s\n", "engine", "features", "s", "h audio / s");
   // chroma_stft at librosa's default: the tuning estimated per track (both engines).
   const std::vector<std::vector<std::string>> sets = {
-      {"mel_db", "mfcc"}, {"chroma_stft"}, DeviceFeatureEngine::supported_features()};
+      {"mel_db", "mfcc"}, {"chroma_stft"}, {"spectral_contrast"}, DeviceFeatureEngine::supported_features()};
   for (const auto& set : sets) {
     std::string names;
     for (const auto& s : set) names += (names.empty() ? "" : ",") + s;
@@ -98,7 +98,7 @@ int run_device_features(const cxxopts::ParseResult& args) {
 SONGLINES_REGISTER_BENCHMARK(Benchmark{"device-features",
                                        "device engine (issue 14) on every available backend beside the FFTW "
                                        "reference: hours of audio per second for the STFT->mel->MFCC chain and "
-                                       "chroma_stft (estimated tuning)",
+                                       "chroma_stft (estimated tuning), spectral_contrast",
                                        run_device_features});
 
 }  // namespace

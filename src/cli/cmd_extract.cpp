@@ -29,7 +29,12 @@ cxxopts::Options extract_options() {
       "resume", "continue an interrupted extraction in the output folder")(
       "catalog", "metadata CSV: a row finds its file by a `path`/`file` column, else track_id == file stem",
       cxxopts::value<std::string>())(
-      "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"))(
+      "device",
+      "cpu (the FFTW reference engine, one track per thread), host (the device engine on the CPU: ragged batches, "
+      "Thrust OpenMP), cuda or auto (cuda when a GPU is usable, else cpu)",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "batch-frames", "STFT frames per device batch (host and cuda; default 8192 on the host, 131072 on CUDA)",
+      cxxopts::value<int64_t>()->default_value("0"))(
       "features", "comma-separated features for the shards (default: mfcc,chroma_stft,spectral_contrast,tonnetz,mel_db)",
       cxxopts::value<std::vector<std::string>>())(
       "shard-size", "tracks per shard", cxxopts::value<int64_t>()->default_value("256"))(
@@ -59,6 +64,8 @@ int emit_slurm(const cxxopts::ParseResult& args, extract::ExtractOptions o) {
   // What run_extract would refuse, refused now rather than in every array task.
   if (o.shard_size < 1) throw UsageError("extract: --shard-size must be >= 1, got " + std::to_string(o.shard_size));
   if (!o.feature_options.features.empty()) o.feature_options.validate();
+  if (o.max_batch_frames < 0 || (o.max_batch_frames != 0 && o.device == features::Device::kCpu))
+    throw UsageError("extract --batch-frames: a frame count >= 0, for the device engine only (--device host or cuda)");
   slurm.executable = fs::read_symlink("/proc/self/exe");
   if (o.jobs > 0) slurm.cpus_per_task = o.jobs;
   slurm.gpu = o.device == features::Device::kCuda;
@@ -102,7 +109,8 @@ int extract_main(const cxxopts::ParseResult& args) {
                      " (4 per hardware thread), got " + std::to_string(o.jobs));
   o.resume = args.count("resume") > 0;
   if (args.count("catalog")) o.catalog = args["catalog"].as<std::string>();
-  o.device = features::parse_device(args["device"].as<std::string>());
+  o.device = features::parse_device(args["device"].as<std::string>(), features::HostDevice::kAccepted);
+  o.max_batch_frames = args["batch-frames"].as<int64_t>();
   if (args.count("features")) o.feature_options.features = args["features"].as<std::vector<std::string>>();
   o.shard_size = args["shard-size"].as<int64_t>();
   if (args.count("no-progress")) o.progress = ProgressMode::kQuiet;
@@ -113,6 +121,7 @@ int extract_main(const cxxopts::ParseResult& args) {
   std::cout << "extracted " << r.tracks_written << " tracks (" << r.frames_written << " frames, " << r.audio_seconds
             << " s of audio) in " << r.wall_seconds << " s on " << features::device_name(r.device) << " with "
             << r.jobs << " threads";
+  if (r.device_batches) std::cout << " in " << r.device_batches << " device batches";
   if (r.tracks_resumed) std::cout << "; " << r.tracks_resumed << " already extracted (resumed)";
   std::cout << "\n" << r.shards.size() << " shards and features.csv in " << r.output_dir.string() << "\n";
   if (!r.skipped.empty()) {

@@ -24,8 +24,9 @@ cxxopts::Options features_options() {
   o.add_options()("i,input", "audio file", cxxopts::value<std::string>())(
       "o,output", "output shard (.h5)", cxxopts::value<std::string>())(
       "device",
-      "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: stft_mag, "
-      "melspectrogram, mel_db, mfcc, chroma_stft so far), cuda or auto (cuda when a GPU is usable, else cpu)",
+      "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: " +
+          features::DeviceFeatureEngine::supported_feature_list() +
+          " so far), cuda or auto (cuda when a GPU is usable, else cpu)",
       cxxopts::value<std::string>()->default_value("auto"))(
       "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
   o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");
@@ -56,27 +57,21 @@ int features_main(const cxxopts::ParseResult& args) {
     }
   }
   fo.validate();
-  // Every option is checked before any audio is read.
-  if (device == features::Device::kHost) {
-    if (auto name = features::DeviceFeatureEngine::first_unsupported_feature(fo))
-      throw UsageError("--device host: feature \"" + *name + "\" is not computed by the device engine yet; pass " +
-                       "--features with a subset of " + features::DeviceFeatureEngine::supported_feature_list() +
-                       " (issue 14), or use --device cpu");
-    if (auto option = features::DeviceFeatureEngine::first_unsupported_option(fo))
-      throw UsageError("--device host: " + *option + " must be fixed for the device engine (it does not estimate " +
-                       "the tuning yet, issue 14) and this command estimates it; leave chroma_stft out of --features " +
-                       "or use --device cpu");
+  // Every option is checked and the engine set up before any audio is read (exit status 2 for what it refuses).
+  const features::FeatureEngineKind kind = features::feature_engine_for(device, fo);
+  std::unique_ptr<features::DeviceFeatureEngine> engine;
+  if (kind == features::FeatureEngineKind::kDeviceEngine) {
+    features::DeviceEngineOptions eo;
+    eo.backend = device == features::Device::kHost ? features::DeviceBackend::kHost : features::DeviceBackend::kCuda;
+    engine = features::open_device_engine(fo, eo);
   }
   audio::LoadOptions lo;
   lo.sample_rate = fo.sample_rate;
   audio::MonoAudio audio = audio::load_audio(input, lo);
   features::TrackFeatures tf;
-  if (device == features::Device::kHost) {
-    features::DeviceEngineOptions eo;
-    eo.backend = features::DeviceBackend::kHost;
-    features::DeviceFeatureEngine engine(fo, eo);
-    tf = std::move(engine.compute_batch({std::span<const float>(audio.samples)}).at(0));
-  } else if (device == features::Device::kCuda) {
+  if (engine) {  // one track: a batch of its own, in chunks of the frame budget when longer
+    tf = std::move(engine->compute_batch({std::span<const float>(audio.samples)}).at(0));
+  } else if (kind == features::FeatureEngineKind::kLegacyCuda) {
     std::vector<std::span<const float>> batch = {std::span<const float>(audio.samples)};
     tf = std::move(features::compute_features_cuda(fo, batch).at(0));
   } else {

@@ -1,10 +1,8 @@
 #include "extract/extract.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <cstdio>
@@ -23,8 +21,10 @@
 #include "extract/catalog.h"
 #include "extract/csv_table.h"
 #include "extract/extract_journal.h"
+#include "extract/extract_pipeline.h"
 #include "extract/partition.h"
 #include "features/cuda_feature_engine.h"
+#include "features/device_engine.h"
 #include "features/feature_extractor.h"
 #include "shards/metadata_blocks.h"
 #include "shards/shard.h"
@@ -59,17 +59,6 @@ int64_t shard_index(const std::string& name) {
   if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
     return -1;
   return std::stoll(digits);
-}
-
-/// One file's outcome, produced by a worker.
-struct Outcome {
-  std::optional<shards::TrackRecord> track;
-  std::string error;  // when !track
-  int64_t frames = 0;
-};
-
-std::string reason_of(const InputError& e, const std::string& file) {
-  return e.path() == file ? e.reason() : std::string(e.what());
 }
 
 /// All features of a track share /frames/offsets, so frames are trimmed to the shortest feature (the CQT-based
@@ -269,41 +258,61 @@ int extract_exit_status(const ExtractResult& r) {
   return static_cast<int>(ExitStatus::kPartial);
 }
 
-ExtractResult run_extract(const ExtractOptions& options) {
-  const auto t_start = std::chrono::steady_clock::now();
+namespace {
+
+/// The options checked and the feature options resolved (the shard defaults filled in), before anything is read
+/// or written.
+features::FeatureOptions checked_feature_options(const ExtractOptions& options) {
   if (options.inputs.empty()) throw UsageError("extract: --input is required (files or folders)");
   if (options.output_dir.empty()) throw UsageError("extract: --output is required (a folder)");
   if (options.shard_size < 1) throw UsageError("extract: --shard-size must be >= 1, got " + std::to_string(options.shard_size));
   if (options.jobs < 0) throw UsageError("extract: --jobs must be >= 0, got " + std::to_string(options.jobs));
-
+  if (options.max_batch_frames < 0)
+    throw UsageError("extract: --batch-frames must be >= 0, got " + std::to_string(options.max_batch_frames));
   features::FeatureOptions fo = options.feature_options;
   if (fo.features.empty()) fo.features = features::default_shard_feature_names();
   fo.validate();
+  return fo;
+}
 
-  ExtractResult result;
-  result.device = features::resolve_device(options.device);
-  result.jobs = options.jobs > 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+/// The engine that computes the features, set up before any file is read or the output folder is touched: an
+/// unsupported feature or option, or an unusable device, is a UsageError (exit status 2) naming it.
+struct Engine {
+  features::Device device = features::Device::kCpu;
+  features::FeatureEngineKind kind = features::FeatureEngineKind::kReference;
+  std::unique_ptr<features::FeatureExtractor> reference;       // kReference
+  std::unique_ptr<features::DeviceFeatureEngine> device_engine;  // kDeviceEngine
+};
 
-  if (options.part) check_sibling_parts(options.output_dir, *options.part);
-  const fs::path dir = options.part ? options.output_dir / part_dir_name(*options.part) : options.output_dir;
-  result.output_dir = dir;
-  fs::create_directories(dir);
-
-  // ---- state of the output folder: fresh, or an interrupted run to resume ----
-  std::vector<JournalEntry> journal = read_journal(dir);
-  std::vector<fs::path> stray;  // shards and temporaries the journal does not vouch for
-  int64_t existing_shards = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (shard_index(name) >= 0) ++existing_shards;
-    if (name.rfind("shard-", 0) == 0 && name.find(".h5.tmp.") != std::string::npos) stray.push_back(e.path());
+Engine set_up_engine(const ExtractOptions& options, const features::FeatureOptions& fo) {
+  Engine e;
+  e.device = features::resolve_device(options.device);
+  e.kind = features::feature_engine_for(e.device, fo);
+  if (e.kind != features::FeatureEngineKind::kDeviceEngine && options.max_batch_frames != 0)
+    throw UsageError(std::string("extract --batch-frames: only for the device engine (--device host, or cuda); ") +
+                     "--device " + features::device_name(e.device) + " computes one track at a time");
+  if (e.kind == features::FeatureEngineKind::kReference) e.reference = std::make_unique<features::FeatureExtractor>(fo);
+  if (e.kind == features::FeatureEngineKind::kDeviceEngine) {
+    features::DeviceEngineOptions eo;
+    eo.backend = e.device == features::Device::kHost ? features::DeviceBackend::kHost : features::DeviceBackend::kCuda;
+    eo.max_batch_frames = options.max_batch_frames;
+    e.device_engine = features::open_device_engine(fo, eo);
   }
-  if (!options.resume && (existing_shards > 0 || !journal.empty()))
-    throw UsageError("extract: " + dir.string() + " already holds an extraction (" + std::to_string(existing_shards) +
-                     " shards); pass --resume to continue it, or choose an empty folder");
-  // The settings every shard of this folder shares (feature list and options, metadata blocks). A resume with
-  // other settings is refused before anything in the folder changes: its remaining shards would differ from the
-  // finished ones. Folders from versions without the file resume unchecked.
+  return e;
+}
+
+/// What the output folder already holds: the journaled tracks of an interrupted run (--resume), the ids they
+/// took and the next shard index.
+struct OutputState {
+  std::map<std::string, JournalTrack> done;  // canonical path -> identity
+  std::set<std::string> used_ids;
+  int64_t next_index = 0;
+};
+
+/// The settings every shard of the folder shares (feature list and options, metadata blocks). A resume with
+/// other settings is refused before anything in the folder changes: its remaining shards would differ from the
+/// finished ones. Folders from versions without the file resume unchecked.
+void check_and_keep_settings(const fs::path& dir, const ExtractOptions& options, const features::FeatureOptions& fo) {
   const Json settings{{"feature_options", fo.to_json()}, {"catalog", !options.catalog.empty()}};
   const fs::path settings_path = dir / kExtractSettingsName;
   if (options.resume && fs::exists(settings_path)) {
@@ -322,50 +331,70 @@ ExtractResult run_extract(const ExtractOptions& options) {
     }
   }
   if (!options.resume || !fs::exists(settings_path)) write_json_file_atomic(settings_path.string(), settings);
-  std::map<std::string, JournalTrack> done;  // canonical path -> identity
-  std::set<std::string> used_ids;
-  int64_t next_index = 0;
-  if (options.resume) {
-    std::vector<JournalEntry> kept;
-    std::set<std::string> kept_names;
-    for (auto& e : journal) {
-      if (!fs::exists(dir / e.shard)) {
-        std::fprintf(stderr, "songlines: resume: %s is listed in the journal but missing; its tracks are redone\n",
-                     e.shard.c_str());
-        continue;
-      }
-      kept_names.insert(e.shard);
-      kept.push_back(std::move(e));
+}
+
+/// --resume: keeps the journaled shards that exist, removes unfinished and unjournaled ones, and collects the
+/// tracks already done.
+void resume_from_journal(const fs::path& dir, std::vector<JournalEntry> journal, std::vector<fs::path> stray,
+                         OutputState& state) {
+  std::vector<JournalEntry> kept;
+  std::set<std::string> kept_names;
+  const size_t listed = journal.size();
+  for (auto& e : journal) {
+    if (!fs::exists(dir / e.shard)) {
+      std::fprintf(stderr, "songlines: resume: %s is listed in the journal but missing; its tracks are redone\n",
+                   e.shard.c_str());
+      continue;
     }
-    for (const auto& e : fs::directory_iterator(dir)) {
-      const std::string name = e.path().filename().string();
-      if (shard_index(name) >= 0 && !kept_names.count(name)) stray.push_back(e.path());
-    }
-    for (const auto& p : stray) {
-      std::fprintf(stderr, "songlines: resume: removing unfinished %s\n", p.filename().c_str());
-      fs::remove(p);
-    }
-    if (kept.size() != journal.size() || !stray.empty()) rewrite_journal(dir, kept);
-    for (const auto& e : kept) {
-      next_index = std::max(next_index, shard_index(e.shard) + 1);
-      for (const auto& t : e.tracks) {
-        done[t.path] = t;
-        used_ids.insert(t.id);
-      }
+    kept_names.insert(e.shard);
+    kept.push_back(std::move(e));
+  }
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (shard_index(name) >= 0 && !kept_names.count(name)) stray.push_back(e.path());
+  }
+  for (const auto& p : stray) {
+    std::fprintf(stderr, "songlines: resume: removing unfinished %s\n", p.filename().c_str());
+    fs::remove(p);
+  }
+  if (kept.size() != listed || !stray.empty()) rewrite_journal(dir, kept);
+  for (const auto& e : kept) {
+    state.next_index = std::max(state.next_index, shard_index(e.shard) + 1);
+    for (const auto& t : e.tracks) {
+      state.done[t.path] = t;
+      state.used_ids.insert(t.id);
     }
   }
+}
 
-  Catalog catalog = options.catalog.empty() ? Catalog() : Catalog::load(options.catalog);
+/// The output folder, fresh or an interrupted run to resume (refused when it holds an extraction and --resume
+/// is not given).
+OutputState prepare_output(const fs::path& dir, const ExtractOptions& options, const features::FeatureOptions& fo) {
+  fs::create_directories(dir);
+  std::vector<JournalEntry> journal = read_journal(dir);
+  std::vector<fs::path> stray;  // shards and temporaries the journal does not vouch for
+  int64_t existing_shards = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (shard_index(name) >= 0) ++existing_shards;
+    if (name.rfind("shard-", 0) == 0 && name.find(".h5.tmp.") != std::string::npos) stray.push_back(e.path());
+  }
+  if (!options.resume && (existing_shards > 0 || !journal.empty()))
+    throw UsageError("extract: " + dir.string() + " already holds an extraction (" + std::to_string(existing_shards) +
+                     " shards); pass --resume to continue it, or choose an empty folder");
+  check_and_keep_settings(dir, options, fo);
+  OutputState state;
+  if (options.resume) resume_from_journal(dir, std::move(journal), std::move(stray), state);
+  return state;
+}
 
-  // ---- the work list ----
+/// The files still to extract (this part's range of the sorted list, less the tracks already done), each with
+/// a unique id; missing inputs and skipped folder entries go to result.
+std::vector<ExtractTask> build_work_list(const ExtractOptions& options, const Catalog& catalog, OutputState& state,
+                                         ExtractResult& result) {
   AudioFileList found = find_audio_files(options.inputs, result.failed);
   result.skipped = found.skipped;
-  struct Task {
-    fs::path path;
-    std::string id;
-    std::optional<CatalogEntry> meta;
-  };
-  std::vector<Task> tasks;
+  std::vector<ExtractTask> tasks;
   // Ids over the whole list, then this part's range of it (--part K/N; the whole list without).
   const std::vector<std::string> ids = unique_track_ids(found, catalog);
   const auto [first, last] = options.part ? part_range(found.files.size(), *options.part)
@@ -375,8 +404,8 @@ ExtractResult run_extract(const ExtractOptions& options) {
                  options.part->count, found.files.size());
   for (size_t i = first; i < last; ++i) {
     const auto& path = found.files[i];
-    auto it = done.find(path.string());
-    if (it != done.end()) {
+    auto it = state.done.find(path.string());
+    if (it != state.done.end()) {
       JournalTrack now = journal_identity(path, it->second.id);
       if (now.size != it->second.size || now.mtime_ns != it->second.mtime_ns)
         std::fprintf(stderr, "songlines: resume: %s changed since it was extracted; keeping the extracted version\n",
@@ -384,12 +413,12 @@ ExtractResult run_extract(const ExtractOptions& options) {
       ++result.tracks_resumed;
       continue;
     }
-    Task t{path, ids[i], catalog.find(path)};
+    ExtractTask t{path, ids[i], catalog.find(path)};
     // Unique in the list already; one taken by a journaled track (files added since) gets "#2", "#3", ...
     std::string id = t.id;
-    for (int k = 2; used_ids.count(id); ++k) id = t.id + "#" + std::to_string(k);
+    for (int k = 2; state.used_ids.count(id); ++k) id = t.id + "#" + std::to_string(k);
     t.id = id;
-    used_ids.insert(id);
+    state.used_ids.insert(id);
     tasks.push_back(std::move(t));
   }
   if (found.files.empty() && result.failed.empty()) {
@@ -397,94 +426,60 @@ ExtractResult run_extract(const ExtractOptions& options) {
     for (const auto& e : audio::audio_extensions()) exts += (exts.empty() ? "" : " ") + e;
     throw Error("extract: no audio files found in the inputs (extensions: " + exts + ")");
   }
+  return tasks;
+}
 
-  // ---- workers: decode + features, in parallel; this thread writes shards in input order ----
-  std::optional<features::FeatureExtractor> extractor;
-  if (result.device == features::Device::kCpu) extractor.emplace(fo);
-  audio::LoadOptions load_options;
-  load_options.sample_rate = fo.sample_rate;
-
-  auto process = [&](const Task& task) -> Outcome {
-    Outcome o;
-    const std::string file = task.path.string();
-    try {
-      audio::MonoAudio audio = audio::load_audio(file, load_options);
-      features::TrackFeatures tf;
-      if (extractor) {
-        tf = extractor->compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
-      } else {
-        std::vector<std::span<const float>> batch = {std::span<const float>(audio.samples)};
-        tf = std::move(features::compute_features_cuda(fo, batch).at(0));
-      }
-      shards::TrackRecord rec = to_record(std::move(tf), fo.features);
-      rec.id = task.id;
-      rec.path = file;
-      rec.duration_s = static_cast<float>(audio.duration_s());
-      if (!catalog.empty()) {  // every track of a catalogued run carries the metadata blocks (zeros if unlisted)
-        rec.summary[shards::kMetaGenre].mean = shards::genre_one_hot(task.meta ? task.meta->genre : "");
-        rec.summary[shards::kMetaListeners].mean =
-            shards::listeners_features(task.meta ? task.meta->listeners : "", options.catalog.string());
-      }
-      if (task.meta) {
-        rec.country = task.meta->country;
-        rec.latitude = task.meta->latitude;
-        rec.longitude = task.meta->longitude;
-      }
-      o.frames = rec.frames.empty() ? 0 : rec.frames.begin()->second.frames;
-      o.track = std::move(rec);
-    } catch (const InputError& e) {
-      o.error = reason_of(e, file);
-    } catch (const std::exception& e) {
-      o.error = e.what();
+/// Task i's shard record from its features: ids, path, duration, catalog metadata.
+RecordMaker record_maker(const std::vector<ExtractTask>& tasks, const features::FeatureOptions& fo,
+                         const Catalog& catalog, const fs::path& catalog_path) {
+  return [&tasks, &fo, &catalog, catalog_path](size_t i, features::TrackFeatures tf, double duration_s) {
+    const ExtractTask& task = tasks[i];
+    shards::TrackRecord rec = to_record(std::move(tf), fo.features);
+    rec.id = task.id;
+    rec.path = task.path.string();
+    rec.duration_s = static_cast<float>(duration_s);
+    if (!catalog.empty()) {  // every track of a catalogued run carries the metadata blocks (zeros if unlisted)
+      rec.summary[shards::kMetaGenre].mean = shards::genre_one_hot(task.meta ? task.meta->genre : "");
+      rec.summary[shards::kMetaListeners].mean =
+          shards::listeners_features(task.meta ? task.meta->listeners : "", catalog_path.string());
     }
-    return o;
+    if (task.meta) {
+      rec.country = task.meta->country;
+      rec.latitude = task.meta->latitude;
+      rec.longitude = task.meta->longitude;
+    }
+    return rec;
   };
+}
 
-  const size_t n = tasks.size();
-  const size_t window = 2 * static_cast<size_t>(result.jobs);
-  std::vector<std::optional<Outcome>> slots(n);
-  std::mutex mutex;
-  std::condition_variable cv_result, cv_window;
-  std::atomic<size_t> next_task{0};
-  size_t next_write = 0;
-  bool stop = false;
+/// The producer for the chosen engine (extract_pipeline.h).
+std::unique_ptr<TrackProducer> start_producer(Engine& engine, const std::vector<ExtractTask>& tasks,
+                                              const features::FeatureOptions& fo, int jobs, RecordMaker make_record,
+                                              OutcomeQueue& queue) {
+  audio::LoadOptions load;
+  load.sample_rate = fo.sample_rate;
+  if (engine.kind == features::FeatureEngineKind::kDeviceEngine)
+    return start_device_producer(tasks, load, jobs, std::move(engine.device_engine), std::move(make_record), queue);
+  TrackCompute compute;
+  if (engine.kind == features::FeatureEngineKind::kReference) {
+    const features::FeatureExtractor* extractor = engine.reference.get();
+    compute = [extractor](const audio::MonoAudio& a) {
+      return extractor->compute(a.samples.data(), static_cast<int64_t>(a.samples.size()));
+    };
+  } else {
+    compute = [&fo](const audio::MonoAudio& a) {
+      std::vector<std::span<const float>> batch = {std::span<const float>(a.samples)};
+      return std::move(features::compute_features_cuda(fo, batch).at(0));
+    };
+  }
+  return start_per_track_producer(tasks, load, jobs, std::move(compute), std::move(make_record), queue);
+}
 
-  auto worker = [&] {
-    for (;;) {
-      size_t i = next_task++;
-      if (i >= n) return;
-      {
-        std::unique_lock lock(mutex);
-        cv_window.wait(lock, [&] { return stop || i < next_write + window; });
-        if (stop) return;
-      }
-      Outcome o = process(tasks[i]);
-      {
-        std::lock_guard lock(mutex);
-        slots[i] = std::move(o);
-      }
-      cv_result.notify_all();
-    }
-  };
-  std::vector<std::thread> threads;
-  struct Joiner {  // stops and joins the workers on every exit path, including exceptions
-    std::vector<std::thread>& threads;
-    std::mutex& mutex;
-    bool& stop;
-    std::condition_variable& cv;
-    ~Joiner() {
-      {
-        std::lock_guard lock(mutex);
-        stop = true;
-      }
-      cv.notify_all();
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } joiner{threads, mutex, stop, cv_window};
-  const int n_threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(result.jobs), std::max<size_t>(n, 1)));
-  for (int k = 0; k < n_threads && n > 0; ++k) threads.emplace_back(worker);
-
+/// The writer: outcomes in input order into shards of shard_size tracks, each journaled when committed; failed
+/// files listed in result.
+void write_shards(OutcomeQueue& queue, const std::vector<ExtractTask>& tasks, const fs::path& dir,
+                  const ExtractOptions& options, const features::FeatureOptions& fo, OutputState& state,
+                  ExtractResult& result) {
   shards::ShardAttributes attributes;
   attributes.sample_rate = fo.sample_rate;
   attributes.n_fft = fo.stft.n_fft;
@@ -499,26 +494,17 @@ ExtractResult run_extract(const ExtractOptions& options) {
     append_journal(dir, entry);
     writer.reset();
     entry = {};
-    ++next_index;
+    ++state.next_index;
   };
-
-  ProgressBar bar("files", static_cast<int64_t>(n), options.progress);
-  size_t failed_before = result.failed.size();
-  for (size_t i = 0; i < n; ++i) {
-    Outcome o;
-    {
-      std::unique_lock lock(mutex);
-      cv_result.wait(lock, [&] { return slots[i].has_value(); });
-      o = std::move(*slots[i]);
-      slots[i].reset();
-      next_write = i + 1;
-    }
-    cv_window.notify_all();
+  ProgressBar bar("files", static_cast<int64_t>(tasks.size()), options.progress);
+  const size_t failed_before = result.failed.size();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    Outcome o = queue.take(i);
     const std::string file = tasks[i].path.string();
     if (o.track) {
       if (!writer) {
-        writer.emplace(dir / shard_name(next_index), attributes);
-        entry.shard = shard_name(next_index);
+        writer.emplace(dir / shard_name(state.next_index), attributes);
+        entry.shard = shard_name(state.next_index);
       }
       try {
         writer->add(*o.track);
@@ -528,18 +514,44 @@ ExtractResult run_extract(const ExtractOptions& options) {
         result.audio_seconds += o.track->duration_s;
         if (writer->size() >= options.shard_size) commit();
       } catch (const InputError& e) {
-        result.failed.push_back({file, reason_of(e, file)});
+        result.failed.push_back({file, failure_reason(e, file)});
       }
     } else {
       result.failed.push_back({file, o.error});
     }
-    size_t nf = result.failed.size() - failed_before;
+    const size_t nf = result.failed.size() - failed_before;
     bar.advance(1, nf ? std::to_string(nf) + " failed" : "");
   }
   if (writer && writer->size() > 0) commit();
   writer.reset();
   bar.finish();
+}
 
+}  // namespace
+
+ExtractResult run_extract(const ExtractOptions& options) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const features::FeatureOptions fo = checked_feature_options(options);
+  Engine engine = set_up_engine(options, fo);  // before any file is read or written
+
+  ExtractResult result;
+  result.device = engine.device;
+  result.jobs = options.jobs > 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  if (options.part) check_sibling_parts(options.output_dir, *options.part);
+  const fs::path dir = options.part ? options.output_dir / part_dir_name(*options.part) : options.output_dir;
+  result.output_dir = dir;
+  OutputState state = prepare_output(dir, options, fo);
+
+  const Catalog catalog = options.catalog.empty() ? Catalog() : Catalog::load(options.catalog);
+  const std::vector<ExtractTask> tasks = build_work_list(options, catalog, state, result);
+  {
+    // The queue outlives the producer's threads: the producer (declared after it) is destroyed first.
+    OutcomeQueue queue(tasks.size(), 2 * static_cast<size_t>(result.jobs));
+    const std::unique_ptr<TrackProducer> producer =
+        start_producer(engine, tasks, fo, result.jobs, record_maker(tasks, fo, catalog, options.catalog), queue);
+    write_shards(queue, tasks, dir, options, fo, state, result);
+    result.device_batches = producer->device_batches();
+  }
   for (const auto& p : shards::list_shards(dir))
     if (shard_index(p.filename().string()) >= 0) result.shards.push_back(p);
   if (options.write_csv) write_features_csv(dir, result.shards, options.catalog);

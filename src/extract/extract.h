@@ -1,11 +1,15 @@
 // `songlines extract`: audio files and folders -> HDF5 shards + features.csv (docs/extract.md).
 //
-// Flow: walk the inputs (sorted, deduplicated by canonical path) -> N worker threads decode (audio::load_audio)
-// and compute features (features::FeatureExtractor, shared; or the CUDA engine) -> the calling thread writes
-// tracks in input order into shards of shard_size tracks (DIR/shard-00000.h5, ...) and journals each committed
-// shard (extract_journal.h) -> DIR/features.csv is rebuilt from all shards' summaries.
-// Memory: at most 2 x jobs decoded tracks wait for the writer (workers block beyond that window), and the shard
-// writer streams frames to disk, so memory does not grow with the collection.
+// Flow: the engine is set up first (configuration and device errors: exit 2 before any file is read) -> walk the
+// inputs (sorted, deduplicated by canonical path) -> a producer (extract_pipeline.h) turns files into records:
+// with the reference engine, N worker threads each decode (audio::load_audio) and compute one track; with the
+// device engine (--device host|cuda), N decode threads feed a batcher that packs tracks into ragged batches of the
+// engine's frame budget, run by one engine thread -> the calling thread writes tracks in input order into shards
+// of shard_size tracks (DIR/shard-00000.h5, ...) and journals each committed shard (extract_journal.h) ->
+// DIR/features.csv is rebuilt from all shards' summaries.
+// Memory: at most 2 x jobs finished tracks wait for the writer (producers block beyond that window), the device
+// producer decodes at most two batches' worth of audio ahead, and the shard writer streams frames to disk, so
+// memory does not grow with the collection.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,9 @@ struct ExtractOptions {
   bool resume = false;                         ///< continue an interrupted run in output_dir
   std::filesystem::path catalog;               ///< optional metadata CSV (catalog.h); empty: none
   features::Device device = features::Device::kAuto;
+  /// Frames per device batch (--batch-frames; the device engine only); 0: the engine's default (8192 on the
+  /// host, 131072 on CUDA). A track longer than this is processed in chunks.
+  int64_t max_batch_frames = 0;
   /// Feature options; options.features lists what goes into the shards (empty: default_shard_feature_names()).
   features::FeatureOptions feature_options;
   int64_t shard_size = 256;                    ///< tracks per shard
@@ -60,6 +67,7 @@ struct ExtractResult {
   /// subfolder), with reasons; listed as warnings, they do not change the exit status.
   std::vector<FailedFile> skipped;
   features::Device device = features::Device::kCpu;  ///< the engine that ran
+  int64_t device_batches = 0;  ///< batches the device engine ran (0 with the reference engine)
   int jobs = 1;
   std::filesystem::path output_dir;  ///< where the shards are: the options' output_dir, or its part folder
 };

@@ -116,6 +116,7 @@ std::vector<std::string> part_command_args(const ExtractOptions& o) {
   args.insert(args.end(), {"--output", absolute(o.output_dir)});
   if (!o.catalog.empty()) args.insert(args.end(), {"--catalog", absolute(o.catalog)});
   args.insert(args.end(), {"--device", features::device_name(o.device)});
+  if (o.max_batch_frames != 0) args.insert(args.end(), {"--batch-frames", std::to_string(o.max_batch_frames)});
   if (!o.feature_options.features.empty()) {
     std::string list;
     for (const auto& f : o.feature_options.features) list += (list.empty() ? "" : ",") + f;

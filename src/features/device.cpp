@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "features/device_engine.h"
 
 namespace songlines::features {
 
@@ -11,8 +12,8 @@ Device parse_device(const std::string& name, HostDevice host) {
   if (name == "cpu") return Device::kCpu;
   if (name == "host") {
     if (host == HostDevice::kAccepted) return Device::kHost;
-    throw UsageError("--device host: the device engine's host backend runs in `songlines features` only so far "
-                     "(issue 14); use cpu, cuda or auto here");
+    throw UsageError("--device host: the device engine's host backend runs in `songlines features` and `songlines "
+                     "extract`; use cpu, cuda or auto here");
   }
   if (name == "cuda" || name == "gpu") return Device::kCuda;
   if (name == "auto") return Device::kAuto;
@@ -33,8 +34,8 @@ Device resolve_device(Device requested) {
   if (requested == Device::kHost) return Device::kHost;
   bool have_gpu = cuda_engine_built() && cuda_device_count() > 0;
   if (requested == Device::kCuda) {
-    if (!cuda_engine_built()) throw Error("--device cuda: this songlines was built without the CUDA engine");
-    if (!have_gpu) throw Error("--device cuda: no CUDA device is available");
+    if (!cuda_engine_built()) throw UsageError("--device cuda: this songlines was built without the CUDA engine");
+    if (!have_gpu) throw UsageError("--device cuda: no CUDA device is available (use --device host or cpu)");
     return Device::kCuda;
   }
   if (have_gpu) return Device::kCuda;
@@ -42,6 +43,17 @@ Device resolve_device(Device requested) {
   if (!noticed.exchange(true))
     std::fprintf(stderr, "songlines: no CUDA device available; computing features on the CPU\n");
   return Device::kCpu;
+}
+
+FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& options) {
+  switch (resolved) {
+    case Device::kCpu: return FeatureEngineKind::kReference;
+    case Device::kHost: return FeatureEngineKind::kDeviceEngine;
+    case Device::kCuda:
+      return DeviceFeatureEngine::first_unsupported_feature(options) ? FeatureEngineKind::kLegacyCuda
+                                                                     : FeatureEngineKind::kDeviceEngine;
+    default: throw Error("feature_engine_for: device not resolved (auto)");
+  }
 }
 
 }  // namespace songlines::features

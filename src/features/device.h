@@ -1,15 +1,17 @@
-// Which engine computes features: the CPU reference (FFTW), the CUDA engine (cuda/), or the device engine on its
-// host backend (features/device_engine.h; `features --device host` so far).
+// Which engine computes features: the CPU reference (FFTW), the device engine (features/device_engine.h) on its
+// host or CUDA backend, or the old CUDA engine (cuda/cuda_feature_engine.cu) for what the device engine does not
+// compute yet.
 #pragma once
 
 #include <string>
+
+#include "features/feature_options.h"
 
 namespace songlines::features {
 
 enum class Device { kCpu, kCuda, kAuto, kHost };
 
-/// Whether a command accepts "host": only those that run the device engine's host backend (issue 14's first
-/// slice: `features`).
+/// Whether a command accepts "host": only those that run the device engine (`features`, `extract`).
 enum class HostDevice { kRefused, kAccepted };
 
 /// Parses "cpu", "cuda", "auto" (and "host" when accepted); throws UsageError naming the value otherwise.
@@ -22,7 +24,17 @@ bool cuda_engine_built();
 int cuda_device_count();
 
 /// kAuto -> kCuda when a GPU is usable, else kCpu with a one-line notice on stderr (printed once per process).
-/// kCuda without a GPU throws Error. kHost stays kHost (the host backend is always built).
+/// kCuda without a GPU (or in a build without CUDA) throws UsageError naming --device cuda (exit status 2, before
+/// any file is read). kHost stays kHost (the host backend is always built).
 Device resolve_device(Device requested);
+
+/// The implementation that computes features on a resolved device.
+enum class FeatureEngineKind {
+  kReference,     ///< FeatureExtractor (src/features, FFTW): --device cpu
+  kDeviceEngine,  ///< DeviceFeatureEngine, ragged batches: --device host, and cuda for the features it computes
+  kLegacyCuda,    ///< the old CUDA engine, one track at a time: cuda when a requested feature is not on the device
+                  ///< engine yet (the CQT family, issue 14); goes when the device engine computes every feature
+};
+FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& options);
 
 }  // namespace songlines::features

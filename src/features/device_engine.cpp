@@ -15,6 +15,7 @@
 #include "features/chroma_stft.h"
 #include "features/device_engine/chain.h"
 #include "features/mel.h"
+#include "features/spectral_contrast.h"
 #include "features/stft.h"
 #include "features/tuning.h"
 
@@ -41,7 +42,7 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   // power_to_db's reference term, as src/features/mel.cpp power_to_db: 10 log10(max(amin, |ref|)).
   c.ref_db = 10.0 * std::log10(std::max(o.db.amin, std::abs(o.db.ref)));
   c.top_db = o.db.top_db;
-  for (double w : periodic_hann(o.stft.n_fft)) c.window.push_back(static_cast<float>(w));
+  c.window = periodic_hann(o.stft.n_fft);
   const MelFilterbank mel(o.sample_rate, o.stft.n_fft, o.mel);
   c.mel = mel.dense();
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
@@ -59,7 +60,24 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
       c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
     }
   }
+  if (std::find(names.begin(), names.end(), "spectral_contrast") != names.end()) {
+    const ContrastBands bands = spectral_contrast_bands(o.sample_rate, o.stft.n_fft, o.spectral_contrast);
+    c.contrast_begin.assign(bands.begin.begin(), bands.begin.end());
+    c.contrast_end.assign(bands.end.begin(), bands.end.end());
+    c.contrast_q.assign(bands.q.begin(), bands.q.end());
+    c.contrast_amin = kSpectralContrastDb.amin;
+    c.contrast_ref_db = 10.0 * std::log10(std::max(kSpectralContrastDb.amin, std::abs(kSpectralContrastDb.ref)));
+    c.contrast_top_db = kSpectralContrastDb.top_db;
+    c.fft_float64 = true;
+  }
   return c;
+}
+
+/// m = max(m, v), NaN (a poisoned, unwritten maximum) sticking.
+template <class T>
+void combine_max(T& m, T v) {
+  if (std::isnan(v) || std::isnan(m)) m = std::numeric_limits<T>::quiet_NaN();
+  else m = std::max(m, v);
 }
 
 std::vector<std::string> requested_features(const FeatureOptions& o) {
@@ -76,7 +94,8 @@ bool device_backend_available(DeviceBackend b) {
 }
 
 const std::vector<std::string>& DeviceFeatureEngine::supported_features() {
-  static const std::vector<std::string> names = {"stft_mag", "melspectrogram", "mel_db", "mfcc", "chroma_stft"};
+  static const std::vector<std::string> names = {"stft_mag",    "melspectrogram",   "mel_db",
+                                                 "mfcc",        "chroma_stft",      "spectral_contrast"};
   return names;
 }
 
@@ -141,22 +160,40 @@ const FeatureOptions& DeviceFeatureEngine::options() const { return impl_->optio
 const DeviceEngineOptions& DeviceFeatureEngine::engine_options() const { return impl_->engine; }
 int64_t DeviceFeatureEngine::last_batch_count() const { return impl_->batches; }
 
+void DeviceFeatureEngine::check_track(std::span<const float> track, const std::string& path) {
+  if (track.empty()) throw InputError(path, "empty signal (0 samples)");
+  for (size_t j = 0; j < track.size(); ++j)
+    if (!std::isfinite(track[j]))
+      throw InputError(path, "non-finite sample " + std::to_string(track[j]) + " at index " + std::to_string(j));
+}
+
+std::unique_ptr<DeviceFeatureEngine> open_device_engine(const FeatureOptions& options, DeviceEngineOptions engine) {
+  const std::string flag = std::string("--device ") + device_backend_name(engine.backend);
+  if (auto name = DeviceFeatureEngine::first_unsupported_feature(options))
+    throw UsageError(flag + ": feature \"" + *name + "\" is not computed by the device engine yet; pass --features " +
+                     "with a subset of " + DeviceFeatureEngine::supported_feature_list() + " (issue 14), or use --device cpu");
+  if (auto option = DeviceFeatureEngine::first_unsupported_option(options))
+    throw UsageError(flag + ": option " + *option + " is not honoured by the device engine; leave it at its " +
+                     "default, or use --device cpu");
+  try {
+    return std::make_unique<DeviceFeatureEngine>(options, engine);
+  } catch (const UsageError&) {
+    throw;  // names its option already
+  } catch (const Error& e) {  // no CUDA device, no CUDA backend in this build, a failed device setup
+    throw UsageError(flag + ": " + e.what());
+  }
+}
+
 std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<std::span<const float>>& tracks) {
   const FeatureOptions& o = impl_->options;
   const int64_t budget = impl_->engine.max_batch_frames;
   const bool poison = impl_->engine.poison_outputs;
   impl_->batches = 0;
-  for (size_t i = 0; i < tracks.size(); ++i) {
-    const std::string path = "track " + std::to_string(i);
-    if (tracks[i].empty()) throw InputError(path, "empty signal (0 samples)");
-    for (size_t j = 0; j < tracks[i].size(); ++j)
-      if (!std::isfinite(tracks[i][j]))
-        throw InputError(path, "non-finite sample " + std::to_string(tracks[i][j]) + " at index " + std::to_string(j));
-  }
+  for (size_t i = 0; i < tracks.size(); ++i) check_track(tracks[i], "track " + std::to_string(i));
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
-             want_chroma = impl_->wants("chroma_stft");
+             want_chroma = impl_->wants("chroma_stft"), want_contrast = impl_->wants("spectral_contrast");
   // chroma_stft's default tuning is estimated from the whole track (estimate_tuning), so it is known only after
   // the track's last chunk: the main pass gathers each track's piptrack peaks, estimate_tunings reduces them per
   // track, and a second pass computes chroma_stft at each track's tuning.
@@ -165,6 +202,10 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   std::vector<TrackFeatures> out(tracks.size());
   std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
   std::vector<float> track_max(tracks.size(), -std::numeric_limits<float>::infinity());
+  // Chunked tracks' spectral_contrast: the unclipped peak and valley dB rows and their maxima over the chunks.
+  const int64_t n_contrast = o.feature_dim("spectral_contrast");
+  std::vector<std::vector<double>> contrast_peak(tracks.size()), contrast_valley(tracks.size());
+  std::vector<double> peak_max(tracks.size(), -std::numeric_limits<double>::infinity()), valley_max = peak_max;
   for (size_t i = 0; i < tracks.size(); ++i) {
     TrackFeatures& tf = out[i];
     tf.n_frames = stft_num_frames(static_cast<int64_t>(tracks[i].size()), o.stft);
@@ -192,14 +233,23 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   Pass pass = Pass::kMain;
   auto flush = [&] {
     if (request.pieces.empty()) return;
-    const std::vector<float> max_db = impl_->chain->run_batch(request);
+    const de::PieceMaxima maxima = impl_->chain->run_batch(request);
     ++impl_->batches;
     for (size_t p = 0; p < request.pieces.size() && pass == Pass::kMain; ++p) {
       if (request.pieces[p].kind != de::PieceKind::kChunk) continue;
       const size_t t = owners[p].track;
+      if (want_contrast) {
+        combine_max(peak_max[t], maxima.contrast_peak[p]);
+        combine_max(valley_max[t], maxima.contrast_valley[p]);
+        if (owners[p].last_chunk) {
+          FeatureMatrix& contrast = out[t].frames.at("spectral_contrast");
+          impl_->chain->finish_contrast(contrast_peak[t].data(), contrast_valley[t].data(), contrast.data.data(),
+                                        contrast.frames, peak_max[t], valley_max[t], budget, poison);
+          contrast_peak[t] = contrast_valley[t] = {};
+        }
+      }
       float& m = track_max[t];
-      if (std::isnan(max_db[p]) || std::isnan(m)) m = std::numeric_limits<float>::quiet_NaN();
-      else m = std::max(m, max_db[p]);
+      combine_max(m, maxima.mel_db[p]);
       if (!owners[p].last_chunk || !(want_db || want_mfcc)) continue;
       FeatureMatrix& db = want_db ? out[t].frames.at("mel_db") : scratch_db[t];
       impl_->chain->finish_track(db.data.data(), want_mfcc ? out[t].frames.at("mfcc").data.data() : nullptr, db.frames,
@@ -238,6 +288,11 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       }
       if (estimate) b.tuning = &candidates[i];
       if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
+      if (want_contrast && kind == de::PieceKind::kWholeTrack) b.contrast = rows("spectral_contrast");
+      if (want_contrast && kind == de::PieceKind::kChunk) {
+        b.contrast_peak_db = contrast_peak[i].data() + t0 * n_contrast;
+        b.contrast_valley_db = contrast_valley[i].data() + t0 * n_contrast;
+      }
     } else {
       b.chroma = rows("chroma_stft");
       b.chroma_bank = impl_->chroma_bank(out[i].tuning_chroma_stft);
@@ -257,6 +312,10 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
         continue;
       }
       if (pass == Pass::kMain && want_mfcc && !want_db) scratch_db[i] = FeatureMatrix(T, o.mel.n_mels, fill);
+      if (pass == Pass::kMain && want_contrast) {
+        contrast_peak[i].assign(static_cast<size_t>(T * n_contrast), std::numeric_limits<double>::quiet_NaN());
+        contrast_valley[i] = contrast_peak[i];
+      }
       for (int64_t t0 = 0; t0 < T;) {
         if (batch_frames == budget) flush();
         const int64_t nf = std::min(budget - batch_frames, T - t0);

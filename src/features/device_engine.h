@@ -7,7 +7,9 @@
 // It computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option of their
 // structs (stft, mel, db, mfcc), and chroma_stft at a fixed tuning (options.chroma_stft.tuning) or, by default,
 // at the tuning librosa's estimate_tuning finds per track (piptrack peaks per frame on the device, the per-track
-// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma).
+// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma), and
+// spectral_contrast with every option of its struct (bands from the reference's spectral_contrast_bands, the
+// peak and valley dB clipped against their per-track maxima across chunks).
 // Any other feature is refused at construction (UsageError naming it).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
@@ -70,6 +72,11 @@ class DeviceFeatureEngine {
   const FeatureOptions& options() const;
   const DeviceEngineOptions& engine_options() const;
 
+  /// Throws InputError(path, reason) for a track the engine refuses: empty, or a non-finite sample (named by
+  /// index). compute_batch checks every track with it first; a batcher calls it to keep one bad track from
+  /// failing its batch.
+  static void check_track(std::span<const float> track, const std::string& path);
+
   /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
   /// tuning_chroma_stft the fixed or estimated tuning when chroma_stft is requested, else NaN). Not thread-safe:
   /// one engine per thread.
@@ -82,5 +89,10 @@ class DeviceFeatureEngine {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The device engine for a command (`features`, `extract`), built before any file is read: an unsupported
+/// feature or option, a bad option value or an unusable backend (no CUDA device, a build without the CUDA
+/// backend) is a UsageError (exit status 2) naming --device and the feature, option or reason.
+std::unique_ptr<DeviceFeatureEngine> open_device_engine(const FeatureOptions& options, DeviceEngineOptions engine);
 
 }  // namespace songlines::features

@@ -202,9 +202,8 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
     }
   }
   // power_to_db on the float64 peak and valley arrays separately (each clipped against its own global max).
-  const DbOptions db;  // librosa defaults: ref 1, amin 1e-10, top_db 80
-  power_to_db_inplace(peak, db);
-  power_to_db_inplace(valley, db);
+  power_to_db_inplace(peak, kSpectralContrastDb);
+  power_to_db_inplace(valley, kSpectralContrastDb);
   FeatureMatrix out(T, nb);
   for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = static_cast<float>(peak[i] - valley[i]);
   return out;

@@ -15,6 +15,11 @@ struct ContrastBands {
 };
 ContrastBands spectral_contrast_bands(int sample_rate, int n_fft, const SpectralContrastOptions& opt);
 
+/// power_to_db's options for the peak and the valley arrays: librosa's defaults (spectral_contrast calls
+/// power_to_db(peak) with no arguments), whatever FeatureOptions::db says. Each array is clipped against its own
+/// global max over the whole track (all bands, all frames).
+inline constexpr DbOptions kSpectralContrastDb{};
+
 /// S: [T, n_fft/2+1] MAGNITUDE -> [T, n_bands+1]: power_to_db(peak) - power_to_db(valley), where each of the
 /// peak and valley arrays is clipped at (its own global max - 80 dB). Computed in float64, returned as float32.
 FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sample_rate, int n_fft,

@@ -22,7 +22,11 @@ struct ChainConstants {
   float amin = 0.0f;            ///< power_to_db floor
   double ref_db = 0.0;          ///< 10 log10(max(amin, |ref|))
   double top_db = 0.0;          ///< clip below max - top_db; <= 0: no clip
-  std::vector<float> window;    ///< [n_fft] periodic Hann
+  std::vector<double> window;   ///< [n_fft] periodic Hann (float64; rounded to float32 for a float32 FFT)
+  /// Frames and FFT in float64, as the reference (then rounded to complex64 as librosa): needed by
+  /// spectral_contrast, whose valleys in quiet bands sit at the float32 FFT's rounding floor (~1e-7 of the
+  /// frame's peak), where a float32 FFT moves them by several dB. false: float32 frames and FFT.
+  bool fft_float64 = false;
   std::vector<float> mel;       ///< [n_mels, n_fft/2+1] Slaney mel filterbank
   std::vector<float> dct;       ///< [n_mfcc, n_mels] DCT-II ortho basis, liftering folded in
   int64_t n_chroma = 0;         ///< 0: chroma_stft not requested (filterbanks come with each batch: BatchPiece)
@@ -34,7 +38,15 @@ struct ChainConstants {
   int64_t bins_per_octave = 12;      ///< chroma_stft.n_chroma
   float tuning_threshold = 0.0f;     ///< piptrack threshold, relative to the frame max (kPiptrackThreshold)
   std::vector<double> tuning_edges;  ///< [n_hist + 1] np.linspace(-0.5, 0.5, ceil(1/resolution) + 1)
+  // spectral_contrast (src/features/spectral_contrast.cpp): the octave bands of spectral_contrast_bands() (bins
+  // [begin, end) of band k, q lowest / highest averaged) and power_to_db's options for the peak and valley arrays
+  // (kSpectralContrastDb). Empty bands: spectral_contrast not requested.
+  std::vector<int64_t> contrast_begin, contrast_end, contrast_q;  ///< [n_bands + 1] each
+  double contrast_amin = 0.0;    ///< power_to_db floor (float64: the reference's peak and valley are float64)
+  double contrast_ref_db = 0.0;  ///< 10 log10(max(amin, |ref|))
+  double contrast_top_db = 0.0;  ///< clip below each array's own per-track max - top_db; <= 0: no clip
   int64_t n_bins() const { return n_fft / 2 + 1; }
+  int64_t n_contrast() const { return static_cast<int64_t>(contrast_q.size()); }
 };
 
 /// One track's piptrack peaks (estimate_tuning's candidates: pitch > 0), gathered over its pieces: the peak
@@ -66,6 +78,19 @@ struct BatchPiece {
   float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
   const float* chroma_bank = nullptr;  ///< host [n_chroma, n_bins] filterbank at the track's tuning (with chroma)
   TuningCandidates* tuning = nullptr;  ///< append the piece's piptrack peaks here; nullptr: not wanted
+  float* contrast = nullptr;           ///< [n_frames, n_contrast] spectral_contrast (kWholeTrack only)
+  /// kChunk with spectral_contrast: [n_frames, n_contrast] power_to_db of the peak and of the valley, NOT yet
+  /// clipped (float64, as the reference); finish_contrast turns them into the contrast after the last chunk.
+  double* contrast_peak_db = nullptr;
+  double* contrast_valley_db = nullptr;
+};
+
+/// Per piece, the maxima of the unclipped power_to_db arrays that are clipped per track (NaN where the piece
+/// computes no such array): a chunked track's clip floor is the max over its chunks.
+struct PieceMaxima {
+  std::vector<float> mel_db;            ///< power_to_db(mel)
+  std::vector<double> contrast_peak;    ///< spectral_contrast's power_to_db(peak)
+  std::vector<double> contrast_valley;  ///< spectral_contrast's power_to_db(valley)
 };
 
 /// What one batch computes (which intermediate stages run depends on which destinations are set).
@@ -78,14 +103,17 @@ struct BatchRequest {
 class Chain {
  public:
   virtual ~Chain() = default;
-  /// Runs one ragged batch; returns the max of the unclipped power_to_db of each piece (NaN when the piece needs
-  /// no dB), in piece order.
-  virtual std::vector<float> run_batch(const BatchRequest& request) = 0;
+  /// Runs one ragged batch; returns the maxima of each piece's unclipped dB arrays, in piece order.
+  virtual PieceMaxima run_batch(const BatchRequest& request) = 0;
   /// A chunked track's last step: mel_db rows (host, unclipped, [rows, n_mels]) are clipped in place at
   /// track_max_db - top_db and, when mfcc is set, mfcc [rows, n_mfcc] = mel_db @ dct^T; at most max_rows rows on
   /// the device at a time.
   virtual void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
                             bool poison) = 0;
+  /// A chunked track's spectral_contrast: contrast [rows, n_contrast] = max(peak_db, peak_max - top_db) -
+  /// max(valley_db, valley_max - top_db) from the host arrays of its chunks; at most max_rows rows at a time.
+  virtual void finish_contrast(const double* peak_db, const double* valley_db, float* contrast, int64_t rows,
+                               double peak_max, double valley_max, int64_t max_rows, bool poison) = 0;
   /// estimate_tuning's reduction of each track's candidates (constants' tuning edges; the median of all the
   /// track's magnitudes, then the argmax of the histogram of the bins of those at or above it), exact whatever
   /// the number of candidates: they are streamed through the device at most max_elements at a time.

@@ -29,55 +29,97 @@ static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP, "the host backen
 namespace songlines::features::device_engine {
 namespace {
 
-/// FFTW float32 r2c over chunks of kChunkFrames frames, the chunks in parallel (fftwf_execute_dft_r2c on new
-/// arrays is thread-safe). Rows are n_fft floats in and n_fft/2+1 complex out, so every chunk start is congruent
-/// to the buffer's start modulo 64 bytes when kChunkFrames is a multiple of 8: one plan per (chunk size, input
-/// and output alignment) serves every chunk, with FFTW's SIMD codelets (an FFTW_UNALIGNED plan per frame ran
-/// about 3x slower). Plans are made with kFftwPlannerFlags (FFTW_ESTIMATE, which never touches the arrays) on
-/// the actual buffers, under the process-wide planner mutex.
-class FftwFloatFft final : public BatchedRealFft {
+/// FFTW's float32 (fftwf_) and float64 (fftw_) entry points under one name.
+template <class Real>
+struct Fftw;
+template <>
+struct Fftw<float> {
+  using Plan = fftwf_plan;
+  using Complex = fftwf_complex;
+  static constexpr const char* kName = "float32";
+  static Plan plan_many(int n, int howmany, float* in, Complex* out) {
+    return fftwf_plan_many_dft_r2c(1, &n, howmany, in, nullptr, 1, n, out, nullptr, 1, n / 2 + 1, kFftwPlannerFlags);
+  }
+  static void execute(Plan p, float* in, Complex* out) { fftwf_execute_dft_r2c(p, in, out); }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
+  static int alignment(float* p) { return fftwf_alignment_of(p); }
+};
+template <>
+struct Fftw<double> {
+  using Plan = fftw_plan;
+  using Complex = fftw_complex;
+  static constexpr const char* kName = "float64";
+  static Plan plan_many(int n, int howmany, double* in, Complex* out) {
+    return fftw_plan_many_dft_r2c(1, &n, howmany, in, nullptr, 1, n, out, nullptr, 1, n / 2 + 1, kFftwPlannerFlags);
+  }
+  static void execute(Plan p, double* in, Complex* out) { fftw_execute_dft_r2c(p, in, out); }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
+  static int alignment(double* p) { return fftw_alignment_of(p); }
+};
+
+/// FFTW r2c in precision Real over chunks of kChunkFrames frames, the chunks in parallel (execute on new arrays is
+/// thread-safe). Rows are n_fft reals in and n_fft/2+1 complex out, so every chunk start is congruent to the
+/// buffer's start modulo 64 bytes when kChunkFrames is a multiple of 8: one plan per (chunk size, input and
+/// output alignment) serves every chunk, with FFTW's SIMD codelets (an FFTW_UNALIGNED plan per frame ran about 3x
+/// slower). Plans are made with kFftwPlannerFlags (FFTW_ESTIMATE, which never touches the arrays) on the actual
+/// buffers, under the process-wide planner mutex.
+template <class Real>
+class FftwChunkedR2C {
  public:
   static constexpr int64_t kChunkFrames = 32;
+  using F = Fftw<Real>;
 
-  explicit FftwFloatFft(int64_t n_fft) : n_fft_(n_fft) {}
-  ~FftwFloatFft() override {
+  explicit FftwChunkedR2C(int64_t n_fft) : n_fft_(n_fft) {}
+  ~FftwChunkedR2C() {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    for (auto& [key, plan] : plans_) fftwf_destroy_plan(plan);
+    for (auto& [key, plan] : plans_) F::destroy(plan);
   }
-  FftwFloatFft(const FftwFloatFft&) = delete;
-  FftwFloatFft& operator=(const FftwFloatFft&) = delete;
+  FftwChunkedR2C(const FftwChunkedR2C&) = delete;
+  FftwChunkedR2C& operator=(const FftwChunkedR2C&) = delete;
 
-  void forward(const float* frames, float* spectra, int64_t n_frames) override {
+  void forward(const Real* frames, Real* spectra, int64_t n_frames) {
     if (n_frames <= 0) return;
     const int64_t n_bins = n_fft_ / 2 + 1;
-    float* in = const_cast<float*>(frames);  // r2c out of place leaves its input untouched
-    auto* out = reinterpret_cast<fftwf_complex*>(spectra);
+    Real* in = const_cast<Real*>(frames);  // r2c out of place leaves its input untouched
+    auto* out = reinterpret_cast<typename F::Complex*>(spectra);
     const int64_t full = n_frames / kChunkFrames, rest = n_frames - full * kChunkFrames;
-    const fftwf_plan full_plan = full > 0 ? plan(kChunkFrames, in, out) : nullptr;
-    const fftwf_plan rest_plan = rest > 0 ? plan(rest, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins) : nullptr;
+    const typename F::Plan full_plan = full > 0 ? plan(kChunkFrames, in, out) : nullptr;
+    const typename F::Plan rest_plan =
+        rest > 0 ? plan(rest, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins) : nullptr;
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < full; ++c)
-      fftwf_execute_dft_r2c(full_plan, in + c * kChunkFrames * n_fft_, out + c * kChunkFrames * n_bins);
-    if (rest_plan) fftwf_execute_dft_r2c(rest_plan, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins);
+    for (int64_t c = 0; c < full; ++c) F::execute(full_plan, in + c * kChunkFrames * n_fft_, out + c * kChunkFrames * n_bins);
+    if (rest_plan) F::execute(rest_plan, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins);
   }
 
  private:
-  fftwf_plan plan(int64_t howmany, float* in, fftwf_complex* out) {
-    const std::array<int64_t, 3> key = {howmany, fftwf_alignment_of(in), fftwf_alignment_of(reinterpret_cast<float*>(out))};
+  typename F::Plan plan(int64_t howmany, Real* in, typename F::Complex* out) {
+    const std::array<int64_t, 3> key = {howmany, F::alignment(in), F::alignment(reinterpret_cast<Real*>(out))};
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
-    const int n = static_cast<int>(n_fft_), n_bins = static_cast<int>(n_fft_ / 2 + 1);
-    fftwf_plan p = fftwf_plan_many_dft_r2c(1, &n, static_cast<int>(howmany), in, nullptr, 1, n, out, nullptr, 1, n_bins,
-                                           kFftwPlannerFlags);
+    typename F::Plan p = F::plan_many(static_cast<int>(n_fft_), static_cast<int>(howmany), in, out);
     if (p == nullptr)
-      throw Error("FFTW could not plan " + std::to_string(howmany) + " float32 real FFTs of size " + std::to_string(n_fft_));
+      throw Error("FFTW could not plan " + std::to_string(howmany) + " " + F::kName + " real FFTs of size " +
+                  std::to_string(n_fft_));
     plans_.emplace(key, p);
     return p;
   }
 
   int64_t n_fft_;
-  std::map<std::array<int64_t, 3>, fftwf_plan> plans_;  // (howmany, input alignment, output alignment) -> plan
+  std::map<std::array<int64_t, 3>, typename F::Plan> plans_;  // (howmany, input alignment, output alignment) -> plan
+};
+
+class FftwFft final : public BatchedRealFft {
+ public:
+  explicit FftwFft(int64_t n_fft) : f32_(n_fft), f64_(n_fft) {}
+  void forward(const float* frames, float* spectra, int64_t n_frames) override { f32_.forward(frames, spectra, n_frames); }
+  void forward(const double* frames, double* spectra, int64_t n_frames) override {
+    f64_.forward(frames, spectra, n_frames);
+  }
+
+ private:
+  FftwChunkedR2C<float> f32_;
+  FftwChunkedR2C<double> f64_;
 };
 
 int blas_int(int64_t v, const char* what) {
@@ -101,7 +143,7 @@ class CblasGemm final : public RowMajorGemm {
 }  // namespace
 
 std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants) {
-  return std::make_unique<host::MelChain>(constants, std::make_unique<FftwFloatFft>(constants.n_fft),
+  return std::make_unique<host::MelChain>(constants, std::make_unique<FftwFft>(constants.n_fft),
                                           std::make_unique<CblasGemm>());
 }
 

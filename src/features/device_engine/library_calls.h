@@ -7,11 +7,13 @@
 
 namespace songlines::features::device_engine {
 
-/// frames [n_frames, n_fft] float32 -> spectra [n_frames, n_fft/2+1] complex64, interleaved (re, im).
+/// frames [n_frames, n_fft] -> spectra [n_frames, n_fft/2+1] complex, interleaved (re, im), in float32 or in
+/// float64 (the reference's precision: ChainConstants::fft_float64).
 class BatchedRealFft {
  public:
   virtual ~BatchedRealFft() = default;
   virtual void forward(const float* frames, float* spectra, int64_t n_frames) = 0;
+  virtual void forward(const double* frames, double* spectra, int64_t n_frames) = 0;
 };
 
 /// c[m, n] = a[m, k] @ b[n, k]^T, all row-major float32, no TF32 or other reduced precision.

@@ -63,32 +63,35 @@ struct PieceTable {
   int64_t n_pieces = 0;
 };
 
-/// frames[row, i] = window[i] * y[frame * hop - pad + i], zero outside the track (pad_mode "constant").
+/// frames[row, i] = window[i] * y[frame * hop - pad + i], zero outside the track (pad_mode "constant"), in the
+/// FFT's precision T (float32: the window rounded to float32 first; float64: as the reference).
+template <class T>
 struct FrameFunctor {
   PieceTable table;
   const float* samples;
-  const float* window;
+  const double* window;
   RowDivider row_of;  // by n_fft
   int64_t n_fft, hop, pad;
-  __host__ __device__ float operator()(int64_t e) const {
+  __host__ __device__ T operator()(int64_t e) const {
     const int64_t row = row_of(e);
     const int64_t i = e - row * n_fft;
     const int64_t p = table.row_piece[row];
     const int64_t frame = table.frame_begin[p] + (row - table.frame_off[p]);
     const int64_t s = frame * hop - pad + i;
-    if (s < 0 || s >= table.track_samples[p]) return 0.0f;
-    return window[i] * samples[table.sample_off[p] + (s - table.sample_begin[p])];
+    if (s < 0 || s >= table.track_samples[p]) return T(0);
+    return static_cast<T>(window[i]) * static_cast<T>(samples[table.sample_off[p] + (s - table.sample_begin[p])]);
   }
 };
 
-/// magnitude = |X| (as np.abs of complex64, computed in float64 and rounded), power = magnitude^2 in float32
-/// (the reference's order, src/features/stft.cpp). Either output may be null.
+/// magnitude = |X| (librosa stores the FFT as complex64, then np.abs: computed in float64 and rounded), power =
+/// magnitude^2 in float32 (the reference's order, src/features/stft.cpp). Either output may be null.
+template <class T>
 struct SpectrumFunctor {
-  const float* spectra;  // [rows, n_bins, 2]
-  float* magnitude;      // [rows, n_bins] or null
-  float* power;          // [rows, n_bins] or null
+  const T* spectra;  // [rows, n_bins, 2]
+  float* magnitude;  // [rows, n_bins] or null
+  float* power;      // [rows, n_bins] or null
   __host__ __device__ void operator()(int64_t e) const {
-    const double re = spectra[2 * e], im = spectra[2 * e + 1];
+    const double re = static_cast<float>(spectra[2 * e]), im = static_cast<float>(spectra[2 * e + 1]);
     const float mag = static_cast<float>(sqrt(re * re + im * im));
     if (magnitude) magnitude[e] = mag;
     if (power) power[e] = mag * mag;
@@ -112,14 +115,16 @@ struct RowPieceKey {
   __host__ __device__ int64_t operator()(int64_t e) const { return row_piece[row_of(e)]; }
 };
 
-/// floor of piece p: max_db[p] - top_db for whole tracks, -inf for chunks (clipped in finish_track).
+/// floor of piece p: max_db[p] - top_db for whole tracks, -inf for chunks (clipped in finish_track /
+/// finish_contrast). T: float for mel_db (rounded as the reference's float32 floor), double for the contrast.
+template <class T>
 struct ClipFloorFunctor {
-  const float* max_db;
+  const T* max_db;
   const int8_t* whole;
   double top_db;
-  __host__ __device__ float operator()(int64_t p) const {
+  __host__ __device__ T operator()(int64_t p) const {
     if (top_db <= 0.0 || !whole[p]) return -INFINITY;
-    return static_cast<float>(static_cast<double>(max_db[p]) - top_db);
+    return static_cast<T>(static_cast<double>(max_db[p]) - top_db);
   }
 };
 
@@ -148,6 +153,80 @@ struct InfNormFunctor {
   __host__ __device__ void operator()(int64_t e) const {
     const float m = row_max[row_of(e)];
     if (!(m < 1.17549435e-38f)) x[e] = x[e] / m;  // FLT_MIN
+  }
+};
+
+// ---- spectral_contrast (librosa 0.11 feature/spectral.py spectral_contrast, linear=False; reference:
+// src/features/spectral_contrast.cpp) ----
+
+/// Peak and valley of element (row, band k) of a [rows, n_bands + 1] grid: the means of the q[k] largest and the
+/// q[k] smallest magnitudes of the band's bins [begin[k], end[k]), each summed in ascending order in float32 and
+/// divided in float32 (numpy's mean over sortedr[-q:] / sortedr[:q]), then power_to_db in float64 before the
+/// clip: 10 log10(max(amin, v)) - ref_db. The q smallest (largest) are kept sorted by insertion in the element's
+/// scratch slots [2 q[k]]: the same multiset as a full sort, hence the same ascending sums, bit for bit.
+struct ContrastFunctor {
+  const float* magnitude;     // [rows, n_bins]
+  const int64_t* begin;       // [n_contrast]
+  const int64_t* end;         // [n_contrast]
+  const int64_t* q;           // [n_contrast]
+  const int64_t* scratch_off; // [n_contrast] offset of band k's 2 q[k] slots in a row's scratch
+  float* scratch;             // [rows, scratch_stride]
+  double* peak_db;            // [rows, n_contrast]
+  double* valley_db;          // [rows, n_contrast]
+  RowDivider row_of;          // by n_contrast
+  int64_t n_bins, n_contrast, scratch_stride;
+  double amin, ref_db;
+  __host__ __device__ double to_db(float mean) const {
+    const double v = static_cast<double>(mean);
+    return 10.0 * log10(v > amin ? v : amin) - ref_db;
+  }
+  __host__ __device__ void operator()(int64_t e) const {
+    const int64_t row = row_of(e), k = e - row * n_contrast;
+    const float* s = magnitude + row * n_bins + begin[k];
+    const int64_t n = end[k] - begin[k], m = q[k];  // 1 <= m <= n, or n = 0 (an empty band: 0 / 0, as numpy)
+    float* low = scratch + row * scratch_stride + scratch_off[k];  // ascending: the m smallest so far
+    float* high = low + m;                                         // ascending: the m largest so far
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = s[i];
+      if (i < m || v < low[m - 1]) {
+        int64_t j = i < m ? i : m - 1;
+        for (; j > 0 && low[j - 1] > v; --j) low[j] = low[j - 1];
+        low[j] = v;
+      }
+      if (i < m) {
+        int64_t j = i;
+        for (; j > 0 && high[j - 1] > v; --j) high[j] = high[j - 1];
+        high[j] = v;
+      } else if (v > high[0]) {
+        int64_t j = 0;
+        for (; j + 1 < m && high[j + 1] < v; ++j) high[j] = high[j + 1];
+        high[j] = v;
+      }
+    }
+    float valley = 0.0f, peak = 0.0f;
+    for (int64_t j = 0; j < m; ++j) valley += low[j];
+    for (int64_t j = 0; j < m; ++j) peak += high[j];
+    valley_db[e] = to_db(valley / static_cast<float>(m));
+    peak_db[e] = to_db(peak / static_cast<float>(m));
+  }
+};
+
+/// contrast[row, k] = max(peak_db, peak floor of the row's piece) - max(valley_db, valley floor), in float64,
+/// rounded to float32 (the reference's power_to_db clip of each array against its own per-track max, then the
+/// difference).
+struct ContrastClipFunctor {
+  const double* peak_db;
+  const double* valley_db;
+  const double* peak_floor;    // [P]
+  const double* valley_floor;  // [P]
+  const int64_t* row_piece;
+  RowDivider row_of;  // by n_contrast
+  float* contrast;
+  __host__ __device__ void operator()(int64_t e) const {
+    const int64_t p = row_piece[row_of(e)];
+    const double pk = peak_db[e] < peak_floor[p] ? peak_floor[p] : peak_db[e];
+    const double vl = valley_db[e] < valley_floor[p] ? valley_floor[p] : valley_db[e];
+    contrast[e] = static_cast<float>(pk - vl);
   }
 };
 
@@ -381,7 +460,8 @@ void upload(const std::vector<T>& host, thr::device_vector<T>& dev) {
 }
 
 /// Copies rows [row0, row0 + rows) of a [*, dim] device buffer to a host pointer.
-inline void download_rows(const thr::device_vector<float>& dev, int64_t row0, int64_t rows, int64_t dim, float* host) {
+template <class T>
+void download_rows(const thr::device_vector<T>& dev, int64_t row0, int64_t rows, int64_t dim, T* host) {
   thr::copy(dev.begin() + row0 * dim, dev.begin() + (row0 + rows) * dim, host);
 }
 
@@ -393,17 +473,32 @@ class MelChain final : public Chain {
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
     upload(c_.tuning_edges, tuning_edges_);
+    upload(c_.contrast_begin, contrast_begin_);
+    upload(c_.contrast_end, contrast_end_);
+    upload(c_.contrast_q, contrast_q_);
+    std::vector<int64_t> scratch_off;
+    for (int64_t q : c_.contrast_q) {
+      scratch_off.push_back(contrast_scratch_stride_);
+      contrast_scratch_stride_ += 2 * q;
+    }
+    upload(scratch_off, contrast_scratch_off_);
   }
 
-  std::vector<float> run_batch(const BatchRequest& request) override {
+  PieceMaxima run_batch(const BatchRequest& request) override {
     const auto& pieces = request.pieces;
     const int64_t P = static_cast<int64_t>(pieces.size());
-    std::vector<float> max_out(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
-    if (P == 0) return max_out;
+    PieceMaxima maxima;
+    maxima.mel_db.assign(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
+    maxima.contrast_peak.assign(static_cast<size_t>(P), std::numeric_limits<double>::quiet_NaN());
+    maxima.contrast_valley = maxima.contrast_peak;
+    if (P == 0) return maxima;
     bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false,
-         want_tuning = false;
+         want_tuning = false, want_contrast = false;
     for (const BatchPiece& p : pieces) {
       want_mag |= p.magnitude != nullptr;
+      want_contrast |= p.contrast != nullptr || p.contrast_peak_db != nullptr;
+      if (p.contrast_peak_db != nullptr && (p.contrast_valley_db == nullptr || p.kind != PieceKind::kChunk))
+        throw std::invalid_argument("device engine: contrast dB rows are for chunks, peak and valley together");
       want_chroma |= p.chroma != nullptr;
       want_tuning |= p.tuning != nullptr;
       if (p.chroma != nullptr && p.chroma_bank == nullptr)
@@ -449,19 +544,17 @@ class MelChain final : public Chain {
                            raw(track_samples_), raw(frame_begin_), P};
 
     // ---- STFT: frames [rows, n_fft] -> spectra [rows, n_bins] complex -> |X| and/or |X|^2 ----
-    const int64_t n_fft = c_.n_fft, n_bins = c_.n_bins(), n_mels = c_.n_mels, n_mfcc = c_.n_mfcc;
-    ensure_size(frames_, rows * n_fft);
-    ensure_size(spectra_, rows * n_bins * 2);
-    thr::transform(thr::device, first, first + rows * n_fft, frames_.begin(),
-                   FrameFunctor{table, raw(samples_), raw(window_), RowDivider(n_fft), n_fft, c_.hop_length, c_.pad});
-    fft_->forward(raw(frames_), raw(spectra_), rows);
-    if (want_mag) ensure_size(magnitude_, rows * n_bins);
+    const int64_t n_bins = c_.n_bins(), n_mels = c_.n_mels, n_mfcc = c_.n_mfcc;
+    const bool need_mag = want_mag || want_contrast;
+    if (need_mag) ensure_size(magnitude_, rows * n_bins);
     const bool want_power = want_mel || want_chroma || want_tuning;
     if (want_power) ensure_size(power_, rows * n_bins);
-    if (request.poison && want_mag) poison_prefix(magnitude_, rows * n_bins);
-    thr::for_each(thr::device, first, first + rows * n_bins,
-                  SpectrumFunctor{raw(spectra_), want_mag ? raw(magnitude_) : nullptr,
-                                  want_power ? raw(power_) : nullptr});
+    if (request.poison && need_mag) poison_prefix(magnitude_, rows * n_bins);
+    float* magnitude = need_mag ? raw(magnitude_) : nullptr;
+    float* power = want_power ? raw(power_) : nullptr;
+    if (c_.fft_float64) stft(frames64_, spectra64_, table, rows, magnitude, power);
+    else stft(frames_, spectra_, table, rows, magnitude, power);
+    if (want_contrast) spectral_contrast(request, rows, first, maxima);
 
     // ---- piptrack peaks of each row (estimate_tuning's candidates), compacted in row order, to each piece's track ----
     if (want_tuning) find_tuning_candidates(request, rows, first);
@@ -526,10 +619,10 @@ class MelChain final : public Chain {
       auto keys = thr::make_transform_iterator(first, RowPieceKey{raw(row_piece_), RowDivider(n_mels)});
       thr::reduce_by_key(thr::device, keys, keys + rows * n_mels, db_.begin(), max_keys_.begin(), max_.begin(),
                          thr::equal_to<int64_t>(), thr::maximum<float>());
-      thr::transform(thr::device, first, first + P, floor_.begin(), ClipFloorFunctor{raw(max_), raw(whole_), c_.top_db});
+      thr::transform(thr::device, first, first + P, floor_.begin(), ClipFloorFunctor<float>{raw(max_), raw(whole_), c_.top_db});
       thr::for_each(thr::device, first, first + rows * n_mels,
                     ClipFunctor{raw(db_), raw(floor_), raw(row_piece_), RowDivider(n_mels)});
-      thr::copy(max_.begin(), max_.begin() + P, max_out.begin());
+      thr::copy(max_.begin(), max_.begin() + P, maxima.mel_db.begin());
     }
     if (want_mfcc) {
       ensure_size(mfcc_, rows * n_mfcc);
@@ -545,8 +638,14 @@ class MelChain final : public Chain {
       if (b.mel_db) download_rows(db_, frame_off[p], b.n_frames, n_mels, b.mel_db);
       if (b.mfcc && b.kind == PieceKind::kWholeTrack) download_rows(mfcc_, frame_off[p], b.n_frames, n_mfcc, b.mfcc);
       if (b.chroma) download_rows(chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
+      if (b.contrast && b.kind == PieceKind::kWholeTrack)
+        download_rows(contrast_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast);
+      if (b.contrast_peak_db) {
+        download_rows(contrast_peak_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_peak_db);
+        download_rows(contrast_valley_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_valley_db);
+      }
     }
-    return max_out;
+    return maxima;
   }
 
   void finish_track(float* mel_db, float* mfcc, int64_t rows, float track_max_db, int64_t max_rows,
@@ -570,6 +669,32 @@ class MelChain final : public Chain {
         gemm_->abt(n, n_mfcc, n_mels, raw(db_), raw(dct_), raw(mfcc_));
         download_rows(mfcc_, 0, n, n_mfcc, mfcc + r0 * n_mfcc);
       }
+    }
+  }
+
+  void finish_contrast(const double* peak_db, const double* valley_db, float* contrast, int64_t rows,
+                       double peak_max, double valley_max, int64_t max_rows, bool poison) override {
+    const int64_t nc = c_.n_contrast();
+    const auto floor_of = [&](double max_db) {
+      return c_.contrast_top_db > 0.0 ? max_db - c_.contrast_top_db : -std::numeric_limits<double>::infinity();
+    };
+    upload(std::vector<double>{floor_of(peak_max)}, contrast_peak_floor_);
+    upload(std::vector<double>{floor_of(valley_max)}, contrast_valley_floor_);
+    thr::counting_iterator<int64_t> first(0);
+    for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
+      const int64_t n = std::min(max_rows, rows - r0);
+      ensure_size(row_piece_, n);
+      thr::fill_n(thr::device, row_piece_.begin(), n, int64_t{0});  // one piece: the track
+      ensure_size(contrast_peak_, n * nc);
+      ensure_size(contrast_valley_, n * nc);
+      ensure_size(contrast_, n * nc);
+      if (poison) poison_prefix(contrast_, n * nc);
+      thr::copy(peak_db + r0 * nc, peak_db + (r0 + n) * nc, contrast_peak_.begin());
+      thr::copy(valley_db + r0 * nc, valley_db + (r0 + n) * nc, contrast_valley_.begin());
+      thr::for_each(thr::device, first, first + n * nc,
+                    ContrastClipFunctor{raw(contrast_peak_), raw(contrast_valley_), raw(contrast_peak_floor_),
+                                        raw(contrast_valley_floor_), raw(row_piece_), RowDivider(nc), raw(contrast_)});
+      download_rows(contrast_, 0, n, nc, contrast + r0 * nc);
     }
   }
 
@@ -679,6 +804,63 @@ class MelChain final : public Chain {
   /// Tracks per estimate_tunings group: bounds its histograms (2 x 2048 int64 counts per track and pass).
   static constexpr int64_t kTuningGroupTracks = 256;
 
+  /// Frames (precision T) -> FFT -> |X| and/or |X|^2 (float32) of every batch row.
+  template <class T>
+  void stft(thr::device_vector<T>& frames, thr::device_vector<T>& spectra, const PieceTable& table, int64_t rows,
+            float* magnitude, float* power) {
+    const int64_t n_fft = c_.n_fft, n_bins = c_.n_bins();
+    thr::counting_iterator<int64_t> first(0);
+    ensure_size(frames, rows * n_fft);
+    ensure_size(spectra, rows * n_bins * 2);
+    thr::transform(thr::device, first, first + rows * n_fft, frames.begin(),
+                   FrameFunctor<T>{table, raw(samples_), raw(window_), RowDivider(n_fft), n_fft, c_.hop_length, c_.pad});
+    fft_->forward(raw(frames), raw(spectra), rows);
+    thr::for_each(thr::device, first, first + rows * n_bins, SpectrumFunctor<T>{raw(spectra), magnitude, power});
+  }
+
+  /// spectral_contrast of the batch's magnitude rows: peak and valley dB per (row, band), their per-piece maxima
+  /// (into maxima), and for whole tracks the clipped difference; chunks keep the unclipped dB (finish_contrast).
+  void spectral_contrast(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first,
+                         PieceMaxima& maxima) {
+    const int64_t P = static_cast<int64_t>(request.pieces.size()), nc = c_.n_contrast(), n = rows * nc;
+    if (nc == 0) throw std::invalid_argument("device engine: spectral_contrast without contrast bands");
+    ensure_size(contrast_scratch_, rows * contrast_scratch_stride_);
+    ensure_size(contrast_peak_, n);
+    ensure_size(contrast_valley_, n);
+    ensure_size(contrast_, n);
+    ensure_size(contrast_peak_max_, P);
+    ensure_size(contrast_valley_max_, P);
+    ensure_size(contrast_peak_floor_, P);
+    ensure_size(contrast_valley_floor_, P);
+    ensure_size(max_keys_, P);
+    if (request.poison) {
+      poison_prefix(contrast_peak_, n);
+      poison_prefix(contrast_valley_, n);
+      poison_prefix(contrast_, n);
+      poison_prefix(contrast_peak_max_, P);
+      poison_prefix(contrast_valley_max_, P);
+    }
+    thr::for_each(thr::device, first, first + n,
+                  ContrastFunctor{raw(magnitude_), raw(contrast_begin_), raw(contrast_end_), raw(contrast_q_),
+                                  raw(contrast_scratch_off_), raw(contrast_scratch_), raw(contrast_peak_),
+                                  raw(contrast_valley_), RowDivider(nc), c_.n_bins(), nc, contrast_scratch_stride_,
+                                  c_.contrast_amin, c_.contrast_ref_db});
+    auto keys = thr::make_transform_iterator(first, RowPieceKey{raw(row_piece_), RowDivider(nc)});
+    thr::reduce_by_key(thr::device, keys, keys + n, contrast_peak_.begin(), max_keys_.begin(),
+                       contrast_peak_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<double>());
+    thr::reduce_by_key(thr::device, keys, keys + n, contrast_valley_.begin(), max_keys_.begin(),
+                       contrast_valley_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<double>());
+    thr::transform(thr::device, first, first + P, contrast_peak_floor_.begin(),
+                   ClipFloorFunctor<double>{raw(contrast_peak_max_), raw(whole_), c_.contrast_top_db});
+    thr::transform(thr::device, first, first + P, contrast_valley_floor_.begin(),
+                   ClipFloorFunctor<double>{raw(contrast_valley_max_), raw(whole_), c_.contrast_top_db});
+    thr::for_each(thr::device, first, first + n,
+                  ContrastClipFunctor{raw(contrast_peak_), raw(contrast_valley_), raw(contrast_peak_floor_),
+                                      raw(contrast_valley_floor_), raw(row_piece_), RowDivider(nc), raw(contrast_)});
+    thr::copy(contrast_peak_max_.begin(), contrast_peak_max_.begin() + P, maxima.contrast_peak.begin());
+    thr::copy(contrast_valley_max_.begin(), contrast_valley_max_.begin() + P, maxima.contrast_valley.begin());
+  }
+
   /// Piptrack over the batch's power rows; each piece's peaks are appended to its TuningCandidates.
   void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first) {
     const auto& pieces = request.pieces;
@@ -731,7 +913,8 @@ class MelChain final : public Chain {
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
-  thr::device_vector<float> window_, mel_w_, dct_, chroma_w_;
+  thr::device_vector<double> window_, frames64_, spectra64_;
+  thr::device_vector<float> mel_w_, dct_, chroma_w_;
   thr::device_vector<double> tuning_edges_, tune_result_;
   thr::device_vector<float> row_max_, peak_mag_, peak_mag_out_, tune_mag_, tune_median_;
   thr::device_vector<int32_t> peak_bin_, peak_bin_out_, tune_bin_;
@@ -741,6 +924,11 @@ class MelChain final : public Chain {
   thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
   thr::device_vector<int8_t> whole_;
+  thr::device_vector<int64_t> contrast_begin_, contrast_end_, contrast_q_, contrast_scratch_off_;
+  int64_t contrast_scratch_stride_ = 0;  // floats of scratch per row: 2 q[k] per band
+  thr::device_vector<float> contrast_scratch_, contrast_;
+  thr::device_vector<double> contrast_peak_, contrast_valley_, contrast_peak_max_, contrast_valley_max_,
+      contrast_peak_floor_, contrast_valley_floor_;
   thr::device_vector<float> samples_, frames_, spectra_, magnitude_, power_, mel_, db_, max_, floor_, mfcc_;
 };
 
