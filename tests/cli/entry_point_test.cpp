@@ -27,9 +27,10 @@ const std::regex kHeavyLibrary(R"(lib(torch[a-z_]*|c10[a-z_]*|cudart|cufft[a-z]*
 /// The shared objects the dynamic loader opened while running `songlines ARGS` (glibc's LD_DEBUG=files writes
 /// "file=NAME [0];  needed by ..." or "... dynamically loaded by ..." for each), one name per entry; run gets the
 /// command's exit status and output.
-std::vector<std::string> loaded_objects(const std::string& args, testing::CommandResult* run) {
+std::vector<std::string> loaded_objects(const std::string& args, testing::CommandResult* run,
+                                      const std::string& environment = "") {
   testing::TempDir logs;
-  *run = testing::run_command("LD_DEBUG=files LD_DEBUG_OUTPUT='" + (logs / "ld").string() + "' SONGLINES_NO_PROGRESS=1 '" +
+  *run = testing::run_command(environment + "LD_DEBUG=files LD_DEBUG_OUTPUT='" + (logs / "ld").string() + "' SONGLINES_NO_PROGRESS=1 '" +
                               testing::binary_path().string() + "' " + args);
   std::vector<std::string> names;
   static const std::regex file_line(R"(file=(\S+) \[)");
@@ -40,6 +41,13 @@ std::vector<std::string> loaded_objects(const std::string& args, testing::Comman
       names.push_back((*it)[1]);
   }
   return names;
+}
+
+/// n samples of a 440 Hz tone at 22050 Hz.
+std::vector<float> tone_samples(size_t n) {
+  std::vector<float> y(n);
+  for (size_t i = 0; i < n; ++i) y[i] = 0.3f * static_cast<float>(std::sin(2.0 * M_PI * 440.0 * i / 22050.0));
+  return y;
 }
 
 std::vector<std::string> heavy_among(const std::vector<std::string>& names) {
@@ -57,10 +65,9 @@ std::string joined(const std::vector<std::string>& v) {
 
 TEST(EntryPoint, HelpVersionAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
   testing::TempDir dir;
-  std::vector<float> tone(22050);
-  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(2.0 * M_PI * 440.0 * i / 22050.0);
+  const std::vector<float> tone = tone_samples(22050);
   audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
-  for (const std::string args :
+  for (const std::string& args :
        {std::string("help"), std::string("--version"), std::string("help extract"),
         "features --device cpu --input '" + (dir / "tone.wav").string() + "' --output '" + (dir / "f.h5").string() + "'"}) {
     SCOPED_TRACE(args);
@@ -72,6 +79,42 @@ TEST(EntryPoint, HelpVersionAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
     EXPECT_NE(joined(names).find("libsndfile"), std::string::npos) << joined(names);
     EXPECT_EQ(heavy_among(names), std::vector<std::string>{}) << "loaded: " << joined(names);
   }
+}
+
+// --device auto on a machine without a GPU stays in the light binary too (the driver is looked for, not found).
+TEST(EntryPoint, AutoDeviceWithoutAGpuLoadsNoCudaLibrary) {
+  if (fs::exists("/dev/nvidiactl")) GTEST_SKIP() << "this machine has an NVIDIA driver";
+  testing::TempDir dir;
+  const std::vector<float> tone = tone_samples(22050);
+  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
+  testing::CommandResult run;
+  const auto names = loaded_objects("features --device auto --input '" + (dir / "tone.wav").string() + "' --output '" +
+                                        (dir / "f.h5").string() + "'",
+                                    &run);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("no CUDA device available; computing features on the CPU"), std::string::npos) << run.output;
+  EXPECT_EQ(heavy_among(names), std::vector<std::string>{}) << "loaded: " << joined(names);
+}
+
+// With a GPU (here a fake driver reporting one device), --device auto is handed to the full binary before any
+// work: its CUDA runtime loads, finds no usable driver behind the fake, and the features are computed on the CPU.
+TEST(EntryPoint, AutoDeviceWithAGpuIsHandedToTheFullBinary) {
+#ifndef SONGLINES_FAKE_CUDA_DRIVER_DIR
+  GTEST_SKIP() << "a build without CUDA: nothing to hand over";
+#else
+  testing::TempDir dir;
+  const std::vector<float> tone = tone_samples(22050);
+  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
+  testing::CommandResult run;
+  const auto names = loaded_objects("features --device auto --input '" + (dir / "tone.wav").string() + "' --output '" +
+                                        (dir / "f.h5").string() + "'",
+                                    &run, std::string("LD_LIBRARY_PATH='") + SONGLINES_FAKE_CUDA_DRIVER_DIR + "' ");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(fs::exists(dir / "f.h5"));
+  const std::string heavy = joined(heavy_among(names));
+  EXPECT_NE(heavy.find("libtorch"), std::string::npos) << joined(names);
+  EXPECT_NE(heavy.find("libcudart"), std::string::npos) << joined(names);
+#endif
 }
 
 // The same trace sees libtorch when a command needs it: the light binary hands `help generate` to the full one.
