@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start-up of the songlines entry point (issue 16, bar I1): wall time and peak RSS of `help`, `--version` and
-# `features --device cpu` on a 1-second file, each the median of N runs of /usr/bin/time (default 10).
+# Start-up of the songlines entry point (issue 16, bar I1): wall time and peak RSS of `help`, `--version`,
+# `help generate` (handed to the full binary) and `features --device cpu` on a 1-second file, each the median of
+# N runs of /usr/bin/time (default 10).
 #   scripts/bench_startup.sh [BINARY] [N]      (BINARY default: build/songlines)
 set -euo pipefail
 BIN=${1:-build/songlines}
@@ -29,4 +30,5 @@ run() {
 echo "binary: $BIN ($("$BIN" --version)); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 run "songlines help" help
 run "songlines --version" --version
+run "songlines help generate (a libtorch command)" help generate
 run "songlines features --device cpu (1 s file)" features --device cpu --input "$TMP/one_second.wav" --output "$TMP/f.h5"
