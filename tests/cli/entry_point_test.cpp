@@ -43,11 +43,13 @@ std::vector<std::string> loaded_objects(const std::string& args, testing::Comman
   return names;
 }
 
-/// n samples of a 440 Hz tone at 22050 Hz.
-std::vector<float> tone_samples(size_t n) {
-  std::vector<float> y(n);
-  for (size_t i = 0; i < n; ++i) y[i] = 0.3f * static_cast<float>(std::sin(2.0 * M_PI * 440.0 * i / 22050.0));
-  return y;
+/// Writes 1 s of a 440 Hz tone at 22050 Hz into dir; returns `features --device DEVICE` on it, output in dir.
+std::string features_command(const testing::TempDir& dir, const std::string& device) {
+  std::vector<float> tone(22050);
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * static_cast<float>(std::sin(2.0 * M_PI * 440.0 * i / 22050.0));
+  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
+  return "features --device " + device + " --input '" + (dir / "tone.wav").string() + "' --output '" +
+         (dir / "f.h5").string() + "'";
 }
 
 std::vector<std::string> heavy_among(const std::vector<std::string>& names) {
@@ -65,11 +67,8 @@ std::string joined(const std::vector<std::string>& v) {
 
 TEST(EntryPoint, HelpVersionAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
   testing::TempDir dir;
-  const std::vector<float> tone = tone_samples(22050);
-  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
   for (const std::string& args :
-       {std::string("help"), std::string("--version"), std::string("help extract"),
-        "features --device cpu --input '" + (dir / "tone.wav").string() + "' --output '" + (dir / "f.h5").string() + "'"}) {
+       {std::string("help"), std::string("--version"), std::string("help extract"), features_command(dir, "cpu")}) {
     SCOPED_TRACE(args);
     testing::CommandResult run;
     const auto names = loaded_objects(args, &run);
@@ -85,12 +84,8 @@ TEST(EntryPoint, HelpVersionAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
 TEST(EntryPoint, AutoDeviceWithoutAGpuLoadsNoCudaLibrary) {
   if (fs::exists("/dev/nvidiactl")) GTEST_SKIP() << "this machine has an NVIDIA driver";
   testing::TempDir dir;
-  const std::vector<float> tone = tone_samples(22050);
-  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
   testing::CommandResult run;
-  const auto names = loaded_objects("features --device auto --input '" + (dir / "tone.wav").string() + "' --output '" +
-                                        (dir / "f.h5").string() + "'",
-                                    &run);
+  const auto names = loaded_objects(features_command(dir, "auto"), &run);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("no CUDA device available; computing features on the CPU"), std::string::npos) << run.output;
   EXPECT_EQ(heavy_among(names), std::vector<std::string>{}) << "loaded: " << joined(names);
@@ -103,12 +98,9 @@ TEST(EntryPoint, AutoDeviceWithAGpuIsHandedToTheFullBinary) {
   GTEST_SKIP() << "a build without CUDA: nothing to hand over";
 #else
   testing::TempDir dir;
-  const std::vector<float> tone = tone_samples(22050);
-  audio::write_audio((dir / "tone.wav").string(), tone.data(), static_cast<int64_t>(tone.size()), 22050);
   testing::CommandResult run;
-  const auto names = loaded_objects("features --device auto --input '" + (dir / "tone.wav").string() + "' --output '" +
-                                        (dir / "f.h5").string() + "'",
-                                    &run, std::string("LD_LIBRARY_PATH='") + SONGLINES_FAKE_CUDA_DRIVER_DIR + "' ");
+  const auto names = loaded_objects(features_command(dir, "auto"), &run,
+                                    std::string("LD_LIBRARY_PATH='") + SONGLINES_FAKE_CUDA_DRIVER_DIR + "' ");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(fs::exists(dir / "f.h5"));
   const std::string heavy = joined(heavy_among(names));
