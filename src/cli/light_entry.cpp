@@ -5,7 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
+#include <cstdlib>  // setenv
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -42,10 +42,8 @@ void run_in_full_binary(int argc, char** argv) {
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
-  // The entry point the user ran, for what the full binary writes down about itself; a nested hand-over
-  // (a sweep's child runs) keeps the outermost one.
-  if (const char* set = std::getenv(kEntryPointVariable); set == nullptr || *set == '\0')
-    ::setenv(kEntryPointVariable, self.c_str(), 1);
+  // The entry point the user ran, for what the full binary writes down about itself (an sbatch script).
+  ::setenv(kEntryPointVariable, self.c_str(), 1);
   (void)argc;  // argv is null-terminated (C17 5.1.2.2.1), execv reads it to the end
   ::execv(full.c_str(), argv);
   throw Error("cannot start " + full.string() + ": " + std::strerror(errno));
