@@ -1,5 +1,5 @@
-// The `songlines` entry point is two binaries built from the same command sources (docs/architecture.md,
-// "One entry point, two binaries"):
+// The `songlines` entry point is two binaries built from the same command sources (why, and what it saves:
+// docs/benchmarks.md, "Start-up and the whole extract path"):
 //   build/songlines                            the entry point: the commands that need neither libtorch nor CUDA
 //                                              (help, --version, features, extract, collect, ...)
 //   build/libexec/songlines/songlines-full     every command, with libtorch and the CUDA engine linked
