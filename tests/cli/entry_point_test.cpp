@@ -65,10 +65,11 @@ std::string joined(const std::vector<std::string>& v) {
   return out;
 }
 
-TEST(EntryPoint, HelpVersionAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
+TEST(EntryPoint, HelpVersionLightCommandsAndCpuFeaturesLoadNeitherLibtorchNorCuda) {
   testing::TempDir dir;
   for (const std::string& args :
-       {std::string("help"), std::string("--version"), std::string("help extract"), features_command(dir, "cpu")}) {
+       {std::string("help"), std::string("--version"), std::string("help extract"), std::string("compare --help"),
+        std::string("report --help"), std::string("import-table --help"), features_command(dir, "cpu")}) {
     SCOPED_TRACE(args);
     testing::CommandResult run;
     const auto names = loaded_objects(args, &run);
