@@ -9,6 +9,8 @@
 // about 1 s and 390 MB of a process that needs neither (issue 16, bar I1).
 #pragma once
 
+#include <cxxopts.hpp>
+
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,8 +28,13 @@ struct CommandSummary {
 /// overview of the commands it hands over comes from the same registration; in the full binary it is empty.
 std::span<const CommandSummary> full_binary_commands();
 
+/// Light binary of a CUDA build: true when the parsed command asks for `--device cuda|gpu|auto` and the CUDA
+/// driver reports a GPU, so that main hands it over before the command does anything (prints, writes files).
+/// Light binary of a CPU-only build, and the full binary: false.
+bool wants_gpu_of_full_binary(const cxxopts::ParseResult& args);
+
 /// Thrown inside the light binary when the command must run in the full binary after all (a GPU is present for
-/// `--device auto|cuda`). Not a std::exception, so no handler for failed work catches it on the way to main,
+/// `--device auto|cuda` reached another way than the command line). Not a std::exception, so no handler for failed work catches it on the way to main,
 /// which then hands the process over. The stack unwinds first: nothing written before stays half-done.
 struct HandOverToFullBinary {
   std::string reason;

@@ -45,6 +45,8 @@ std::string command_table_source() {
 
 std::span<const CommandSummary> full_binary_commands() { return {}; }
 
+bool wants_gpu_of_full_binary(const cxxopts::ParseResult&) { return false; }
+
 void run_in_full_binary(int, char**) {
   throw Error("internal: the full songlines binary was asked to hand a command over to itself");
 }

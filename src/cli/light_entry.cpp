@@ -15,6 +15,7 @@
 #include "cli/entry_point.h"
 #include "core/entry_point_path.h"
 #include "core/error.h"
+#include "features/device.h"
 
 namespace songlines::cli {
 
@@ -47,6 +48,22 @@ void run_in_full_binary(int argc, char** argv) {
   (void)argc;  // argv is null-terminated (C17 5.1.2.2.1), execv reads it to the end
   ::execv(full.c_str(), argv);
   throw Error("cannot start " + full.string() + ": " + std::strerror(errno));
+}
+
+bool wants_gpu_of_full_binary(const cxxopts::ParseResult& args) {
+  std::string device;
+  try {
+    device = args["device"].as<std::string>();
+  } catch (const cxxopts::exceptions::exception&) {
+    return false;  // a command without --device
+  }
+  if (device != "cuda" && device != "gpu" && device != "auto") return false;  // bad values: the command says so
+  try {
+    // CUDA build: light_cuda_handover.cpp asks the driver and throws when it reports a GPU; CPU-only: false.
+    return features::cuda_engine_built() && features::cuda_device_count() > 0;
+  } catch (const HandOverToFullBinary&) {
+    return true;
+  }
 }
 
 bool run_internal_mode(int, char**, int*) { return false; }

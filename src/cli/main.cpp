@@ -130,6 +130,7 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (!result.unmatched().empty()) throw UsageError(name + ": unexpected argument \"" + result.unmatched()[0] + "\"");
+  if (wants_gpu_of_full_binary(result)) run_in_full_binary(argc, argv);
   return c->run(result);
 }
 

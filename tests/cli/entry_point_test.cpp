@@ -107,6 +107,16 @@ TEST(EntryPoint, AutoDeviceWithAGpuIsHandedToTheFullBinary) {
   const std::string heavy = joined(heavy_among(names));
   EXPECT_NE(heavy.find("libtorch"), std::string::npos) << joined(names);
   EXPECT_NE(heavy.find("libcudart"), std::string::npos) << joined(names);
+  // Handed over before the command starts: quickstart (which synthesizes audio before it extracts) prints its
+  // first line, and does its work, once.
+  const auto q = testing::run_command(std::string("LD_LIBRARY_PATH='") + SONGLINES_FAKE_CUDA_DRIVER_DIR +
+                                      "' SONGLINES_NO_PROGRESS=1 '" + testing::binary_path().string() +
+                                      "' quickstart --tracks 2 --seconds 1 --output '" + (dir / "q").string() + "'");
+  ASSERT_EQ(q.exit_code, 0) << q.output;
+  const std::string first_line = "songlines quickstart: synthesizing";
+  const auto at = q.output.find(first_line);
+  ASSERT_NE(at, std::string::npos) << q.output;
+  EXPECT_EQ(q.output.find(first_line, at + 1), std::string::npos) << "printed twice:\n" << q.output;
 #endif
 }
 
