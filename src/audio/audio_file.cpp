@@ -25,8 +25,9 @@ namespace fs = std::filesystem;
 /// Native rates accepted by load_audio (the issue's contract: 8 kHz .. 192 kHz).
 constexpr int kMinNativeRate = 8000;
 constexpr int kMaxNativeRate = 192000;
-/// Frames decoded per sf_readf_float call: bounds the interleaved buffer for many-channel files.
-constexpr sf_count_t kReadBlockFrames = 1 << 16;
+/// Frames decoded per sf_readf_float call: the interleaved block (64 KiB in stereo), its mono downmix and its
+/// resampled output stay in the core's cache while the block moves through them.
+constexpr sf_count_t kReadBlockFrames = 1 << 13;
 
 struct SndfileCloser {
   void operator()(SNDFILE* f) const {
@@ -147,6 +148,40 @@ std::string damage_in_log(SNDFILE* file) {
   return "";
 }
 
+/// True when none of x[0..n) is NaN or Inf. Branch-free over the block (it vectorises); the exact position is
+/// looked up only for the error message.
+bool all_finite(const float* x, size_t n) {
+  bool finite = true;
+  for (size_t i = 0; i < n; ++i) finite &= std::isfinite(x[i]);
+  return finite;
+}
+size_t first_non_finite(const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return n;
+}
+
+/// librosa.to_mono (np.mean over channels in float32): the channels summed in order from 0.0f, then divided by
+/// the channel count; one channel is copied through that same sum (0.0f + x). frames: [n, channels] interleaved.
+void downmix(const float* frames, size_t n, int channels, float* mono) {
+  if (channels == 2) {
+    for (size_t f = 0; f < n; ++f) {
+      float sum = 0.0f;
+      sum += frames[2 * f];
+      sum += frames[2 * f + 1];
+      mono[f] = sum / 2.0f;
+    }
+    return;
+  }
+  const auto channel_count = static_cast<float>(channels);
+  for (size_t f = 0; f < n; ++f) {
+    const float* frame = frames + f * static_cast<size_t>(channels);
+    float sum = 0.0f;
+    for (int c = 0; c < channels; ++c) sum += frame[c];
+    mono[f] = channels == 1 ? sum : sum / channel_count;
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& audio_extensions() {
@@ -185,30 +220,30 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
   if (options.duration_s > 0.0) wanted = std::min(wanted, static_cast<sf_count_t>(options.duration_s * sr));
   if (wanted <= 0) throw InputError(path, "duration " + std::to_string(options.duration_s) + " s selects no samples");
 
-  // Decode block by block; downmix as librosa.to_mono does (np.mean over channels in float32: sequential sum of
-  // the channels, then divided by the channel count).
-  // Ogg streams without an end-of-stream page report an unknown length (SF_COUNT_MAX): read to the end.
+  // Decode, downmix and resample block by block into the output, which is sized once from the frame count: the
+  // samples are written once, and only blocks of a few tens of KiB are reused in between (issue 16).
+  // Ogg streams without an end-of-stream page report an unknown length (SF_COUNT_MAX): read to the end, growing.
   const bool length_known = sfinfo.frames != SF_COUNT_MAX;
-  std::vector<float> mono;
-  if (length_known) mono.reserve(static_cast<size_t>(wanted));
+  const int target = options.sample_rate == 0 ? sr : options.sample_rate;
+  StreamingResampler resampler(sr, target);
+  std::vector<float>& samples = out.samples;
+  if (length_known) samples.reserve(static_cast<size_t>(target == sr ? wanted : resampled_length(wanted, sr, target)));
   std::vector<float> block(static_cast<size_t>(kReadBlockFrames) * static_cast<size_t>(channels));
-  const auto channel_count = static_cast<float>(channels);
+  std::vector<float> mono(static_cast<size_t>(kReadBlockFrames));
   sf_count_t done = 0;
   while (done < wanted) {
     const sf_count_t ask = std::min(kReadBlockFrames, wanted - done);
     const sf_count_t got = sf_readf_float(file.get(), block.data(), ask);
     if (got <= 0) break;
-    for (sf_count_t f = 0; f < got; ++f) {
-      const float* frame = block.data() + static_cast<size_t>(f) * static_cast<size_t>(channels);
-      float sum = 0.0f;
-      for (int c = 0; c < channels; ++c) {
-        if (!std::isfinite(frame[c]))
-          throw InputError(path, "non-finite sample (NaN or Inf) at frame " + std::to_string(start + done + f) +
-                                     ", channel " + std::to_string(c));
-        sum += frame[c];
-      }
-      mono.push_back(channels == 1 ? sum : sum / channel_count);
+    const auto count = static_cast<size_t>(got);
+    if (!all_finite(block.data(), count * static_cast<size_t>(channels))) {
+      const size_t at = first_non_finite(block.data(), count * static_cast<size_t>(channels));
+      throw InputError(path, "non-finite sample (NaN or Inf) at frame " +
+                                 std::to_string(start + done + static_cast<sf_count_t>(at / channels)) + ", channel " +
+                                 std::to_string(at % static_cast<size_t>(channels)));
     }
+    downmix(block.data(), count, channels, mono.data());
+    resampler.push(mono.data(), got, samples);
     done += got;
     if (got < ask) break;
   }
@@ -221,12 +256,10 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
                                " frames but decoding stopped at frame " + std::to_string(start + done));
   if (const std::string damage = damage_in_log(file.get()); !damage.empty())
     throw InputError(path, "truncated or corrupt (libsndfile: \"" + damage + "\")");
-  if (mono.empty()) throw InputError(path, "contains no audio samples (zero length)");
+  if (done == 0) throw InputError(path, "contains no audio samples (zero length)");
   if (!length_known) out.info.native_frames = start + done;  // the header could not say; now we know
-
-  const int target = options.sample_rate == 0 ? sr : options.sample_rate;
+  resampler.finish(samples);
   out.sample_rate = target;
-  out.samples = target == sr ? std::move(mono) : resample(mono, sr, target);
   return out;
 }
 

@@ -67,4 +67,59 @@ std::vector<float> resample(const float* x, int64_t n, double orig_rate, double 
   return y;
 }
 
+void StreamingResampler::SoxrDeleter::operator()(soxr* s) const { soxr_delete(s); }
+
+StreamingResampler::StreamingResampler(double orig_rate, double target_rate)
+    : orig_rate_(orig_rate), target_rate_(target_rate) {
+  check_rates(orig_rate, target_rate);
+  if (orig_rate == target_rate) return;
+  // The settings of resample()'s soxr_oneshot: float32 in and out, SOXR_HQ, the default runtime spec.
+  const soxr_io_spec_t io_spec = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+  const soxr_quality_spec_t quality_spec = soxr_quality_spec(SOXR_HQ, 0);
+  soxr_error_t err = nullptr;
+  soxr_.reset(soxr_create(orig_rate, target_rate, 1, &err, &io_spec, &quality_spec, nullptr));
+  if (err || !soxr_) throw Error(std::string("resample: libsoxr failed: ") + (err ? err : "no resampler"));
+}
+
+StreamingResampler::~StreamingResampler() = default;
+
+/// One soxr_process call per output block; idone = nullptr hands libsoxr all n inputs at once. x == nullptr
+/// with n == 0 flushes (the end of the input).
+void StreamingResampler::drain(const float* x, size_t n, std::vector<float>& out) {
+  const auto expected = static_cast<size_t>(std::ceil(static_cast<double>(n) * target_rate_ / orig_rate_));
+  constexpr size_t kMinBlock = 4096;
+  if (block_.size() < std::max(expected + 64, kMinBlock)) block_.resize(std::max(expected + 64, kMinBlock));
+  size_t odone = 0;
+  const float* in = x;
+  size_t ilen = n;
+  do {
+    const soxr_error_t err = soxr_process(soxr_.get(), in, ilen, nullptr, block_.data(), block_.size(), &odone);
+    if (err) throw Error(std::string("resample: libsoxr failed: ") + err);
+    out.insert(out.end(), block_.begin(), block_.begin() + static_cast<std::ptrdiff_t>(odone));
+    if (in != nullptr) ilen = 0;  // consumed; further calls only collect pending output
+  } while (odone == block_.size() || (x == nullptr && odone > 0));
+}
+
+void StreamingResampler::push(const float* x, int64_t n, std::vector<float>& out) {
+  if (n < 0) throw Error("resample: negative input length " + std::to_string(n));
+  if (n == 0) return;
+  n_in_ += n;
+  if (!soxr_) {
+    out.insert(out.end(), x, x + n);
+    return;
+  }
+  drain(x, static_cast<size_t>(n), out);
+}
+
+void StreamingResampler::finish(std::vector<float>& out) {
+  if (!soxr_) return;  // equal rates: resample() returns the input untouched
+  if (n_in_ > 0) drain(nullptr, 0, out);
+  // resample(): soxr_oneshot's output buffer holds olen = ceil(n * out / in) samples (python-soxr, no ratio
+  // rounded first), then librosa's fix_length to n_out = ceil(n * (target / orig)): trim, or zeros at the end.
+  const auto olen = static_cast<size_t>(std::ceil(static_cast<double>(n_in_) * target_rate_ / orig_rate_));
+  const auto n_out = static_cast<size_t>(resampled_length(n_in_, orig_rate_, target_rate_));
+  out.resize(std::min(out.size(), olen));
+  out.resize(n_out, 0.0f);
+}
+
 }  // namespace songlines::audio

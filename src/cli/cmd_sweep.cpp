@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/dir_lock.h"
+#include "core/entry_point_path.h"
 #include "core/error.h"
 #include "experiments/results.h"
 #include "experiments/sweep.h"
@@ -65,7 +66,7 @@ int sweep_main(const cxxopts::ParseResult& a) {
     fs::create_directories(sweep_dir / "trials");
     write_json_file_atomic((sweep_dir / "sweep.json").string(), experiments::sweep_manifest(spec, sweep_dir));
     const auto script = sweep_dir / "sweep.slurm";
-    write_file_atomic(script, experiments::slurm_script(spec, sweep_dir, fs::read_symlink("/proc/self/exe"), child_args));
+    write_file_atomic(script, experiments::slurm_script(spec, sweep_dir, entry_point_path(), child_args));
     fs::permissions(script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
     std::cout << "Slurm job array (" << spec.trials.size() << " tasks): " << script.string() << "\n"
               << "submit with: sbatch " << script.string() << "\n";

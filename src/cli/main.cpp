@@ -1,4 +1,6 @@
 // songlines: entry point. Turns exceptions into messages and exit statuses (0 ok, 1 failed, 2 usage).
+// Linked into both binaries behind the entry point (cli/entry_point.h): the light one hands a command it does not
+// hold to the full one.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -6,6 +8,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/entry_point.h"
 #include "core/error.h"
 #include "core/heap_reuse.h"
 #include "songlines/version.h"
@@ -18,12 +21,24 @@ std::vector<Command>& table() {
   return t;
 }
 
+/// A command the full binary holds and this one does not (always false in the full binary).
+bool held_by_full_binary_only(const std::string& name) {
+  if (find_command(name)) return false;
+  const auto table = full_binary_commands();
+  return std::any_of(table.begin(), table.end(), [&](const CommandSummary& c) { return c.name == name; });
+}
+
 void print_overview() {
   std::cout << "songlines " << kVersion << " (" << kGitRevision
             << "): learn where music comes from, make music for a place\n\n"
                "usage: songlines <command> [options]\n\ncommands:\n";
-  for (const auto& c : commands()) {
-    std::printf("  %-14s %s\n", c.name.c_str(), c.summary.c_str());
+  std::vector<CommandSummary> lines;
+  for (const auto& c : commands()) lines.push_back({c.name, c.summary});
+  for (const auto& c : full_binary_commands())
+    if (held_by_full_binary_only(std::string(c.name))) lines.push_back(c);
+  std::sort(lines.begin(), lines.end(), [](const CommandSummary& a, const CommandSummary& b) { return a.name < b.name; });
+  for (const auto& c : lines) {
+    std::printf("  %-14s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
   }
   std::cout << "\n`songlines help <command>` explains one command. Exit status: 0 success, 1 the job failed, "
                "2 bad usage or config.\n";
@@ -88,6 +103,7 @@ int dispatch(int argc, char** argv) {
   }
   if (name == "help" || name == "--help" || name == "-h") {
     if (argc >= 3) {
+      if (held_by_full_binary_only(argv[2])) run_in_full_binary(argc, argv);
       const Command* c = find_command(argv[2]);
       if (!c) throw UsageError("unknown command \"" + std::string(argv[2]) + "\" (see `songlines help`)");
       std::cout << help_text(*c, c->options());
@@ -96,6 +112,7 @@ int dispatch(int argc, char** argv) {
     print_overview();
     return 0;
   }
+  if (held_by_full_binary_only(name)) run_in_full_binary(argc, argv);
   const Command* c = find_command(name);
   if (!c) throw UsageError("unknown command \"" + name + "\" (see `songlines help`)");
   cxxopts::Options options = c->options();
@@ -113,6 +130,7 @@ int dispatch(int argc, char** argv) {
     return 0;
   }
   if (!result.unmatched().empty()) throw UsageError(name + ": unexpected argument \"" + result.unmatched()[0] + "\"");
+  if (wants_gpu_of_full_binary(result)) run_in_full_binary(argc, argv);
   return c->run(result);
 }
 
@@ -125,7 +143,12 @@ int main(int argc, char** argv) {
   if (const char* keep = std::getenv("SONGLINES_DEFAULT_MALLOC"); keep == nullptr || std::string(keep) != "1")
     songlines::reuse_freed_heap_memory();
   try {
-    return songlines::cli::dispatch(argc, argv);
+    if (int status = 0; songlines::cli::run_internal_mode(argc, argv, &status)) return status;
+    try {
+      return songlines::cli::dispatch(argc, argv);
+    } catch (const songlines::cli::HandOverToFullBinary&) {
+      songlines::cli::run_in_full_binary(argc, argv);
+    }
   } catch (const songlines::UsageError& e) {
     std::cerr << "songlines: " << e.what() << "\n";
     return static_cast<int>(ExitStatus::kUsage);

@@ -232,6 +232,9 @@ TEST(Sweep, EmitSlurmWritesAValidArrayScriptNamingEveryTrial) {
   auto text = read_text(script);
   EXPECT_NE(text.find("#SBATCH --array=0-5"), std::string::npos) << text;
   EXPECT_NE(text.find("--trial \"$SLURM_ARRAY_TASK_ID\""), std::string::npos) << text;
+  // It runs the entry point the user ran, not the full binary that `sweep` was handed to (src/cli/entry_point.h).
+  EXPECT_NE(text.find(fs::canonical(testing::binary_path()).string()), std::string::npos) << text;
+  EXPECT_EQ(text.find("libexec"), std::string::npos) << text;
   auto spec = load_sweep(cfg, {});
   ASSERT_EQ(spec.trials.size(), 6u);
   for (const auto& t : spec.trials)
