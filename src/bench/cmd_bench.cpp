@@ -60,4 +60,5 @@ SONGLINES_REGISTER_COMMAND(songlines::cli::Command{"bench", "benchmarks (see `so
                                                    songlines::bench::bench_options, songlines::bench::run_bench,
                                                    {"benchmark"},
                                    {"songlines bench features --repeats 15",
+                                    "songlines bench long-track --repeats 3",
                                     "songlines bench generate --json generate.json"}});

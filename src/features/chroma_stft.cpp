@@ -97,20 +97,25 @@ FeatureMatrix ChromaFilterbank::apply(const FeatureMatrix& S) const {
     throw Error("ChromaFilterbank::apply: spectrum has " + std::to_string(S.dim) + " bins, filterbank " +
                 std::to_string(n_bins_));
   FeatureMatrix out(S.frames, n_chroma_);  // [T, n_chroma]
+  apply_rows(S.data.data(), S.frames, out.data.data());
+  return out;
+}
+
+void ChromaFilterbank::apply_rows(const float* S, int64_t rows, float* out) const {
   const float tiny = std::numeric_limits<float>::min();
   const int C = n_chroma_;
   constexpr int kLibrosaChroma = 12;
-  for (int64_t t = 0; t < S.frames; ++t) {
-    float* o = out.row(t);
+  for (int64_t t = 0; t < rows; ++t) {
+    float* o = out + t * C;
+    const float* s = S + t * n_bins_;
     // float32 accumulation, as librosa's einsum/sgemm
-    if (C == kLibrosaChroma) chroma_frame<kLibrosaChroma>(weights_by_bin_.data(), S.row(t), n_bins_, C, o);
-    else chroma_frame<0>(weights_by_bin_.data(), S.row(t), n_bins_, C, o);
+    if (C == kLibrosaChroma) chroma_frame<kLibrosaChroma>(weights_by_bin_.data(), s, n_bins_, C, o);
+    else chroma_frame<0>(weights_by_bin_.data(), s, n_bins_, C, o);
     float mx = 0.0f;
     for (int c = 0; c < C; ++c) mx = std::max(mx, std::abs(o[c]));
     if (mx < tiny) continue;  // util.normalize: small columns keep their values
     for (int c = 0; c < C; ++c) o[c] /= mx;
   }
-  return out;
 }
 
 FeatureMatrix chroma_stft_from_power(const FeatureMatrix& S, int sample_rate, int n_fft,

@@ -1,6 +1,7 @@
 // Chroma filterbank and chroma_stft (librosa 0.11 filters.py: chroma; feature/spectral.py: chroma_stft).
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "features/feature_matrix.h"
@@ -19,6 +20,8 @@ class ChromaFilterbank {
   /// raw[t, c] = sum_k W[c, k] S[t, k], then each frame divided by its max (norm=inf; frames whose max is
   /// below float32 tiny are left unchanged). S: [T, n_fft/2+1] power -> [T, n_chroma].
   FeatureMatrix apply(const FeatureMatrix& S) const;
+  /// The same on `rows` rows: S [rows, n_fft/2+1] -> out [rows, n_chroma], both row-major.
+  void apply_rows(const float* S, int64_t rows, float* out) const;
 
  private:
   int n_chroma_ = 0;

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <numbers>
 #include <numeric>
 #include <string>
@@ -293,67 +294,78 @@ std::shared_ptr<const CqtPlan> cached_plan(int sample_rate, const CqtOptions& op
   return plan;
 }
 
-/// A libsoxr HQ 2:1 resampler (float32 in and out), reused for every octave of one cqt_magnitude call.
-class OctaveDecimator {
+/// A libsoxr HQ factor:1 resampler as a stream (float32 in and out): the samples it outputs do not depend on how
+/// the input is cut into feed() calls, and equal soxr_oneshot's on the whole input (as audio::resample calls it).
+class SoxrDecimator {
  public:
-  OctaveDecimator() {
+  explicit SoxrDecimator(double factor) {
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
     soxr_error_t err = nullptr;
-    soxr_ = soxr_create(2.0, 1.0, 1, &err, &io, &quality, nullptr);
+    soxr_ = soxr_create(factor, 1.0, 1, &err, &io, &quality, nullptr);
     if (err || soxr_ == nullptr) throw Error(std::string("cqt: libsoxr soxr_create failed: ") + (err ? err : "null"));
   }
-  ~OctaveDecimator() { soxr_delete(soxr_); }
-  OctaveDecimator(const OctaveDecimator&) = delete;
-  OctaveDecimator& operator=(const OctaveDecimator&) = delete;
+  ~SoxrDecimator() { soxr_delete(soxr_); }
+  SoxrDecimator(const SoxrDecimator&) = delete;
+  SoxrDecimator& operator=(const SoxrDecimator&) = delete;
 
-  /// librosa resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True): the first ceil(n/2) samples
-  /// soxr produces (zero-padded if fewer), divided by float32(sqrt(0.5)). Fed in chunks: soxr's output does not
-  /// depend on the chunking, and soxr_oneshot on a whole track spends more time growing its FIFO than filtering.
-  std::vector<float> decimate(const float* x, int64_t n) {
-    std::vector<float> out;
-    decimate_into(x, n, out);
-    return out;
-  }
-  /// decimate() into `out` (resized; its allocation is reused, x must not alias it).
-  void decimate_into(const float* x, int64_t n, std::vector<float>& out) {
+  /// Forgets all input (a new signal starts).
+  void clear() {
     if (soxr_error_t err = soxr_clear(soxr_)) throw Error(std::string("cqt: libsoxr soxr_clear failed: ") + err);
-    const size_t n_out = static_cast<size_t>(audio::resampled_length(n, 2.0, 1.0));
-    out.resize(n_out);
-    size_t produced = 0, consumed = 0;
+  }
+  /// Feeds x[0..n) and appends the samples soxr outputs to out. Fed in pieces of at most kDecimateChunk: soxr's
+  /// output does not depend on the cut, and soxr_oneshot on a whole track spends more time growing its FIFO than
+  /// filtering.
+  void feed(const float* x, int64_t n, std::vector<float>& out) {
+    size_t consumed = 0;
     const auto total = static_cast<size_t>(n);
-    while (consumed < total && produced < n_out) {
+    while (consumed < total) {
       const size_t ilen = std::min(kDecimateChunk, total - consumed);
+      const size_t at = out.size();
+      out.resize(at + ilen);  // a 2:1 (or stronger) decimation outputs at most ~ilen/2 plus its buffered samples
       size_t idone = 0, odone = 0;
-      if (soxr_error_t err = soxr_process(soxr_, x + consumed, ilen, &idone, out.data() + produced, n_out - produced, &odone))
+      if (soxr_error_t err = soxr_process(soxr_, x + consumed, ilen, &idone, out.data() + at, ilen, &odone))
         throw Error(std::string("cqt: libsoxr soxr_process failed: ") + err);
+      out.resize(at + odone);
+      if (idone == 0 && odone == 0) throw Error("cqt: libsoxr soxr_process made no progress");
       consumed += idone;
-      produced += odone;
-      if (idone == 0 && odone == 0) break;
     }
-    while (produced < n_out) {  // end of input: flush the filter's tail
+  }
+  /// End of input: appends the filter's remaining output to out until it has `until` samples or soxr has no more.
+  void flush(std::vector<float>& out, size_t until) {
+    while (out.size() < until) {
+      const size_t at = out.size();
+      out.resize(until);
       size_t odone = 0;
-      if (soxr_error_t err = soxr_process(soxr_, nullptr, 0, nullptr, out.data() + produced, n_out - produced, &odone))
+      if (soxr_error_t err = soxr_process(soxr_, nullptr, 0, nullptr, out.data() + at, until - at, &odone))
         throw Error(std::string("cqt: libsoxr soxr_process failed: ") + err);
+      out.resize(at + odone);
       if (odone == 0) break;
-      produced += odone;
     }
-    std::fill(out.begin() + static_cast<std::ptrdiff_t>(produced), out.end(), 0.0f);  // librosa fix_length pad
-    // scale=True: y /= sqrt(target/orig) with NumPy casting the float64 divisor to float32.
-    const auto divisor = static_cast<float>(std::sqrt(0.5));
-    for (float& v : out) v /= divisor;
   }
 
  private:
   soxr_t soxr_ = nullptr;
 };
 
+/// librosa resample(scale=True): y /= sqrt(target / orig) with NumPy casting the float64 divisor to float32.
+float energy_scale_divisor(double factor) { return static_cast<float>(std::sqrt(1.0 / factor)); }
+
 }  // namespace
 
 std::vector<float> cqt_decimate_octave(const float* x, int64_t n) {
   if (n < 0) throw UsageError("cqt: negative signal length " + std::to_string(n));
-  OctaveDecimator d;
-  return d.decimate(x, n);
+  // librosa resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True): the first ceil(n/2) samples soxr
+  // produces (zero-padded if fewer, librosa's fix_length), divided by float32(sqrt(0.5)).
+  SoxrDecimator d(2.0);
+  const auto n_out = static_cast<size_t>(audio::resampled_length(n, 2.0, 1.0));
+  std::vector<float> out;
+  d.feed(x, n, out);
+  d.flush(out, n_out);
+  out.resize(n_out, 0.0f);
+  const float divisor = energy_scale_divisor(2.0);
+  for (float& v : out) v /= divisor;
+  return out;
 }
 
 std::vector<double> cqt_frequencies(const CqtOptions& opt, double tuning) {
@@ -469,66 +481,123 @@ CqtOctaveBasis cqt_octave_basis(const std::vector<double>& freqs, const std::vec
   return out;
 }
 
-FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
-                            CqtFftPrecision precision, int64_t* exact_frames) {
-  if (n < 0) throw UsageError("cqt: negative signal length " + std::to_string(n));
-  if (!std::isfinite(tuning)) throw UsageError("cqt: tuning must be finite, got " + std::to_string(tuning));
-  const std::shared_ptr<const CqtPlan> plan = cached_plan(sample_rate, opt, tuning);
+namespace {
 
-  // Per-thread scratch reused across calls: the octave signals, their padded copies and the responses are several
-  // MB per 60 s track, and fresh allocations of that size cost page faults and zero-fill on every call.
-  struct Scratch {
-    std::vector<float> y_a, y_b;                        // y_i ping-pong buffers (decimation reads one, writes the other)
-    std::vector<std::unique_ptr<float[], FftwFree>> padded;  // per octave: [n_fft/2 zeros, y_i, n_fft/2 + hop zeros]
-    std::vector<size_t> padded_capacity;
-    std::vector<double> chunk_energy;                   // prefix sums of one octave's squared samples, per chunk
-    std::vector<double> error_bound;                    // per frame: sum over all bins of the float32 error bounds
-    std::vector<std::vector<std::complex<float>>> c;    // per octave: [T_i, n_filters] complex64
+/// A window [base, end) of a longer float signal in one SIMD-aligned buffer (the alignment of FFTW's plans, so
+/// frames need no copy): samples are appended at the end and forgotten at the front, so a stream holds only the
+/// part it still reads. Allocated with the aligned operator new (visible to allocation counters, unlike
+/// fftw_malloc).
+class SignalWindow {
+ public:
+  int64_t base() const { return base_; }
+  int64_t end() const { return base_ + size_; }
+  /// Sample i of the signal, base() <= i < end().
+  const float* at(int64_t i) const { return data_.get() + (i - base_); }
+  void append(const float* x, int64_t count) { std::copy(x, x + count, grow(count)); }
+  void append_zeros(int64_t count) { std::fill_n(grow(count), count, 0.0f); }
+  /// Makes room for `count` samples past end() without moving the buffer again.
+  void reserve(int64_t count) {
+    if (size_ + count > capacity_) resize_buffer(size_ + count);
+  }
+  /// Forgets the samples before i (base() <= i <= end()); the rest moves to the front of the buffer, so the
+  /// buffer's alignment is that of sample i.
+  void drop_before(int64_t i) {
+    const int64_t k = i - base_;
+    if (k <= 0) return;
+    std::memmove(data_.get(), data_.get() + k, static_cast<size_t>(size_ - k) * sizeof(float));
+    size_ -= k;
+    base_ = i;
+  }
+
+ private:
+  float* grow(int64_t count) {
+    if (size_ + count > capacity_) resize_buffer(std::max(size_ + count, 2 * capacity_));
+    size_ += count;
+    return data_.get() + size_ - count;
+  }
+  void resize_buffer(int64_t capacity) {
+    Buffer bigger(static_cast<float*>(::operator new[](static_cast<size_t>(capacity) * sizeof(float), kAlignment)));
+    std::copy(data_.get(), data_.get() + size_, bigger.get());
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+  static constexpr std::align_val_t kAlignment{64};  // >= FFTW's SIMD alignment (16 or 32 bytes)
+  struct AlignedDelete {
+    void operator()(float* p) const { ::operator delete[](p, kAlignment); }
   };
-  thread_local Scratch scratch;
-  const size_t n_oct = plan->octaves.size();
-  if (scratch.c.size() < n_oct) scratch.c.resize(n_oct);
-  if (scratch.padded.size() < n_oct) {
-    scratch.padded.resize(n_oct);
-    scratch.padded_capacity.resize(n_oct, 0);
-  }
+  using Buffer = std::unique_ptr<float[], AlignedDelete>;
+  Buffer data_;
+  int64_t capacity_ = 0, size_ = 0, base_ = 0;
+};
 
-  // y_i: the signal each octave sees, [n_i] float32 (octave 0 reads y in place unless early-downsampled).
-  const float* my_y = y;
-  int64_t my_n = n;
-  if (plan->early_downsample_factor > 1) {
-    if (n < plan->early_downsample_factor)
-      throw UsageError("cqt: signal of " + std::to_string(n) + " samples is too short for early downsampling by " +
-                       std::to_string(plan->early_downsample_factor));
-    scratch.y_a = audio::resample(y, n, plan->early_downsample_factor, 1, audio::ResampleScale::kEnergy);
-    my_y = scratch.y_a.data();
-    my_n = static_cast<int64_t>(scratch.y_a.size());
-  }
+/// Drops the first k rows of width w from a row-major vector (k * w elements).
+template <class T>
+void drop_rows(std::vector<T>& v, int64_t k, int64_t w) {
+  v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k * w));
+}
 
-  OctaveDecimator decimator;
-  auto frame = fftw_array<double>(static_cast<size_t>(plan->max_n_fft));  // float64 copy of a frame
-  auto frame_f = fftw_array<float>(static_cast<size_t>(plan->max_n_fft));  // aligned copy when needed
-  auto spec = fftw_array<fftw_complex>(static_cast<size_t>(plan->max_n_fft / 2 + 1));
-  auto spec_f = fftw_array<fftwf_complex>(static_cast<size_t>(plan->max_n_fft / 2 + 1));
-  int max_band = 0;
-  for (const OctaveStep& s : plan->octaves) max_band = std::max(max_band, s.basis.max_col - s.basis.min_col + 1);
-  std::vector<float> band_re(static_cast<size_t>(max_band * kFrameBlock), 0.0f);  // [band bins][kFrameBlock]
-  std::vector<float> band_im(band_re.size(), 0.0f);
+/// Samples of y fed into the stream at a time while rows are missing (about 3 s at 22050 Hz).
+constexpr int64_t kFeedSamples = 1 << 16;
 
-  // Responses of frames t0 .. t0+nb-1 (nb <= kFrameBlock) of one octave into its rows of Rc. exact: the frames'
-  // FFTs in float64 (librosa's precision: scipy rfft in float64, rounded to complex64), else in float32.
-  // The frames go through the basis together: the band of bins the basis touches is stored bin-major ([bin][frame
-  // of the block], complex64 split into re / im), so each nonzero of the basis multiplies a whole block of frames
-  // in one SIMD-friendly loop. Per frame the products and sums are the scalar ones in the same order, so the
-  // result does not depend on the blocking.
-  auto respond = [&](const OctaveStep& s, const float* padded, int64_t t0, int nb, bool exact,
-                     std::complex<float>* Rc) {
+}  // namespace
+
+/// The octaves as a pipeline: y (early-downsampled when the plan says so) -> octave 0's padded signal -> its 2:1
+/// decimation -> octave 1 -> ... Each octave computes a frame's response as soon as the frame's samples have
+/// arrived; a row is assembled when every octave has its frame.
+struct CqtStream::Impl {
+  struct Octave {
+    const OctaveStep* step = nullptr;
+    int64_t n_sig = 0;       // n_i: samples of y_i
+    int64_t pad = 0;         // n_fft / 2 zeros before y_i (and pad + hop after it)
+    int64_t n_frames = 0;    // frames of this octave used: min(T_i, T)
+    int g = 1;               // energy chunk: gcd(hop, n_fft), frames start and end on chunk edges
+    int64_t n_chunks = 0;    // whole chunks of the padded signal (n_i + 2 pad + hop) / g
+    double slack = 0.0;      // (n_chunks + 1) eps64: the prefix sums' rounding, see cqt_magnitude before
+    SignalWindow sig;        // padded signal, [n_fft/2 zeros, y_i, n_fft/2 + hop zeros]
+    int64_t received = 0;    // samples of y_i received
+    std::vector<double> P;   // prefix energies P[m], m in [p_base, p_base + P.size())
+    int64_t p_base = 0;
+    int64_t frames_done = 0;  // responses computed for frames < frames_done
+    std::vector<std::complex<float>> resp;  // [frames r_base.., n_filters] complex64
+    std::vector<double> term;               // per frame: error_weight * ||frame||_2 (this octave's bound)
+    int64_t r_base = 0;
+    std::unique_ptr<SoxrDecimator> decimator;  // into the next octave (when step->decimate_after)
+    std::vector<float> decimated;              // its output, before it is scaled and passed on
+  };
+
+  std::shared_ptr<const CqtPlan> plan;
+  const float* y = nullptr;
+  int64_t n = 0;
+  int n_bins = 0;
+  bool all_exact = false;
+  int64_t T = 0;
+  int64_t next_row = 0;
+  int64_t fed = 0;  // samples of y fed
+  int64_t exact_frames = 0;
+  std::unique_ptr<SoxrDecimator> early;  // early downsampling by plan->early_downsample_factor
+  std::vector<float> early_out;
+  std::vector<Octave> oct;
+  // FFT scratch (fftw_malloc'd: the plans' alignment) and the band of one frame block, [band bins][kFrameBlock].
+  std::unique_ptr<double[], FftwFree> frame;
+  std::unique_ptr<float[], FftwFree> frame_f;
+  std::unique_ptr<fftw_complex[], FftwFree> spec;
+  std::unique_ptr<fftwf_complex[], FftwFree> spec_f;
+  std::vector<float> band_re, band_im;
+
+  /// Responses of frames t0 .. t0+nb-1 (nb <= kFrameBlock) of octave i into rows t0 - r_base.. of its resp.
+  /// exact: the frames' FFTs in float64 (librosa's precision: scipy rfft in float64, rounded to complex64), else
+  /// in float32. The frames go through the basis together: the band of bins the basis touches is stored bin-major
+  /// ([bin][frame of the block], complex64 split into re / im), so each nonzero of the basis multiplies a whole
+  /// block of frames in one SIMD-friendly loop. Per frame the products and sums are the scalar ones in the same
+  /// order, so the result does not depend on the blocking.
+  void respond(Octave& o, int64_t t0, int nb, bool exact) {
+    const OctaveStep& s = *o.step;
     const SparseBasis& B = s.basis;
     const int n_fft = B.n_fft;
     const int band = B.max_col - B.min_col + 1;
     const FftwPlan& r2c = plan->plan_for(n_fft);
     for (int j = 0; j < nb; ++j) {
-      const float* xf = padded + (t0 + j) * s.hop;
+      const float* xf = o.sig.at((t0 + j) * s.hop);
       if (exact) {
         std::copy(xf, xf + n_fft, frame.get());  // float32 -> float64, exact
         fftw_execute_dft_r2c(r2c.plan, frame.get(), spec.get());
@@ -550,6 +619,7 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
       }
     }
     // C_i[:, t] = basis @ D_i[:, t] (scipy csr complex64 product).
+    std::complex<float>* Rc = o.resp.data() + (t0 - o.r_base) * B.n_filters;
     for (int r = 0; r < B.n_filters; ++r) {
       FrameLanes acc_re = {}, acc_im = {};
       for (int z = B.row_ptr[static_cast<size_t>(r)]; z < B.row_ptr[static_cast<size_t>(r) + 1]; ++z) {
@@ -561,88 +631,225 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
         acc_re += br * dr - bi * di;
         acc_im += br * di + bi * dr;
       }
-      for (int j = 0; j < nb; ++j) Rc[static_cast<size_t>((t0 + j) * B.n_filters + r)] = {acc_re[j], acc_im[j]};
+      for (int j = 0; j < nb; ++j) Rc[static_cast<size_t>(j * B.n_filters + r)] = {acc_re[j], acc_im[j]};
     }
-  };
+  }
 
-  // Octave responses, complex64 [T_i, n_filters] each; T = min_i T_i (__trim_stack). Every frame first goes through
-  // a float32 FFT, and error_bound[t] collects, over the octaves, error_weight_i * ||frame_i,t||_2: a bound on the
-  // summed float32 error of frame t's outputs (see build_plan).
-  const bool all_exact = precision == CqtFftPrecision::kFloat64;
-  int64_t T = std::numeric_limits<int64_t>::max();
-  for (size_t i = 0; i < n_oct; ++i) {
-    const OctaveStep& s = plan->octaves[i];
-    const int n_fft = s.basis.n_fft;
-    const int64_t n_i = my_n;
-    // stft(y_i, n_fft, hop_i, window="ones", center=True, pad_mode="constant"): T_i = 1 + n_i // hop_i, frame t
-    // = y_padded[t*hop_i : t*hop_i + n_fft] (the rectangular window multiplies by 1).
-    const int64_t Ti = 1 + n_i / s.hop;
-    const int64_t pad = n_fft / 2;
-    const auto padded_len = static_cast<size_t>(n_i + 2 * pad + s.hop);
-    if (scratch.padded_capacity[i] < padded_len) {
-      scratch.padded[i] = fftw_array<float>(padded_len);
-      scratch.padded_capacity[i] = padded_len;
-    }
-    float* padded = scratch.padded[i].get();
-    std::fill(padded, padded + pad, 0.0f);
-    std::copy(my_y, my_y + n_i, padded + pad);
-    std::fill(padded + pad + n_i, padded + padded_len, 0.0f);
-
-    // ||frame t||^2 from prefix sums over chunks of g = gcd(hop, n_fft) samples (frames start and end on chunk
-    // edges). A difference of prefix sums loses up to (chunks * eps64) of the larger sum: that much is added, so
-    // the bound stays an upper bound.
-    const int g = std::gcd(s.hop, n_fft);
-    const int64_t n_chunks = static_cast<int64_t>(padded_len) / g;
-    std::vector<double>& P = scratch.chunk_energy;
-    P.resize(static_cast<size_t>(n_chunks + 1));
-    P[0] = 0.0;
-    for (int64_t m = 0; m < n_chunks; ++m) {
-      const float* x = padded + m * g;
+  /// Extends octave o's prefix energies over the whole g-sample chunks that have arrived: ||frame t||^2 is a
+  /// difference of two of them. P runs from the start of the track, in the order the unchunked computation adds.
+  void extend_energy(Octave& o) {
+    const int g = o.g;
+    for (int64_t m = o.p_base + static_cast<int64_t>(o.P.size()) - 1; m < o.n_chunks && (m + 1) * g <= o.sig.end();
+         ++m) {
+      const float* x = o.sig.at(m * g);
       double e[4] = {0.0, 0.0, 0.0, 0.0};
       int k = 0;
       for (; k + 4 <= g; k += 4)
         for (int l = 0; l < 4; ++l) e[l] += static_cast<double>(x[k + l]) * x[k + l];
       for (; k < g; ++k) e[0] += static_cast<double>(x[k]) * x[k];
-      P[static_cast<size_t>(m + 1)] = P[static_cast<size_t>(m)] + ((e[0] + e[1]) + (e[2] + e[3]));
-    }
-    const double slack = static_cast<double>(n_chunks + 1) * std::numeric_limits<double>::epsilon();
-    if (i == 0) scratch.error_bound.assign(static_cast<size_t>(Ti), 0.0);
-    const int64_t bounded = std::min<int64_t>(Ti, static_cast<int64_t>(scratch.error_bound.size()));
-    for (int64_t t = 0; t < bounded; ++t) {
-      const auto a = static_cast<size_t>(t * s.hop / g), b = a + static_cast<size_t>(n_fft / g);
-      const double e2 = std::max(P[b] - P[a], 0.0) + slack * P[b];
-      scratch.error_bound[static_cast<size_t>(t)] += plan->error_weight[i] * std::sqrt(e2);
-    }
-
-    std::vector<std::complex<float>>& Rc = scratch.c[i];
-    Rc.resize(static_cast<size_t>(Ti * s.basis.n_filters));
-    for (int64_t t0 = 0; t0 < Ti; t0 += kFrameBlock)
-      respond(s, padded, t0, static_cast<int>(std::min<int64_t>(kFrameBlock, Ti - t0)), all_exact, Rc.data());
-    T = std::min(T, Ti);
-    if (s.decimate_after && i + 1 < n_oct) {
-      // audio.resample(my_y, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
-      std::vector<float>& dst = (my_y == scratch.y_a.data()) ? scratch.y_b : scratch.y_a;
-      decimator.decimate_into(my_y, n_i, dst);
-      my_y = dst.data();
-      my_n = static_cast<int64_t>(dst.size());
+      o.P.push_back(o.P.back() + ((e[0] + e[1]) + (e[2] + e[3])));
     }
   }
 
-  // Stack low to high, divide by sqrt(length) (complex64 /= float64 array: float64 math, complex64 store), |.|.
-  FeatureMatrix out(T, opt.n_bins);  // [T, n_bins]
-  auto output_row = [&](int64_t t) {
-    for (size_t i = 0; i < n_oct; ++i) {
-      const OctaveStep& s = plan->octaves[i];
-      const std::complex<float>* c = scratch.c[i].data() + t * s.basis.n_filters;
-      float* o = out.row(t) + s.first_bin;
+  /// Computes every frame of octave o whose samples have all arrived.
+  void compute_frames(Octave& o) {
+    const OctaveStep& s = *o.step;
+    const int n_fft = s.basis.n_fft;
+    int64_t ready = o.frames_done;
+    while (ready < o.n_frames && ready * s.hop + n_fft <= o.sig.end()) ++ready;
+    if (ready == o.frames_done) return;
+    o.resp.resize(static_cast<size_t>((ready - o.r_base) * s.basis.n_filters));
+    o.term.resize(static_cast<size_t>(ready - o.r_base));
+    const double weight = plan->error_weight[static_cast<size_t>(&o - oct.data())];
+    for (int64_t t = o.frames_done; t < ready; ++t) {
+      const auto a = t * s.hop / o.g, b = a + n_fft / o.g;
+      const double Pa = o.P[static_cast<size_t>(a - o.p_base)], Pb = o.P[static_cast<size_t>(b - o.p_base)];
+      const double e2 = std::max(Pb - Pa, 0.0) + o.slack * Pb;
+      o.term[static_cast<size_t>(t - o.r_base)] = weight * std::sqrt(e2);
+    }
+    for (int64_t t0 = o.frames_done; t0 < ready; t0 += kFrameBlock)
+      respond(o, t0, static_cast<int>(std::min<int64_t>(kFrameBlock, ready - t0)), all_exact);
+    o.frames_done = ready;
+  }
+
+  /// Samples x[0..count) of y_i arrive at octave i: they go into its window and on to the next octave.
+  void receive(size_t i, const float* x, int64_t count) {
+    Octave& o = oct[i];
+    if (count <= 0) return;
+    o.sig.append(x, count);
+    o.received += count;
+    extend_energy(o);
+    if (i + 1 == oct.size()) return;
+    if (!o.step->decimate_after) {  // librosa keeps y, sr and hop for the next octave when the hop is odd
+      receive(i + 1, x, count);
+      return;
+    }
+    o.decimated.clear();
+    o.decimator->feed(x, count, o.decimated);
+    pass_on(i);
+  }
+
+  /// The decimated samples of octave i, scaled (librosa resample scale=True), to octave i + 1: at most its n_sig
+  /// (librosa's fix_length trims).
+  void pass_on(size_t i) {
+    Octave& o = oct[i];
+    Octave& next = oct[i + 1];
+    const auto take = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(o.decimated.size()),
+                                                             next.n_sig - next.received));
+    const float divisor = energy_scale_divisor(2.0);
+    for (size_t k = 0; k < take; ++k) o.decimated[k] /= divisor;
+    receive(i + 1, o.decimated.data(), static_cast<int64_t>(take));
+  }
+
+  /// y_i is complete: the padded tail, then the decimator's flush and librosa's zero padding to n_{i+1}.
+  void finish(size_t i) {
+    Octave& o = oct[i];
+    o.sig.append_zeros(o.pad + o.step->hop);
+    extend_energy(o);
+    if (i + 1 == oct.size()) return;
+    Octave& next = oct[i + 1];
+    if (o.step->decimate_after) {
+      o.decimated.clear();
+      o.decimator->flush(o.decimated, static_cast<size_t>(next.n_sig - next.received));
+      pass_on(i);
+      const std::vector<float> zeros(static_cast<size_t>(next.n_sig - next.received), 0.0f);  // fix_length
+      receive(i + 1, zeros.data(), static_cast<int64_t>(zeros.size()));
+    }
+    finish(i + 1);
+  }
+
+  /// Feeds the next samples of y (or, after the last, ends the input); then computes what became computable.
+  void feed() {
+    const int64_t count = std::min(kFeedSamples, n - fed);
+    if (early) {
+      early_out.clear();
+      early->feed(y + fed, count, early_out);
+    }
+    fed += count;
+    const bool last = fed == n;
+    if (early) {
+      if (last) early->flush(early_out, static_cast<size_t>(oct[0].n_sig - oct[0].received));
+      const auto take = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(early_out.size()),
+                                                              oct[0].n_sig - oct[0].received));
+      const float divisor = energy_scale_divisor(plan->early_downsample_factor);
+      for (size_t k = 0; k < take; ++k) early_out[k] /= divisor;
+      receive(0, early_out.data(), static_cast<int64_t>(take));
+      if (last) {
+        const std::vector<float> zeros(static_cast<size_t>(oct[0].n_sig - oct[0].received), 0.0f);
+        receive(0, zeros.data(), static_cast<int64_t>(zeros.size()));
+      }
+    } else {
+      receive(0, y + fed - count, count);
+    }
+    if (last) finish(0);
+    for (Octave& o : oct) compute_frames(o);
+  }
+
+  /// Row t of the output (every octave has frame t): stack low to high, divide by sqrt(length) (complex64 /=
+  /// float64 array: float64 math, complex64 store), |.|.
+  void output_row(int64_t t, float* row) const {
+    for (const Octave& o : oct) {
+      const OctaveStep& s = *o.step;
+      const std::complex<float>* c = o.resp.data() + (t - o.r_base) * s.basis.n_filters;
+      float* out = row + s.first_bin;
       for (int r = 0; r < s.basis.n_filters; ++r) {
         const double g = plan->inv_sqrt_length[static_cast<size_t>(s.first_bin + r)];
         const float re = static_cast<float>(c[r].real() * g);
         const float im = static_cast<float>(c[r].imag() * g);
-        o[r] = static_cast<float>(std::sqrt(static_cast<double>(re) * re + static_cast<double>(im) * im));  // hypotf
+        out[r] = static_cast<float>(std::sqrt(static_cast<double>(re) * re + static_cast<double>(im) * im));  // hypotf
       }
     }
+  }
+};
+
+CqtStream::CqtStream(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
+                     CqtFftPrecision precision)
+    : impl_(std::make_unique<Impl>()) {
+  if (n < 0) throw UsageError("cqt: negative signal length " + std::to_string(n));
+  if (!std::isfinite(tuning)) throw UsageError("cqt: tuning must be finite, got " + std::to_string(tuning));
+  Impl& m = *impl_;
+  m.plan = cached_plan(sample_rate, opt, tuning);
+  m.y = y;
+  m.n = n;
+  m.n_bins = opt.n_bins;
+  m.all_exact = precision == CqtFftPrecision::kFloat64;
+  const CqtPlan& plan = *m.plan;
+  // y_i: the signal each octave sees (octave 0: y, or y early-downsampled by 2^count).
+  int64_t n_i = n;
+  if (plan.early_downsample_factor > 1) {
+    if (n < plan.early_downsample_factor)
+      throw UsageError("cqt: signal of " + std::to_string(n) + " samples is too short for early downsampling by " +
+                       std::to_string(plan.early_downsample_factor));
+    m.early = std::make_unique<SoxrDecimator>(plan.early_downsample_factor);
+    n_i = audio::resampled_length(n, plan.early_downsample_factor, 1.0);
+  }
+  // stft(y_i, n_fft, hop_i, window="ones", center=True, pad_mode="constant"): T_i = 1 + n_i // hop_i, frame t
+  // = y_padded[t*hop_i : t*hop_i + n_fft] (the rectangular window multiplies by 1); T = min_i T_i (__trim_stack).
+  m.T = std::numeric_limits<int64_t>::max();
+  m.oct.resize(plan.octaves.size());
+  for (size_t i = 0; i < plan.octaves.size(); ++i) {
+    Impl::Octave& o = m.oct[i];
+    const OctaveStep& s = plan.octaves[i];
+    o.step = &s;
+    o.n_sig = n_i;
+    o.pad = s.basis.n_fft / 2;
+    m.T = std::min(m.T, 1 + n_i / s.hop);
+    o.g = std::gcd(s.hop, s.basis.n_fft);
+    o.n_chunks = (n_i + 2 * o.pad + s.hop) / o.g;
+    // A difference of prefix sums loses up to (chunks * eps64) of the larger sum: that much is added to the
+    // frame's energy, so the bound stays an upper bound.
+    o.slack = static_cast<double>(o.n_chunks + 1) * std::numeric_limits<double>::epsilon();
+    o.P.assign(1, 0.0);
+    o.sig.append_zeros(o.pad);
+    if (s.decimate_after && i + 1 < plan.octaves.size()) {
+      o.decimator = std::make_unique<SoxrDecimator>(2.0);
+      n_i = audio::resampled_length(n_i, 2.0, 1.0);
+    }
+  }
+  for (Impl::Octave& o : m.oct) o.n_frames = m.T;
+  m.frame = fftw_array<double>(static_cast<size_t>(plan.max_n_fft));  // float64 copy of a frame
+  m.frame_f = fftw_array<float>(static_cast<size_t>(plan.max_n_fft));  // aligned copy when needed
+  m.spec = fftw_array<fftw_complex>(static_cast<size_t>(plan.max_n_fft / 2 + 1));
+  m.spec_f = fftw_array<fftwf_complex>(static_cast<size_t>(plan.max_n_fft / 2 + 1));
+  int max_band = 0;
+  for (const OctaveStep& s : plan.octaves) max_band = std::max(max_band, s.basis.max_col - s.basis.min_col + 1);
+  m.band_re.assign(static_cast<size_t>(max_band * kFrameBlock), 0.0f);
+  m.band_im.assign(m.band_re.size(), 0.0f);
+}
+
+CqtStream::~CqtStream() = default;
+
+int64_t CqtStream::frames() const { return impl_->T; }
+int64_t CqtStream::next_row() const { return impl_->next_row; }
+int64_t CqtStream::exact_frames() const { return impl_->exact_frames; }
+
+void CqtStream::next(int64_t rows, FeatureMatrix& out) {
+  Impl& m = *impl_;
+  if (rows < 1 || rows > m.T - m.next_row)
+    throw UsageError("cqt: " + std::to_string(rows) + " rows asked at row " + std::to_string(m.next_row) + " of " +
+                     std::to_string(m.T));
+  const int64_t end = m.next_row + rows;
+  // Room for the rows' samples and one feed beyond them in every octave (the resampler delays may need more).
+  for (Impl::Octave& o : m.oct) {
+    const OctaveStep& s = *o.step;
+    const int64_t needed = end * s.hop + s.basis.n_fft + (kFeedSamples >> (&o - m.oct.data()));
+    o.sig.reserve(std::min(needed, o.n_sig + 2 * o.pad + s.hop) - o.sig.end());
+    o.resp.reserve(static_cast<size_t>((end - o.r_base) * s.basis.n_filters));
+    o.term.reserve(static_cast<size_t>(end - o.r_base));
+  }
+  auto ready = [&] {
+    for (const Impl::Octave& o : m.oct)
+      if (o.frames_done < end) return false;
+    return true;
   };
+  while (!ready()) {
+    if (m.fed == m.n && m.oct[0].sig.end() > m.oct[0].n_sig + m.oct[0].pad)  // input ended, tails appended
+      throw Error("cqt: internal error: rows missing after the end of the signal");
+    m.feed();
+  }
+  out.frames = rows;
+  out.dim = m.n_bins;
+  out.data.resize(static_cast<size_t>(rows * m.n_bins));
   // A frame whose estimated float32 error is not below kFloatFftTolerance of its largest output is computed again
   // with float64 FFTs, as librosa computes it. The estimate is the worst-case bound of build_plan divided by
   // kBoundOverestimate: measured on music, white noise, a pure tone, a 20 Hz - 11 kHz chirp and loud tones outside
@@ -650,22 +857,47 @@ FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const Cq
   // of a frame by 850x to 1850x, so the estimate stays >= 8x above it. Below the tolerance a frame's summed
   // output error is then under 1e-4 of its peak, and so is the error of its chroma (normalised by a maximum >=
   // that peak). Music passes (estimates 1e-5 .. 4e-5 of the peak); frames dominated by energy outside the CQT's
-  // range do not, and get librosa's precision.
+  // range do not, and get librosa's precision. The bound of frame t sums the octaves' terms in octave order.
   constexpr double kBoundOverestimate = 100.0;
   constexpr double kFloatFftTolerance = 1e-4;
-  int64_t recomputed = all_exact ? T : 0;
-  for (int64_t t = 0; t < T; ++t) {
-    output_row(t);
-    if (all_exact) continue;
-    const float* o = out.row(t);
-    const float peak = *std::max_element(o, o + opt.n_bins);
-    if (!(scratch.error_bound[static_cast<size_t>(t)] / kBoundOverestimate > kFloatFftTolerance * peak)) continue;
-    ++recomputed;
-    for (size_t i = 0; i < n_oct; ++i)
-      respond(plan->octaves[i], scratch.padded[i].get(), t, 1, true, scratch.c[i].data());
-    output_row(t);
+  for (int64_t t = m.next_row; t < end; ++t) {
+    float* row = out.row(t - m.next_row);
+    m.output_row(t, row);
+    if (m.all_exact) {
+      ++m.exact_frames;
+      continue;
+    }
+    double bound = 0.0;
+    for (const Impl::Octave& o : m.oct) bound += o.term[static_cast<size_t>(t - o.r_base)];
+    const float peak = *std::max_element(row, row + m.n_bins);
+    if (!(bound / kBoundOverestimate > kFloatFftTolerance * peak)) continue;
+    ++m.exact_frames;
+    for (Impl::Octave& o : m.oct) m.respond(o, t, 1, true);
+    m.output_row(t, row);
   }
-  if (exact_frames) *exact_frames = recomputed;
+  m.next_row = end;
+  // Forget what no later row reads: samples before the next frame, its responses and energies.
+  for (Impl::Octave& o : m.oct) {
+    const OctaveStep& s = *o.step;
+    // Kept from the next frame's first sample, or from the first sample of the energy chunk not yet complete.
+    const int64_t next_chunk = o.p_base + static_cast<int64_t>(o.P.size()) - 1;
+    o.sig.drop_before(std::min({end * s.hop, next_chunk * o.g, o.sig.end()}));
+    drop_rows(o.resp, end - o.r_base, s.basis.n_filters);
+    drop_rows(o.term, end - o.r_base, 1);
+    o.r_base = end;
+    const int64_t a = end * s.hop / o.g;
+    const int64_t keep_from = std::min(a, o.p_base + static_cast<int64_t>(o.P.size()) - 1);
+    drop_rows(o.P, keep_from - o.p_base, 1);
+    o.p_base = keep_from;
+  }
+}
+
+FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
+                            CqtFftPrecision precision, int64_t* exact_frames) {
+  CqtStream stream(y, n, sample_rate, opt, tuning, precision);
+  FeatureMatrix out;
+  stream.next(stream.frames(), out);  // [T, n_bins]
+  if (exact_frames) *exact_frames = stream.exact_frames();
   return out;
 }
 

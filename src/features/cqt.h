@@ -11,6 +11,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "features/feature_matrix.h"
@@ -62,6 +63,36 @@ std::vector<float> cqt_decimate_octave(const float* x, int64_t n);
 enum class CqtFftPrecision { kMixed, kFloat64 };
 FeatureMatrix cqt_magnitude(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
                             CqtFftPrecision precision = CqtFftPrecision::kMixed, int64_t* exact_frames = nullptr);
+
+/// cqt_magnitude of one track, row block by row block in bounded memory: the rows equal cqt_magnitude's bit for
+/// bit, however the blocks are cut (cqt_magnitude is one block of all rows). The signal goes through the octaves
+/// as a stream: each octave keeps a window of its padded signal from the next row to return to the newest sample,
+/// the 2:1 decimations (and the early downsampling) are libsoxr streams whose output does not depend on how the
+/// input is cut, and the float32 error bound of a frame uses the octave's running prefix energy, as cqt_magnitude
+/// computes it. Memory: O(rows per block + the octaves' filter and resampler delays), not O(n).
+/// y must stay valid and unchanged while the stream is used. Not thread-safe (one stream per thread).
+class CqtStream {
+ public:
+  /// Same arguments and errors as cqt_magnitude.
+  CqtStream(const float* y, int64_t n, int sample_rate, const CqtOptions& opt, double tuning,
+            CqtFftPrecision precision = CqtFftPrecision::kMixed);
+  ~CqtStream();
+  CqtStream(const CqtStream&) = delete;
+  CqtStream& operator=(const CqtStream&) = delete;
+
+  /// T = 1 + n / 512: rows of the whole track.
+  int64_t frames() const;
+  /// Rows returned so far.
+  int64_t next_row() const;
+  /// The next `rows` rows (1 <= rows <= frames() - next_row()) into out, resized to [rows, n_bins].
+  void next(int64_t rows, FeatureMatrix& out);
+  /// Rows computed in float64 so far (cqt_magnitude's exact_frames).
+  int64_t exact_frames() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 /// librosa filters.cq_to_chroma(n_bins, bins_per_octave, n_chroma, fmin): [n_chroma, n_bins] row-major, 0/1.
 std::vector<float> cq_to_chroma(const CqtOptions& cqt, int n_chroma);

@@ -42,8 +42,11 @@ struct FeatureExtractor::Impl {
   }
 };
 
-FeatureExtractor::FeatureExtractor(FeatureOptions options) : options_(std::move(options)) {
+FeatureExtractor::FeatureExtractor(FeatureOptions options, ChunkOptions chunking)
+    : options_(std::move(options)), chunking_(chunking) {
   options_.validate();
+  if (chunking_.chunk_frames < 1)
+    throw UsageError("chunk_frames: must be >= 1, got " + std::to_string(chunking_.chunk_frames));
   names_ = options_.features.empty() ? all_feature_names() : options_.features;
   impl_ = std::make_unique<Impl>(options_);
 }
@@ -61,11 +64,20 @@ class StageClock {
       last_cpu_ = thread_cpu_seconds();
     }
   }
+  /// Adds the time since the previous mark to `stage` (a stage met again, in a later chunk, accumulates).
   void mark(const char* stage) {
     if (!times_) return;
     const auto wall = std::chrono::steady_clock::now();
     const double cpu = thread_cpu_seconds();
-    times_->stages.push_back({stage, std::chrono::duration<double>(wall - last_wall_).count(), cpu - last_cpu_});
+    const double wall_s = std::chrono::duration<double>(wall - last_wall_).count();
+    auto it = std::find_if(times_->stages.begin(), times_->stages.end(),
+                           [&](const StageTimes::Stage& s) { return s.name == stage; });
+    if (it == times_->stages.end()) {
+      times_->stages.push_back({stage, wall_s, cpu - last_cpu_});
+    } else {
+      it->wall_s += wall_s;
+      it->cpu_s += cpu - last_cpu_;
+    }
     last_wall_ = wall;
     last_cpu_ = cpu;
   }
@@ -97,68 +109,155 @@ TrackFeatures FeatureExtractor::compute(const float* y, int64_t n, StageTimes* t
   const bool need_mag = wants("stft_mag") || wants("spectral_contrast") || (need_cqt && !o.cqt.tuning.has_value());
 
   TrackFeatures out;
-  out.n_frames = stft_num_frames(n, o.stft);
+  const int64_t T = stft_num_frames(n, o.stft);
+  const int64_t n_bins = o.stft.n_fft / 2 + 1;
+  const int64_t C = chunking_.chunk_frames;
+  out.n_frames = T;
   out.tuning_chroma_stft = std::numeric_limits<double>::quiet_NaN();
   out.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
 
-  // One STFT: S_mag = |X| and S_pow = |X|^2, each [T, n_fft/2+1]. Per-thread scratch (about 10 MB each for a
-  // 60 s track): reusing the allocations saves the page faults and zero-fill of fresh ones on every track.
-  thread_local FeatureMatrix mag, pow;
-  impl_->stft.compute(y, n, need_mag ? &mag : nullptr, need_power ? &pow : nullptr);
-  clock.mark("stft");
+  // Outputs [T, dim], filled chunk by chunk. mel_db is kept for mfcc too: its clip needs the track's global max.
+  auto output = [&](const char* name, int64_t rows, int64_t dim) -> FeatureMatrix& {
+    return out.frames[name] = FeatureMatrix(rows, dim);
+  };
+  FeatureMatrix* stft_mag = wants("stft_mag") ? &output("stft_mag", T, n_bins) : nullptr;
+  FeatureMatrix* melspec = wants("melspectrogram") ? &output("melspectrogram", T, o.mel.n_mels) : nullptr;
+  FeatureMatrix mel_db_only;  // mel_db when only mfcc asks for it
+  FeatureMatrix* mel_db = nullptr;
+  if (wants("mel_db")) mel_db = &output("mel_db", T, o.mel.n_mels);
+  else if (wants("mfcc")) mel_db = &(mel_db_only = FeatureMatrix(T, o.mel.n_mels));
+  FeatureMatrix chroma_stft;  // [T, n_chroma]
+  if (need_chroma_stft) chroma_stft = FeatureMatrix(T, o.chroma_stft.n_chroma);
+  const ContrastBands bands = wants("spectral_contrast")
+                                  ? spectral_contrast_bands(o.sample_rate, o.stft.n_fft, o.spectral_contrast)
+                                  : ContrastBands{};
+  const auto n_contrast = static_cast<int64_t>(bands.q.size());
+  std::vector<float> contrast_peak(static_cast<size_t>(T * n_contrast)), contrast_valley(contrast_peak.size());
 
-  if (need_mel) {
-    FeatureMatrix mel = impl_->mel.apply(pow);  // [T, n_mels] = S_pow @ W^T
-    if (wants("mel_db") || wants("mfcc")) {
-      FeatureMatrix mel_db = power_to_db(mel, o.db);  // global top_db over the whole track
+  // Per-thread scratch of one chunk: S_mag = |X| and S_pow = |X|^2, each [rows, n_fft/2+1], and mel [rows, n_mels]
+  // (about 10 MB each for a 60 s track): reusing the allocations saves the page faults and zero-fill of fresh
+  // ones on every track.
+  const int64_t chunk_rows = std::min(C, T);
+  thread_local std::vector<float> mag_scratch, pow_scratch, mel_scratch;
+  if (need_mag && !stft_mag) mag_scratch.resize(static_cast<size_t>(chunk_rows * n_bins));
+  if (need_power) pow_scratch.resize(static_cast<size_t>(chunk_rows * n_bins));
+  if (need_mel && !melspec) mel_scratch.resize(static_cast<size_t>(chunk_rows * o.mel.n_mels));
+  const bool estimate_chroma_tuning = need_chroma_stft && !o.chroma_stft.tuning.has_value();
+  const bool estimate_cqt_tuning = need_cqt && !o.cqt.tuning.has_value();
+  PitchPeaks peaks_pow, peaks_mag;  // estimate_tuning's candidates of the whole track (power; magnitude)
+  float mel_db_max = -std::numeric_limits<float>::infinity();
+
+  // Pass 1, chunk by chunk: one STFT per chunk feeds mel / power_to_db (before its clip), the tuning candidates,
+  // spectral_contrast's peaks and valleys and chroma_stft. chroma_stft's filterbank needs the track's tuning,
+  // known only after the last chunk: each chunk uses the estimate from the candidates so far (re-estimated at
+  // chunks 0, 1, 3, 7, ... and the last, which gives the track's own), and pass 2 recomputes the chunks whose
+  // estimate differs from the track's (on music, rarely any).
+  const int64_t n_chunks = (T + C - 1) / C;
+  std::vector<double> chunk_tuning(static_cast<size_t>(n_chunks), std::numeric_limits<double>::quiet_NaN());
+  double tuning_stft = o.chroma_stft.tuning.value_or(std::numeric_limits<double>::quiet_NaN());
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t t0 = c * C, rows = std::min(C, T - t0);
+    float* mag = need_mag ? (stft_mag ? stft_mag->row(t0) : mag_scratch.data()) : nullptr;
+    float* pow = need_power ? pow_scratch.data() : nullptr;
+    impl_->stft.compute_frames(y, n, t0, t0 + rows, mag, pow);
+    clock.mark("stft");
+    if (need_mel) {
+      float* mel = melspec ? melspec->row(t0) : mel_scratch.data();  // [rows, n_mels] = S_pow @ W^T
+      impl_->mel.apply_rows(pow, rows, mel);
+      if (mel_db) mel_db_max = std::max(mel_db_max, db_unclipped(mel, rows * o.mel.n_mels, o.db, mel_db->row(t0)));
       clock.mark("mel");
-      if (wants("mfcc")) out.frames["mfcc"] = impl_->mfcc.apply(mel_db);
-      clock.mark("mfcc");
-      if (wants("mel_db")) out.frames["mel_db"] = std::move(mel_db);
     }
-    if (wants("melspectrogram")) out.frames["melspectrogram"] = std::move(mel);
+    if (need_chroma_stft) {
+      if (estimate_chroma_tuning) {
+        piptrack_peaks(pow, rows, o.sample_rate, o.stft.n_fft, peaks_pow);
+        if ((c & (c + 1)) == 0 || c == n_chunks - 1)
+          tuning_stft = tuning_from_peaks(peaks_pow, o.chroma_stft.n_chroma, o.chroma_stft.tuning_resolution);
+      }
+      chunk_tuning[static_cast<size_t>(c)] = tuning_stft;
+      clock.mark("tuning_stft");
+      impl_->chroma_filterbank(o, tuning_stft)->apply_rows(pow, rows, chroma_stft.row(t0));
+      clock.mark("chroma_stft");
+    }
+    if (n_contrast > 0) {
+      spectral_contrast_peaks_valleys(mag, rows, o.stft.n_fft, bands, contrast_peak.data() + t0 * n_contrast,
+                                      contrast_valley.data() + t0 * n_contrast);
+      clock.mark("spectral_contrast");
+    }
+    if (estimate_cqt_tuning) {
+      // librosa cqt(tuning=None): estimate_tuning(y=y, bins_per_octave) = piptrack on the MAGNITUDE stft.
+      piptrack_peaks(mag, rows, o.sample_rate, o.stft.n_fft, peaks_mag);
+      clock.mark("tuning_cqt");
+    }
   }
-  FeatureMatrix chroma_stft;
+
+  // The per-track reductions.
+  if (mel_db) {
+    clip_db(mel_db->data.data(), T * o.mel.n_mels, mel_db_max, o.db);  // global top_db over the whole track
+    clock.mark("mel");
+    if (wants("mfcc")) out.frames["mfcc"] = impl_->mfcc.apply(*mel_db);
+    clock.mark("mfcc");
+  }
   if (need_chroma_stft) {
-    const double tuning = o.chroma_stft.tuning.has_value()
-                              ? *o.chroma_stft.tuning
-                              : estimate_tuning(pow, o.sample_rate, o.stft.n_fft, o.chroma_stft.n_chroma,
-                                                o.chroma_stft.tuning_resolution);
-    out.tuning_chroma_stft = tuning;
-    clock.mark("tuning_stft");
-    chroma_stft = impl_->chroma_filterbank(o, tuning)->apply(pow);
+    if (estimate_chroma_tuning && n_chunks == 0)
+      tuning_stft = tuning_from_peaks(peaks_pow, o.chroma_stft.n_chroma, o.chroma_stft.tuning_resolution);
+    out.tuning_chroma_stft = tuning_stft;  // the last chunk's estimate: all of the track's candidates
+    peaks_pow = PitchPeaks();
+  }
+  if (n_contrast > 0) {
+    FeatureMatrix& contrast = output("spectral_contrast", T, n_contrast);
+    spectral_contrast_from_peaks_valleys(contrast_peak.data(), contrast_valley.data(), T * n_contrast,
+                                         contrast.data.data());
+    contrast_peak = std::vector<float>();
+    contrast_valley = std::vector<float>();
+    clock.mark("spectral_contrast");
+  }
+
+  // Pass 2: chroma_stft of the chunks computed with another tuning than the track's (their power spectra again),
+  // then the CQT and what follows from it, chunk by chunk.
+  for (int64_t c = 0; c < n_chunks && need_chroma_stft; ++c) {
+    if (chunk_tuning[static_cast<size_t>(c)] == tuning_stft) continue;
+    const int64_t t0 = c * C, rows = std::min(C, T - t0);
+    impl_->stft.compute_frames(y, n, t0, t0 + rows, nullptr, pow_scratch.data());
+    clock.mark("stft");
+    impl_->chroma_filterbank(o, tuning_stft)->apply_rows(pow_scratch.data(), rows, chroma_stft.row(t0));
     clock.mark("chroma_stft");
   }
-  if (wants("spectral_contrast"))
-    out.frames["spectral_contrast"] =
-        spectral_contrast_from_magnitude(mag, o.sample_rate, o.stft.n_fft, o.spectral_contrast);
-  if (wants("spectral_contrast")) clock.mark("spectral_contrast");
-
   if (need_cqt) {
-    // librosa cqt(tuning=None): estimate_tuning(y=y, bins_per_octave) = piptrack on the MAGNITUDE stft.
     const double tuning = o.cqt.tuning.has_value()
                               ? *o.cqt.tuning
-                              : estimate_tuning(mag, o.sample_rate, o.stft.n_fft, o.cqt.bins_per_octave,
-                                                o.chroma_stft.tuning_resolution);
+                              : tuning_from_peaks(peaks_mag, o.cqt.bins_per_octave, o.chroma_stft.tuning_resolution);
+    peaks_mag = PitchPeaks();
     out.tuning_cqt = tuning;
     clock.mark("tuning_cqt");
-    FeatureMatrix cqt = cqt_magnitude(y, n, o.sample_rate, o.cqt, tuning);  // [T, n_bins]
-    clock.mark("cqt");
-    if (wants("chroma_cqt") || tonnetz_cqt) {
-      FeatureMatrix chroma_cqt = chroma_cqt_from_cqt(cqt, o.cqt, o.chroma_cqt);  // [T, n_chroma]
-      clock.mark("chroma_cqt");
-      if (tonnetz_cqt) out.frames["tonnetz"] = tonnetz_from_chroma(chroma_cqt);
-      if (tonnetz_cqt) clock.mark("tonnetz");
-      if (wants("chroma_cqt")) out.frames["chroma_cqt"] = std::move(chroma_cqt);
+    CqtStream cqt(y, n, o.sample_rate, o.cqt, tuning);
+    const int64_t Tq = cqt.frames();  // 1 + n / 512
+    FeatureMatrix* cqt_mag = wants("cqt_mag") ? &output("cqt_mag", Tq, o.cqt.n_bins) : nullptr;
+    FeatureMatrix* chroma_cqt =
+        wants("chroma_cqt") ? &output("chroma_cqt", Tq, o.chroma_cqt.n_chroma) : nullptr;
+    FeatureMatrix* tonnetz = tonnetz_cqt ? &output("tonnetz", Tq, o.feature_dim("tonnetz")) : nullptr;
+    thread_local FeatureMatrix cqt_rows;
+    while (cqt.next_row() < Tq) {
+      const int64_t t0 = cqt.next_row(), rows = std::min(C, Tq - t0);
+      cqt.next(rows, cqt_rows);  // [rows, n_bins]
+      clock.mark("cqt");
+      if (cqt_mag) std::copy(cqt_rows.data.begin(), cqt_rows.data.end(), cqt_mag->row(t0));
+      if (chroma_cqt || tonnetz) {
+        const FeatureMatrix chroma = chroma_cqt_from_cqt(cqt_rows, o.cqt, o.chroma_cqt);  // [rows, n_chroma]
+        clock.mark("chroma_cqt");
+        if (tonnetz) {
+          const FeatureMatrix tz = tonnetz_from_chroma(chroma);  // [rows, 6]
+          std::copy(tz.data.begin(), tz.data.end(), tonnetz->row(t0));
+          clock.mark("tonnetz");
+        }
+        if (chroma_cqt) std::copy(chroma.data.begin(), chroma.data.end(), chroma_cqt->row(t0));
+      }
     }
-    if (wants("cqt_mag")) out.frames["cqt_mag"] = std::move(cqt);
   }
   if (tonnetz_stft) {
     out.frames["tonnetz"] = tonnetz_from_chroma(chroma_stft);
     clock.mark("tonnetz");
   }
   if (wants("chroma_stft")) out.frames["chroma_stft"] = std::move(chroma_stft);
-  if (wants("stft_mag")) out.frames["stft_mag"] = std::move(mag);
   return out;
 }
 

@@ -84,9 +84,14 @@ FeatureMatrix MelFilterbank::apply(const FeatureMatrix& S) const {
     throw Error("MelFilterbank::apply: spectrum has " + std::to_string(S.dim) + " bins, filterbank " +
                 std::to_string(n_bins_));
   FeatureMatrix out(S.frames, n_mels_);
-  for (int64_t t = 0; t < S.frames; ++t) {
-    const float* s = S.row(t);
-    float* o = out.row(t);
+  apply_rows(S.data.data(), S.frames, out.data.data());
+  return out;
+}
+
+void MelFilterbank::apply_rows(const float* S, int64_t rows, float* out) const {
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* s = S + t * n_bins_;
+    float* o = out + t * n_mels_;
     for (int i = 0; i < n_mels_; ++i) {
       const float* w = weights_.data() + static_cast<size_t>(i) * n_bins_;
       float acc = 0.0f;  // float32 accumulation, as librosa's einsum (sgemm)
@@ -94,26 +99,34 @@ FeatureMatrix MelFilterbank::apply(const FeatureMatrix& S) const {
       o[i] = acc;
     }
   }
-  return out;
 }
 
 FeatureMatrix power_to_db(const FeatureMatrix& S, const DbOptions& opt) {
   FeatureMatrix out(S.frames, S.dim);
+  const auto count = static_cast<int64_t>(S.data.size());
+  const float mx = db_unclipped(S.data.data(), count, opt, out.data.data());
+  clip_db(out.data.data(), count, mx, opt);
+  return out;
+}
+
+float db_unclipped(const float* S, int64_t count, const DbOptions& opt, float* out) {
   const float amin = static_cast<float>(opt.amin);
   // log_spec = 10 log10(max(amin, S)) - 10 log10(max(amin, |ref|)), float32 array arithmetic.
   const double ref_db = 10.0 * std::log10(std::max(opt.amin, std::abs(opt.ref)));
   float mx = -std::numeric_limits<float>::infinity();
-  for (size_t i = 0; i < S.data.size(); ++i) {
-    float v = 10.0f * std::log10(std::max(amin, S.data[i]));
+  for (int64_t i = 0; i < count; ++i) {
+    float v = 10.0f * std::log10(std::max(amin, S[i]));
     v = static_cast<float>(v - ref_db);
-    out.data[i] = v;
+    out[i] = v;
     mx = std::max(mx, v);
   }
-  if (opt.top_db > 0.0 && !out.data.empty()) {
-    const float floor_db = static_cast<float>(mx - opt.top_db);
-    for (float& v : out.data) v = std::max(v, floor_db);
-  }
-  return out;
+  return mx;
+}
+
+void clip_db(float* x, int64_t count, float max_db, const DbOptions& opt) {
+  if (!(opt.top_db > 0.0) || count == 0) return;
+  const float floor_db = static_cast<float>(max_db - opt.top_db);
+  for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], floor_db);
 }
 
 void power_to_db_inplace(std::vector<double>& x, const DbOptions& opt) {

@@ -27,6 +27,8 @@ class MelFilterbank {
   const std::vector<float>& dense() const { return weights_; }
   /// mel[t, i] = sum_k W[i, k] * S[t, k].  S: [T, n_fft/2+1] (power) -> [T, n_mels].
   FeatureMatrix apply(const FeatureMatrix& S) const;
+  /// The same on `rows` rows: S [rows, n_fft/2+1] -> out [rows, n_mels], both row-major.
+  void apply_rows(const float* S, int64_t rows, float* out) const;
 
  private:
   int n_mels_ = 0;
@@ -37,6 +39,12 @@ class MelFilterbank {
 
 /// librosa.power_to_db(S, ref, amin, top_db) in float32; the top_db clip is relative to the GLOBAL max of S.
 FeatureMatrix power_to_db(const FeatureMatrix& S, const DbOptions& opt);
+/// power_to_db in two steps, for a track that arrives in pieces: db_unclipped writes 10 log10(max(amin, S)) -
+/// 10 log10(max(amin, |ref|)) of S[0..count) to out and returns the largest value written (-inf when count is 0);
+/// clip_db then raises x[0..count) to (the track's largest value - top_db) (nothing when top_db <= 0).
+/// power_to_db(S) = db_unclipped of all of S, then clip_db with its return value, bit for bit.
+float db_unclipped(const float* S, int64_t count, const DbOptions& opt, float* out);
+void clip_db(float* x, int64_t count, float max_db, const DbOptions& opt);
 /// The same on float64 values (used by spectral_contrast, whose peak/valley arrays are float64).
 void power_to_db_inplace(std::vector<double>& x, const DbOptions& opt);
 

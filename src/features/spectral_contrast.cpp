@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -174,12 +175,25 @@ ContrastBands spectral_contrast_bands(int sample_rate, int n_fft, const Spectral
 FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sample_rate, int n_fft,
                                                const SpectralContrastOptions& opt) {
   const ContrastBands bands = spectral_contrast_bands(sample_rate, n_fft, opt);
-  const int nb = static_cast<int>(bands.q.size());
+  if (S.dim != n_fft / 2 + 1)
+    throw Error("spectral_contrast: spectrum has " + std::to_string(S.dim) + " bins, n_fft " + std::to_string(n_fft) +
+                " needs " + std::to_string(n_fft / 2 + 1));
+  const auto nb = static_cast<int64_t>(bands.q.size());
   const int64_t T = S.frames;
-  std::vector<double> peak(static_cast<size_t>(T * nb)), valley(static_cast<size_t>(T * nb));
-  std::vector<float> buf, low, high;
-  for (int64_t t = 0; t < T; ++t) {
-    const float* s = S.row(t);
+  std::vector<float> peak(static_cast<size_t>(T * nb)), valley(static_cast<size_t>(T * nb));
+  spectral_contrast_peaks_valleys(S.data.data(), T, n_fft, bands, peak.data(), valley.data());
+  FeatureMatrix out(T, nb);
+  spectral_contrast_from_peaks_valleys(peak.data(), valley.data(), T * nb, out.data.data());
+  return out;
+}
+
+void spectral_contrast_peaks_valleys(const float* S, int64_t rows, int n_fft, const ContrastBands& bands, float* peak,
+                                     float* valley) {
+  const int nb = static_cast<int>(bands.q.size());
+  const int64_t K = n_fft / 2 + 1;
+  thread_local std::vector<float> buf, low, high;
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* s = S + t * K;
     for (int k = 0; k < nb; ++k) {
       const int lo = bands.begin[k], hi = bands.end[k], q = bands.q[k], n = hi - lo;
       // Only the q smallest and q largest sorted values matter; their sums run in ascending order in float32,
@@ -197,16 +211,18 @@ FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sampl
         for (int i = 0; i < q; ++i) vs += low[i];
         for (int i = 0; i < q; ++i) ps += high[i];
       }
-      valley[static_cast<size_t>(t * nb + k)] = static_cast<double>(vs / static_cast<float>(q));
-      peak[static_cast<size_t>(t * nb + k)] = static_cast<double>(ps / static_cast<float>(q));
+      valley[t * nb + k] = vs / static_cast<float>(q);
+      peak[t * nb + k] = ps / static_cast<float>(q);
     }
   }
+}
+
+void spectral_contrast_from_peaks_valleys(const float* peak, const float* valley, int64_t count, float* out) {
   // power_to_db on the float64 peak and valley arrays separately (each clipped against its own global max).
-  power_to_db_inplace(peak, kSpectralContrastDb);
-  power_to_db_inplace(valley, kSpectralContrastDb);
-  FeatureMatrix out(T, nb);
-  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = static_cast<float>(peak[i] - valley[i]);
-  return out;
+  std::vector<double> p(peak, peak + count), v(valley, valley + count);
+  power_to_db_inplace(p, kSpectralContrastDb);
+  power_to_db_inplace(v, kSpectralContrastDb);
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(p[static_cast<size_t>(i)] - v[static_cast<size_t>(i)]);
 }
 
 }  // namespace songlines::features

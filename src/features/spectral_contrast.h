@@ -25,4 +25,14 @@ inline constexpr DbOptions kSpectralContrastDb{};
 FeatureMatrix spectral_contrast_from_magnitude(const FeatureMatrix& S, int sample_rate, int n_fft,
                                                const SpectralContrastOptions& opt);
 
+/// spectral_contrast in two steps, for a track that arrives in pieces. Step 1, per frame: the mean of the q
+/// largest (peak) and q smallest (valley) magnitudes of each band, float32 as librosa computes them.
+/// S: [rows, n_fft/2+1] magnitude -> peak, valley: [rows, n_bands+1] row-major.
+void spectral_contrast_peaks_valleys(const float* S, int64_t rows, int n_fft, const ContrastBands& bands, float* peak,
+                                     float* valley);
+/// Step 2, over the whole track (count = frames * (n_bands+1) values): power_to_db of the peaks and of the
+/// valleys, each clipped at its own global max - 80 dB, and their difference into out (float32).
+/// spectral_contrast_from_magnitude = step 1 on all frames, then step 2, bit for bit.
+void spectral_contrast_from_peaks_valleys(const float* peak, const float* valley, int64_t count, float* out);
+
 }  // namespace songlines::features

@@ -76,8 +76,7 @@ StftPlan::~StftPlan() {
 }
 
 void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, FeatureMatrix* power) const {
-  const int n_fft = opt_.n_fft;
-  const int64_t n_bins = n_fft / 2 + 1;
+  const int64_t n_bins = opt_.n_fft / 2 + 1;
   const int64_t T = stft_num_frames(n, opt_);
   // Every element is written below, so the outputs' allocations are reused without zero-filling (a caller's
   // per-thread scratch matrices then cost no page faults or memset per track).
@@ -89,12 +88,23 @@ void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, Feat
   if (magnitude) reshape(*magnitude, T, n_bins);
   if (power) reshape(*power, T, n_bins);
   if (T <= 0) return;
+  compute_frames(y, n, 0, T, magnitude ? magnitude->data.data() : nullptr, power ? power->data.data() : nullptr);
+}
+
+void StftPlan::compute_frames(const float* y, int64_t n, int64_t t0, int64_t t1, float* magnitude,
+                              float* power) const {
+  const int n_fft = opt_.n_fft;
+  const int64_t n_bins = n_fft / 2 + 1;
+  if (t0 < 0 || t1 < t0 || t1 > stft_num_frames(n, opt_))
+    throw Error("stft: frames [" + std::to_string(t0) + ", " + std::to_string(t1) + ") outside the " +
+                std::to_string(stft_num_frames(n, opt_)) + " frames of " + std::to_string(n) + " samples");
+  if (t1 == t0) return;
   const int64_t pad = opt_.center ? n_fft / 2 : 0;
   auto in = fftw_buffer<double>(static_cast<size_t>(n_fft));
   auto out = fftw_buffer<fftw_complex>(static_cast<size_t>(n_bins));
   const double* w = impl_->window.data();
   std::vector<float> mag_row(magnitude ? 0 : static_cast<size_t>(n_bins));  // |X| of one frame when not kept
-  for (int64_t t = 0; t < T; ++t) {
+  for (int64_t t = t0; t < t1; ++t) {
     // frame t covers y_padded[t*hop, t*hop + n_fft) = y[t*hop - pad, ...), zeros outside y (pad_mode "constant").
     const int64_t start = t * opt_.hop_length - pad;
     const int64_t lo = std::max<int64_t>(0, -start);
@@ -105,7 +115,7 @@ void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, Feat
     for (int64_t i = std::max(lo, hi); i < n_fft; ++i) x[i] = 0.0;
     fftw_execute_dft_r2c(impl_->plan, x, out.get());
     // Two branch-free loops (magnitude, then power from it) so that both vectorise.
-    float* mrow = magnitude ? magnitude->row(t) : mag_row.data();
+    float* mrow = magnitude ? magnitude + (t - t0) * n_bins : mag_row.data();
     const fftw_complex* X = out.get();
     for (int64_t k = 0; k < n_bins; ++k) {
       // librosa stores the float64 FFT as complex64, then np.abs (hypotf) in float32; power = |X|_f32 ** 2 in f32.
@@ -114,7 +124,7 @@ void StftPlan::compute(const float* y, int64_t n, FeatureMatrix* magnitude, Feat
       mrow[k] = static_cast<float>(std::sqrt(re * re + im * im));
     }
     if (power) {
-      float* prow = power->row(t);
+      float* prow = power + (t - t0) * n_bins;
       for (int64_t k = 0; k < n_bins; ++k) prow[k] = mrow[k] * mrow[k];
     }
   }

@@ -35,6 +35,9 @@ class StftPlan {
   /// Power is |X|^2 computed from the complex64-rounded X, as librosa does. The matrices are resized in place
   /// (their allocations reused), so a caller may pass the same scratch matrices for every track.
   void compute(const float* y, int64_t n, FeatureMatrix* magnitude, FeatureMatrix* power) const;
+  /// Frames [t0, t1) of the stft of y[0..n) (0 <= t0 <= t1 <= stft_num_frames(n)), the same values compute()
+  /// gives them: magnitude / power rows into [t1 - t0, n_fft/2+1] row-major arrays (nullptr: not wanted).
+  void compute_frames(const float* y, int64_t n, int64_t t0, int64_t t1, float* magnitude, float* power) const;
 
  private:
   struct Impl;

@@ -59,23 +59,27 @@ std::vector<double> tuning_histogram_edges(double resolution) {
 }
 
 double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int bins_per_octave, double resolution) {
-  const int64_t K = S.dim;
-  if (K != n_fft / 2 + 1)
-    throw Error("estimate_tuning: spectrogram has " + std::to_string(K) + " bins, n_fft " + std::to_string(n_fft) +
+  if (S.dim != n_fft / 2 + 1)
+    throw Error("estimate_tuning: spectrogram has " + std::to_string(S.dim) + " bins, n_fft " + std::to_string(n_fft) +
                 " needs " + std::to_string(n_fft / 2 + 1));
   if (!(resolution > 0.0 && resolution < 1.0))
     throw UsageError("tuning_resolution: must be in (0, 1), got " + std::to_string(resolution));
+  PitchPeaks peaks;
+  piptrack_peaks(S.data.data(), S.frames, sample_rate, n_fft, peaks);
+  return tuning_from_peaks(peaks, bins_per_octave, resolution);
+}
 
+void piptrack_peaks(const float* S, int64_t rows, int sample_rate, int n_fft, PitchPeaks& peaks) {
+  const int64_t K = n_fft / 2 + 1;
   const PiptrackBand band = piptrack_band(sample_rate, n_fft);
   const int64_t k_lo = band.k_lo, k_hi = band.k_hi;  // mask = [k_lo, k_hi)
   // Local maxima are tested on x[k-1], x[k], x[k+1]; a masked bin at the top edge of the spectrum is only
   // compared with its left neighbour (util.localmax).
-  std::vector<float> pitches, mags;  // piptrack outputs at peaks, float32 like librosa's arrays
   std::vector<float> x(static_cast<size_t>(K));
   const int64_t x_lo = std::max<int64_t>(std::max<int64_t>(k_lo, 1) - 1, 0);
   const int64_t x_hi = std::min<int64_t>(k_hi + 1, K);
-  for (int64_t t = 0; t < S.frames; ++t) {
-    const float* s = S.row(t);
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* s = S + t * K;
     const float mx = row_max(s, K);
     const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
     // The peak test reads x[k-1..k+1] for masked k only, so x is needed on [x_lo, x_hi) alone.
@@ -99,15 +103,17 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
       const float dskew = (0.5f * avg) * shift;
       // pitch = (idx + shift) * float(sr) / n_fft in float64, stored in the float32 pitches array.
       const float pitch = static_cast<float>((static_cast<double>(k) + shift) * static_cast<double>(sample_rate) / n_fft);
-      pitches.push_back(pitch);
-      mags.push_back(s[k] + dskew);
+      if (!(pitch > 0.0f)) continue;  // estimate_tuning uses only pitch > 0 (median and histogram alike)
+      peaks.pitch.push_back(pitch);
+      peaks.mag.push_back(s[k] + dskew);
     }
   }
+}
 
+double tuning_from_peaks(const PitchPeaks& peaks, int bins_per_octave, double resolution) {
+  const std::vector<double> edges = tuning_histogram_edges(resolution);
   // estimate_tuning: threshold = median(mag[pitch > 0]) (GLOBAL); keep pitch > 0 & mag >= threshold.
-  std::vector<float> pos_mags;
-  for (size_t i = 0; i < pitches.size(); ++i)
-    if (pitches[i] > 0.0f) pos_mags.push_back(mags[i]);
+  std::vector<float> pos_mags(peaks.mag);
   float threshold = 0.0f;
   if (!pos_mags.empty()) {
     // np.median of float32: the middle value, or the float32 mean of the two middle values. Selected, not sorted:
@@ -119,15 +125,14 @@ double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int b
   }
 
   // pitch_tuning: residual = mod(bins_per_octave * log2(f / (440 / 16)), 1.0) in float32; >= 0.5 -> -1.
-  const std::vector<double> edges = tuning_histogram_edges(resolution);
   const int n_hist = static_cast<int>(edges.size()) - 1;
   std::vector<int64_t> counts(static_cast<size_t>(n_hist), 0);
   bool any = false;
   const float a440_16 = static_cast<float>(440.0 / 16.0);
   const float bpo = static_cast<float>(bins_per_octave);
-  for (size_t i = 0; i < pitches.size(); ++i) {
-    const float f = pitches[i];
-    if (!(f > 0.0f && mags[i] >= threshold)) continue;
+  for (size_t i = 0; i < peaks.pitch.size(); ++i) {
+    const float f = peaks.pitch[i];
+    if (!(f > 0.0f && peaks.mag[i] >= threshold)) continue;
     any = true;
     const float octs = std::log2(f / a440_16);
     float r = std::fmod(bpo * octs, 1.0f);

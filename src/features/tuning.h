@@ -29,4 +29,20 @@ std::vector<double> tuning_histogram_edges(double resolution);
 double estimate_tuning(const FeatureMatrix& S, int sample_rate, int n_fft, int bins_per_octave,
                        double resolution = 0.01);
 
+/// estimate_tuning in two steps, for a track that arrives in pieces: piptrack_peaks appends the candidates of some
+/// rows (the peaks with a positive pitch: the only ones estimate_tuning uses), tuning_from_peaks reduces all of a
+/// track's candidates (the GLOBAL median threshold and the histogram). The candidates' order does not matter.
+/// estimate_tuning(S) = tuning_from_peaks(piptrack_peaks of all rows of S), bit for bit.
+struct PitchPeaks {
+  std::vector<float> pitch;  ///< Hz, > 0
+  std::vector<float> mag;    ///< S at the peak plus the parabolic skew (piptrack's mags)
+  void clear() {
+    pitch.clear();
+    mag.clear();
+  }
+};
+/// S: [rows, n_fft/2+1] row-major (power or magnitude).
+void piptrack_peaks(const float* S, int64_t rows, int sample_rate, int n_fft, PitchPeaks& peaks);
+double tuning_from_peaks(const PitchPeaks& peaks, int bins_per_octave, double resolution = 0.01);
+
 }  // namespace songlines::features
