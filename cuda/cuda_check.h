@@ -34,5 +34,11 @@ const char* cufft_error_name(cufftResult r);
                                             __LINE__);                                                      \
   } while (0)
 
-/// After every kernel launch: launch-configuration errors surface here, with the kernel's name.
-#define CUDA_CHECK_LAUNCH(name) CUDA_CHECK_THROW(cudaGetLastError())
+/// After every kernel launch: launch-configuration errors surface here, with the kernel's name (a string
+/// literal): "file:line: launch of frame_signal failed: invalid configuration argument".
+#define CUDA_CHECK_LAUNCH(name)                                                                          \
+  do {                                                                                                   \
+    cudaError_t _songlines_err = cudaGetLastError();                                                     \
+    if (_songlines_err != cudaSuccess)                                                                   \
+      ::songlines::cuda::throw_device_error(cudaGetErrorString(_songlines_err), "launch of " name, __FILE__, __LINE__); \
+  } while (0)

@@ -5,7 +5,7 @@
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "experiments/results.h"
+#include "runs/results.h"
 
 namespace songlines::cli {
 namespace {
@@ -25,12 +25,12 @@ cxxopts::Options compare_options() {
 
 int compare_main(const cxxopts::ParseResult& a) {
   if (!a.count("dirs")) throw UsageError("compare: give run directories or a sweep directory");
-  std::vector<experiments::RunRecord> runs;
+  std::vector<runs::RunRecord> runs;
   for (const auto& d : a["dirs"].as<std::vector<std::string>>()) {
-    if (experiments::is_sweep_dir(d)) {
-      for (auto& g : experiments::load_sweep_groups(d)) runs.push_back(std::move(g));
+    if (runs::is_sweep_dir(d)) {
+      for (auto& g : runs::load_sweep_groups(d)) runs.push_back(std::move(g));
     } else {
-      runs.push_back(experiments::load_run(d));
+      runs.push_back(runs::load_run(d));
     }
   }
   // Two runs with the same directory name (runs/a/x, runs/b/x) need distinguishable columns.
@@ -53,7 +53,7 @@ int compare_main(const cxxopts::ParseResult& a) {
   if (data.size() > 1)
     std::cerr << "compare: note: the runs read different data (their \"data\" sections differ); differences are "
                  "not only the models'\n";
-  auto cmp = experiments::compare_runs(std::move(runs));
+  auto cmp = runs::compare_runs(std::move(runs));
   bool quiet = false;
   auto emit = [&](const char* key, const std::string& text) {
     if (!a.count(key)) return;

@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "extract/extract.h"
 #include "geo/gazetteer.h"
-#include "runs/experiment.h"
+#include "runs/location_run.h"
 #include "shards/metadata_blocks.h"
 #include "shards/shard.h"
 #include "train/trainer.h"

@@ -3,7 +3,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "experiments/report.h"
+#include "runs/report.h"
 
 namespace songlines::cli {
 namespace {
@@ -20,7 +20,7 @@ cxxopts::Options report_options() {
 
 int report_main(const cxxopts::ParseResult& a) {
   if (!a.count("dir")) throw UsageError("report: missing RUN_DIR or SWEEP_DIR");
-  auto out = experiments::write_report(a["dir"].as<std::string>(),
+  auto out = runs::write_report(a["dir"].as<std::string>(),
                                        a.count("output") ? std::filesystem::path(a["output"].as<std::string>())
                                                          : std::filesystem::path());
   std::cout << "report: " << out.string() << "\n";

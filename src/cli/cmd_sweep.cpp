@@ -7,8 +7,8 @@
 #include "core/dir_lock.h"
 #include "core/entry_point_path.h"
 #include "core/error.h"
-#include "experiments/results.h"
-#include "experiments/sweep.h"
+#include "runs/results.h"
+#include "runs/sweep.h"
 
 namespace songlines::cli {
 namespace {
@@ -35,9 +35,9 @@ int sweep_main(const cxxopts::ParseResult& a) {
   if (!a.count("config")) throw UsageError("sweep: missing CONFIG.json");
   std::vector<std::string> overrides;
   overrides = set_overrides(a);
-  auto spec = experiments::load_sweep(a["config"].as<std::string>(), overrides);
+  auto spec = runs::load_sweep(a["config"].as<std::string>(), overrides);
   const fs::path sweep_dir = fs::absolute(a.count("sweep-dir") ? fs::path(a["sweep-dir"].as<std::string>())
-                                                               : experiments::default_sweep_dir(spec, a["output-root"].as<std::string>()));
+                                                               : runs::default_sweep_dir(spec, a["output-root"].as<std::string>()));
   // What children and array tasks repeat: the same overrides, so they expand the same trial list.
   std::vector<std::string> child_args;
   for (const auto& o : overrides) child_args.insert(child_args.end(), {"--set", o});
@@ -48,14 +48,14 @@ int sweep_main(const cxxopts::ParseResult& a) {
       throw UsageError("sweep --trial " + std::to_string(k) + ": the sweep has trials 0.." +
                        std::to_string(spec.trials.size() - 1));
     const auto& t = spec.trials[k];
-    if (experiments::trial_complete(sweep_dir / "trials" / t.name)) {
+    if (runs::trial_complete(sweep_dir / "trials" / t.name)) {
       std::cerr << "trial " << k << " (" << t.name << ") is complete\n";
       return 0;
     }
     fs::create_directories(sweep_dir);
     if (!fs::exists(sweep_dir / "sweep.json"))
-      write_json_file_atomic((sweep_dir / "sweep.json").string(), experiments::sweep_manifest(spec, sweep_dir));
-    experiments::run_trial(spec, t, sweep_dir, std::cerr);
+      write_json_file_atomic((sweep_dir / "sweep.json").string(), runs::sweep_manifest(spec, sweep_dir));
+    runs::run_trial(spec, t, sweep_dir, std::cerr);
     std::cout << "trial " << k << " done: " << (sweep_dir / "trials" / t.name).string() << "\n";
     return 0;
   }
@@ -64,29 +64,29 @@ int sweep_main(const cxxopts::ParseResult& a) {
     if (a["emit"].as<std::string>() != "slurm")
       throw UsageError("sweep --emit: unknown \"" + a["emit"].as<std::string>() + "\" (slurm)");
     fs::create_directories(sweep_dir / "trials");
-    write_json_file_atomic((sweep_dir / "sweep.json").string(), experiments::sweep_manifest(spec, sweep_dir));
+    write_json_file_atomic((sweep_dir / "sweep.json").string(), runs::sweep_manifest(spec, sweep_dir));
     const auto script = sweep_dir / "sweep.slurm";
-    write_file_atomic(script, experiments::slurm_script(spec, sweep_dir, entry_point_path(), child_args));
+    write_file_atomic(script, runs::slurm_script(spec, sweep_dir, entry_point_path(), child_args));
     fs::permissions(script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
     std::cout << "Slurm job array (" << spec.trials.size() << " tasks): " << script.string() << "\n"
               << "submit with: sbatch " << script.string() << "\n";
     return 0;
   }
 
-  experiments::SweepOptions options;
+  runs::SweepOptions options;
   options.workers = a["workers"].as<int>();
   if (options.workers < 0) throw UsageError("sweep --workers: expected >= 0");
   options.child_args = child_args;
   // One sweep process per sweep directory (its trials lock their own run directories).
   const DirLock lock(sweep_dir);
-  auto outcomes = experiments::run_sweep(spec, sweep_dir, options, std::cerr);
+  auto outcomes = runs::run_sweep(spec, sweep_dir, options, std::cerr);
 
   std::vector<std::string> incomplete;
-  auto groups = experiments::load_sweep_groups(sweep_dir, &incomplete);
-  write_file_atomic(sweep_dir / "results.csv", experiments::results_csv(groups));
-  std::cout << experiments::results_text(groups);
+  auto groups = runs::load_sweep_groups(sweep_dir, &incomplete);
+  write_file_atomic(sweep_dir / "results.csv", runs::results_csv(groups));
+  std::cout << runs::results_text(groups);
   int failed = 0;
-  for (const auto& o : outcomes) failed += o.state == experiments::TrialOutcome::State::kFailed;
+  for (const auto& o : outcomes) failed += o.state == runs::TrialOutcome::State::kFailed;
   std::cout << "sweep directory: " << sweep_dir.string() << "  (results.csv; " << spec.trials.size() << " trials, "
             << failed << " failed)\n";
   if (failed == 0) return 0;

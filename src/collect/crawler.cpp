@@ -17,6 +17,7 @@
 #include "collect/api_key.h"
 #include "collect/tag_mapping.h"
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/progress.h"
 
@@ -375,16 +376,6 @@ class Crawl {
   // MusicBrainz worker only:
   std::map<std::string, std::string> area_memo_;
 };
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string coordinate(double v) {
   std::ostringstream os;

@@ -7,7 +7,8 @@
 
 namespace songlines {
 
-/// Exit statuses of the CLI (DESIGN.md): 0 success, 1 the job failed, 2 bad usage or bad config.
+/// Exit statuses of the CLI (README.md): 0 success, 1 the job failed, 2 bad usage or bad config, 3 partly done
+/// (some inputs or trials failed, the others are complete: `extract`, `predict`, `collect`, `sweep`).
 enum class ExitStatus : int { kOk = 0, kFailed = 1, kUsage = 2, kPartial = 3 };
 
 /// Base of every songlines error.

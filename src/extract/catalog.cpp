@@ -3,7 +3,7 @@
 #include <cctype>
 
 #include "core/error.h"
-#include "extract/csv_table.h"
+#include "core/csv.h"
 #include "shards/metadata_blocks.h"
 
 namespace songlines::extract {

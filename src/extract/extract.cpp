@@ -19,7 +19,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "extract/catalog.h"
-#include "extract/csv_table.h"
+#include "core/csv.h"
 #include "extract/extract_journal.h"
 #include "extract/extract_pipeline.h"
 #include "extract/partition.h"
@@ -189,22 +189,13 @@ AudioFileList find_audio_files(const std::vector<fs::path>& inputs, std::vector<
 
 std::vector<std::string> features_csv_header() {
   std::vector<std::string> h = {"track_id", "track_name", "artist_name", "location", "listeners", "genre"};
-  for (int i = 1; i <= 20; ++i) h.push_back("MFCC" + std::to_string(i));
-  for (int i = 1; i <= 12; ++i) h.push_back("Chroma" + std::to_string(i));
-  for (int i = 1; i <= 7; ++i) h.push_back("Spectral Contrast" + std::to_string(i));
-  for (int i = 1; i <= 6; ++i) h.push_back("Tonnetz" + std::to_string(i));
+  for (const auto& b : kSeedCsvBlocks)
+    for (int i = 1; i <= b.dim; ++i) h.push_back(b.prefix + std::to_string(i));
   return h;
 }
 
 void write_features_csv(const fs::path& output_dir, const std::vector<fs::path>& shard_files, const fs::path& catalog_path) {
-  // The seed's feature blocks, in its column order.
-  struct Block {
-    const char* feature;
-    const char* prefix;
-    int64_t dim;
-  };
-  static const Block kBlocks[] = {{"mfcc", "MFCC", 20}, {"chroma_stft", "Chroma", 12},
-                                  {"spectral_contrast", "Spectral Contrast", 7}, {"tonnetz", "Tonnetz", 6}};
+  using Block = SeedCsvBlock;  // the seed's feature blocks, in its column order (core/csv.h)
   Catalog catalog = catalog_path.empty() ? Catalog() : Catalog::load(catalog_path);
   std::string out;
   bool header_written = false;
@@ -213,7 +204,7 @@ void write_features_csv(const fs::path& output_dir, const std::vector<fs::path>&
     shards::ShardReader reader(file);
     std::vector<const Block*> present;
     std::map<std::string, std::vector<double>> means;
-    for (const auto& b : kBlocks) {
+    for (const auto& b : kSeedCsvBlocks) {
       auto names = reader.summary_feature_names();
       if (std::find(names.begin(), names.end(), b.feature) == names.end()) continue;
       int64_t dim = 0;

@@ -1,7 +1,7 @@
 // Seeded, music-like test audio: a melody over a scale at a tempo, with a bass drone, a harmonic timbre and
-// percussive noise on the beats. Used by `songlines quickstart` (the built-in default input: no audio files of
-// unknown provenance in the repository) and by tests and experiments that need a synthetic set where a
-// parameter (say, a place) changes the music in a controlled way.
+// percussive noise on the beats. Used by `songlines synthesize` and the main job (the built-in default input: no
+// audio files of unknown provenance in the repository) and by tests and experiments that need a synthetic set
+// where a parameter (say, a place) changes the music in a controlled way.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +44,7 @@ struct SyntheticTrack {
   SyntheticMusicOptions options;
 };
 
-/// The quickstart's default input: n tracks (8 by default) that differ in scale, tonic, tempo and timbre,
+/// `songlines synthesize`'s default input: n tracks (8 by default) that differ in scale, tonic, tempo and timbre,
 /// each `seconds` long, seeded from `seed`.
 std::vector<SyntheticTrack> default_synthetic_tracks(int n = 8, double seconds = 8.0, uint64_t seed = 2024);
 

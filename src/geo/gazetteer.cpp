@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
 #include <map>
 
+#include "core/csv.h"
 #include "core/error.h"
 
 #ifndef SONGLINES_DATA_DIR
@@ -21,32 +21,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
-}
-
-// RFC 4180 fields of one line: commas separate, double quotes enclose fields with commas, "" is a quote.
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  return fields;
 }
 
 double parse_coordinate(const std::string& text, const std::string& where) {
@@ -77,23 +51,20 @@ const Gazetteer& Gazetteer::builtin() {
 }
 
 Gazetteer Gazetteer::load(const std::filesystem::path& csv) {
-  std::ifstream in(csv);
-  if (!in) throw InputError(csv.string(), "cannot open the country table");
-  std::string line;
-  if (!std::getline(in, line)) throw InputError(csv.string(), "empty file");
+  if (!std::filesystem::exists(csv)) throw InputError(csv.string(), "cannot open the country table");
+  const auto records = read_csv_records(csv);
+  if (records.empty()) throw InputError(csv.string(), "empty file");
   std::map<std::string, size_t> column;
-  auto header = split_csv_line(line);
+  const auto& header = records[0].fields;
   for (size_t i = 0; i < header.size(); ++i) column[header[i]] = i;
   const char* required[] = {"cca2", "cca3", "name", "capital", "capital_lat", "capital_lon", "center_lat",
                             "center_lon"};
   for (const char* r : required)
     if (!column.count(r)) throw InputError(csv.string(), std::string("missing column \"") + r + "\"");
   std::vector<Country> out;
-  size_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line == "\r") continue;
-    auto f = split_csv_line(line);
+  for (size_t r = 1; r < records.size(); ++r) {
+    const auto& f = records[r].fields;
+    const int64_t line_no = records[r].line;
     if (f.size() != header.size())
       throw InputError(csv.string() + ":" + std::to_string(line_no),
                        "expected " + std::to_string(header.size()) + " fields, got " + std::to_string(f.size()));

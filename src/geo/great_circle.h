@@ -1,4 +1,4 @@
-// Great-circle geometry on a sphere of radius 6371.0088 km (DESIGN.md "Distances"). Degrees in, latitude first.
+// Great-circle geometry on a sphere of radius 6371.0088 km (docs/location-model.md). Degrees in, latitude first.
 #pragma once
 
 #include <array>

@@ -18,6 +18,11 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
   if (!j.is_object()) throw ConfigError("config: expected an object, got " + json_type_name(j));
   RunConfig c;
   ConfigReader r(j, "");
+  if (r.has("task")) {  // optional: a config without "task" is a location run (runs/task.h)
+    std::string task;
+    r.read("task", task);
+    if (task != "location") throw ConfigError("task: a location run config has \"task\": \"location\", got \"" + task + "\"");
+  }
   r.read("experiment", c.experiment);
   r.read("seed", c.seed);
   r.read("device", c.device);

@@ -1,4 +1,4 @@
-// HDF5 shards (docs/shard-format.md; DESIGN.md "Shard format"): N tracks per file, frame-level arrays
+// HDF5 shards (docs/shard-format.md): N tracks per file, frame-level arrays
 // concatenated over tracks with /frames/offsets, per-track metadata under /tracks, time statistics under
 // /summary. A shard is complete or absent: ShardWriter writes a temporary file and renames it on close().
 #pragma once

@@ -1,10 +1,10 @@
 #include "train/table_import.h"
 
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
+#include <optional>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "geo/gazetteer.h"
 #include "shards/metadata_blocks.h"
@@ -36,15 +36,6 @@ double parse_number(const std::string& text, const std::string& where, size_t co
 
 bool is_missing(const std::string& s) { return s.empty() || s == "nan" || s == "NaN" || s == "NA"; }
 
-// The seed layout's feature blocks: shard summary name, CSV column prefix, width.
-struct SeedBlock {
-  const char* name;
-  const char* prefix;
-  int dim;
-};
-constexpr SeedBlock kSeedBlocks[] = {
-    {"mfcc", "MFCC", 20}, {"chroma_stft", "Chroma", 12}, {"spectral_contrast", "Spectral Contrast", 7}, {"tonnetz", "Tonnetz", 6}};
-
 }  // namespace
 
 TableFormat parse_table_format(const std::string& name) {
@@ -53,63 +44,18 @@ TableFormat parse_table_format(const std::string& name) {
   throw UsageError("--format: expected gom or seed-csv, got \"" + name + "\"");
 }
 
-std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::path& file,
-                                                       std::vector<int64_t>* start_lines) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file.string(), "cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::vector<std::vector<std::string>> records;
-  std::vector<std::string> record(1);
-  bool quoted = false, any = false;
-  int64_t line = 1, record_line = 1;  // 1-based line of the current character and of the record's start
-  auto push = [&] {
-    records.push_back(std::move(record));
-    if (start_lines) start_lines->push_back(record_line);
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '\n') ++line;
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        record.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        record.back() += c;
-      }
-      continue;
-    }
-    if (c == '"') {
-      quoted = any = true;
-    } else if (c == ',') {
-      record.emplace_back();
-      any = true;
-    } else if (c == '\n') {
-      if (any || !record.back().empty()) push();
-      record.assign(1, std::string());
-      any = false;
-      record_line = ++line;
-    } else if (c != '\r') {
-      record.back() += c;
-      any = true;
-    }
-  }
-  if (quoted) throw InputError(file.string(), "unterminated quoted field at end of file");
-  if (any || !record.back().empty()) push();
-  return records;
-}
-
 ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat format) {
   ImportedTable out;
   out.attributes.sample_rate = 0;
   out.attributes.n_fft = 0;
   out.attributes.hop_length = 0;
   const auto& gazetteer = geo::Gazetteer::builtin();
+  std::vector<std::vector<std::string>> records;
   std::vector<int64_t> lines;  // file line where each record starts (blank lines and quoted newlines counted)
-  auto records = read_csv_records(file, &lines);
+  for (auto& r : read_csv_records(file)) {
+    records.push_back(std::move(r.fields));
+    lines.push_back(r.line);
+  }
   const std::string fname = file.string();
 
   auto accept_coords = [&](double lat, double lon, int64_t row, const std::string& what) {
@@ -165,7 +111,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
     };
     size_t lat_c = need("Latitude"), lon_c = need("Longitude");
     std::vector<std::vector<size_t>> block_cols;
-    for (const auto& b : kSeedBlocks) {
+    for (const auto& b : kSeedCsvBlocks) {
       block_cols.emplace_back();
       for (int k = 1; k <= b.dim; ++k) block_cols.back().push_back(need(std::string(b.prefix) + std::to_string(k)));
     }
@@ -195,7 +141,7 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
       const geo::Country* c = country_c ? gazetteer.find_by_name(f[*country_c]) : nullptr;
       t.country = c ? c->iso2 : gazetteer.nearest({lat, lon}).iso2;
       for (size_t b = 0; b < block_cols.size(); ++b) {
-        auto& s = t.summary[kSeedBlocks[b].name];
+        auto& s = t.summary[kSeedCsvBlocks[b].feature];
         for (size_t c2 : block_cols[b]) s.mean.push_back(parse_number(f[c2], where, c2 + 1, records[0][c2]));
       }
       if (genre_c) t.summary[shards::kMetaGenre].mean = shards::genre_one_hot(f[*genre_c]);

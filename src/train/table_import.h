@@ -38,9 +38,4 @@ ImportedTable read_feature_table(const std::filesystem::path& file, TableFormat 
 std::filesystem::path write_table_shard(const ImportedTable& table, const std::filesystem::path& output_dir,
                                         const std::string& stem);
 
-/// RFC 4180 records of a CSV file (quoted fields may hold commas, quotes as "" and newlines); blank lines are
-/// skipped. start_lines, when given, receives the 1-based file line where each record starts, for messages.
-std::vector<std::vector<std::string>> read_csv_records(const std::filesystem::path& file,
-                                                       std::vector<int64_t>* start_lines = nullptr);
-
 }  // namespace songlines::train

@@ -13,16 +13,17 @@
 #include <thread>
 
 #include "core/error.h"
-#include "experiments/quickstart.h"
-#include "experiments/report.h"
-#include "experiments/results.h"
-#include "experiments/sweep.h"
-#include "generate/vae_run.h"
+#include "runs/quickstart.h"
+#include "runs/report.h"
+#include "runs/results.h"
+#include "runs/sweep.h"
+#include "runs/task.h"
+#include "runs/vae_run.h"
 #include "runs/run_config.h"
 #include "experiments/report_render.h"
 #include "support/test_support.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 namespace {
 
 namespace fs = std::filesystem;
@@ -409,14 +410,14 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
       ++validated;
       continue;
     }
-    if (is_quickstart_config(j)) {
+    if (task_of(j) == "quickstart") {
       EXPECT_NO_THROW(load_quickstart_config(e.path(), {}));
       ++validated;  // run at tiny size by QuickstartConfig.RunsEndToEndAtTinySize
       continue;
     }
-    if (generate::is_vae_config(j)) {
+    if (task_of(j) == "vae") {
       // Real-audio VAE configs name data CI does not have: strict validation only.
-      EXPECT_NO_THROW(generate::load_vae_run_config(e.path(), {}));
+      EXPECT_NO_THROW(load_vae_run_config(e.path(), {}));
       ++validated;
       continue;
     }
@@ -473,4 +474,4 @@ TEST(QuickstartConfig, ErrorsNameTheKeyOfTheRightPart) {
 }
 
 }  // namespace
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

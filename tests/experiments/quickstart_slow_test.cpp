@@ -6,11 +6,11 @@
 #include <filesystem>
 
 #include "core/config.h"
-#include "experiments/quickstart.h"
+#include "runs/quickstart.h"
 #include "experiments/report_render.h"
 #include "support/test_support.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 namespace {
 
 namespace fs = std::filesystem;
@@ -130,4 +130,4 @@ TEST(QuickstartConfig, RunsFromAnotherWorkingDirectoryWithTheDefaultRunDirectory
 }
 
 }  // namespace
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

@@ -11,7 +11,7 @@
 
 #include "support/test_support.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 inline std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -52,4 +52,4 @@ inline void expect_clean_render(const std::filesystem::path& html, const std::fi
   }
 }
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

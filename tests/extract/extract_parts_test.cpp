@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "extract/csv_table.h"
+#include "core/csv.h"
 #include "extract/partition.h"
 #include "support/test_support.h"
 

@@ -16,7 +16,7 @@
 
 #include "audio/audio_file.h"
 #include "core/error.h"
-#include "extract/csv_table.h"
+#include "core/csv.h"
 #include "extract/extract.h"
 #include "extract/extract_journal.h"
 #include "extract/synthetic_music.h"

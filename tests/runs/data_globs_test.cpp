@@ -11,7 +11,7 @@
 #include "core/path_rule.h"
 #include "extract/extract.h"
 #include "extract/synthetic_music.h"
-#include "runs/experiment.h"
+#include "runs/location_run.h"
 #include "runs/run_config.h"
 #include "support/test_support.h"
 

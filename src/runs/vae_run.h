@@ -1,7 +1,7 @@
-// A generative run (`songlines train-vae CONFIG.json`, or `songlines run` with "task": "vae"): reads mel_db
+// The VAE task (`songlines run` with "task": "vae"; `train-vae` is its old name): reads mel_db
 // frames and places from shards, trains the VAE, evaluates held-out reconstruction (normalised MSE, and the
 // MR-STFT distance on the source audio beside Griffin-Lim's ceiling when the shards' track paths are readable
-// audio files), and writes the run directory of DESIGN.md: config.json (resolved), env.json, metrics.jsonl,
+// audio files), and writes a run directory: config.json (resolved), env.json, metrics.jsonl,
 // metrics.json (with "geo_consistency", generate/geo_consistency.h), checkpoints/vae.{json,pt},
 // samples/<place>.wav with a spectrogram samples/<place>.png, and samples/places.csv.
 // docs/vae.md lists every config key.
@@ -14,8 +14,9 @@
 
 #include "generate/geo_consistency.h"
 #include "generate/vae_training.h"
+#include "runs/task.h"
 
-namespace songlines::generate {
+namespace songlines::runs {
 
 struct SamplePlace {
   std::string name;
@@ -31,37 +32,28 @@ struct VaeRunConfig {
   double val_fraction = 0.1;          ///< held-out share of tracks (seeded shuffle)
   int max_tracks = 0;                 ///< 0: all tracks with coordinates
   models::VaeOptions model;
-  VaeTrainOptions train;              ///< seed and device come from the top level
+  generate::VaeTrainOptions train;    ///< seed and device come from the top level (train.seed is refused)
   double sample_seconds = 8.0;        ///< length of each samples/*.wav
   int griffin_lim_iterations = 32;
   bool sample_training_capitals = true;  ///< a sample for each training country's capital
   std::vector<SamplePlace> sample_places;  ///< extra places (defaults: five never in the anthems set)
   int eval_audio_tracks = 4;          ///< held-out tracks scored by MR-STFT on their audio (0: off)
   double eval_audio_seconds = 4.0;    ///< seconds of each, from the middle of the track
-  GeoConsistencyOptions geo;          ///< evaluation.geo_consistency (seeds 0: off)
+  generate::GeoConsistencyOptions geo;  ///< evaluation.geo_consistency (seeds 0: off)
 
   static VaeRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
   Json to_json() const;
 };
 
-/// Whether a parsed config JSON asks for a VAE run ("task": "vae" or "type": "vae").
-bool is_vae_config(const Json& j);
-
 /// Loads CONFIG.json with key=value overrides and parses it.
 VaeRunConfig load_vae_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
-
-/// What run_dir holds for this config: nothing yet, an unfinished run (config.json only), or a finished one
-/// (config.json and metrics.json). Throws UsageError naming the directory when it holds a different config,
-/// an unreadable config.json, or a metrics.json without a config.json.
-enum class VaeRunState { kNew, kUnfinished, kComplete };
-VaeRunState vae_run_state(const VaeRunConfig& config, const std::filesystem::path& run_dir);
 
 /// Trains and evaluates; returns metrics.json's content. A finished run directory with the same config is not
 /// redone (its metrics.json is returned); one with a different config is refused (UsageError, exit 2) before
 /// anything is written, so a finished result is never replaced.
 Json run_vae_experiment(const VaeRunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
 
-/// runs/<experiment>/<UTC timestamp> under output_root.
-std::filesystem::path default_vae_run_dir(const VaeRunConfig& config, const std::filesystem::path& output_root);
+/// The VAE task's entry in the task table (runs/task.h): parses j as a VaeRunConfig.
+PreparedRun prepare_vae_run(const Json& j, const std::filesystem::path& base_dir);
 
-}  // namespace songlines::generate
+}  // namespace songlines::runs

@@ -1,19 +1,17 @@
-#include "experiments/quickstart.h"
+#include "runs/quickstart.h"
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/dir_lock.h"
 #include "core/error.h"
-#include "experiments/report.h"
-#include "extract/quickstart.h"
+#include "extract/synthetic_set.h"
 #include "features/device.h"
-#include "generate/vae_run.h"
-#include "runs/experiment.h"
-#include "runs/run_config.h"
+#include "runs/report.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 namespace fs = std::filesystem;
 
@@ -40,29 +38,27 @@ Json with_shards(Json j, const std::string& key, const fs::path& shards) {
   return j;
 }
 
-template <class F>
-auto parse_part(const std::string& key, F&& parse) {
+// A part as a run of its task (runs/task.h); errors in its keys name the part ("vae.model.chanels: ...").
+// shards: the synthesized features folder for the parts that read it (a placeholder while validating).
+PreparedRun prepare_part(const QuickstartConfig& c, const std::string& key, const std::string& task,
+                         const std::optional<fs::path>& shards) {
+  const Json& part = key == "location" ? c.location : key == "audio_location" ? c.audio_location : c.vae;
+  const std::string folder = key == "audio_location" ? "audio-location" : key;
   try {
-    return parse();
+    Json j = part_json(c, part, folder);
+    if (shards) j = with_shards(std::move(j), key, *shards);
+    return find_task(task).prepare(j, c.base_dir);
   } catch (const ConfigError& e) {
     throw ConfigError(key + "." + e.what());
   }
 }
 
-// Validates a part without running it (the shards path is a placeholder until extraction).
+// Validates the parts without running them (the shards path is a placeholder until extraction).
 void validate_parts(const QuickstartConfig& c) {
   const fs::path placeholder = "features";
-  if (!c.location.empty())
-    parse_part("location", [&] { return runs::RunConfig::from_json(part_json(c, c.location, "location"), c.base_dir); });
-  if (!c.audio_location.empty())
-    parse_part("audio_location", [&] {
-      return runs::RunConfig::from_json(with_shards(part_json(c, c.audio_location, "audio-location"), "audio_location", placeholder),
-                                        c.base_dir);
-    });
-  if (!c.vae.empty())
-    parse_part("vae", [&] {
-      return generate::VaeRunConfig::from_json(with_shards(part_json(c, c.vae, "vae"), "vae", placeholder), c.base_dir);
-    });
+  if (!c.location.empty()) prepare_part(c, "location", "location", std::nullopt);
+  if (!c.audio_location.empty()) prepare_part(c, "audio_location", "location", placeholder);
+  if (!c.vae.empty()) prepare_part(c, "vae", "vae", placeholder);
 }
 
 Json location_summary(const Json& metrics) {
@@ -92,10 +88,6 @@ Json vae_summary(const Json& metrics) {
 }
 
 }  // namespace
-
-bool is_quickstart_config(const Json& j) {
-  return j.is_object() && j.contains("task") && j["task"].is_string() && j["task"].get<std::string>() == "quickstart";
-}
 
 QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base_dir) {
   if (!j.is_object()) throw ConfigError("quickstart config: must be a JSON object");
@@ -167,16 +159,11 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   QuickstartResult out;
   out.run_dir = run_dir;
   fs::create_directories(run_dir);
-  const fs::path config_path = run_dir / "quickstart.json";
   const Json resolved = c.to_json();
-  // The device is not part of the job's identity (each part ignores it too).
-  auto identity = [](Json j) {
-    j.erase("device");
-    return j;
-  };
-  if (fs::exists(config_path) && identity(load_json_file(config_path.string())) != identity(resolved))
-    throw UsageError(run_dir.string() + ": holds a quickstart with a different config; choose another run directory");
-  write_json_file_atomic(config_path.string(), resolved);
+  // The job's own files: its config and its summary (written last); each part checks its own directory too.
+  const RunDirFiles files{"quickstart.json", "summary.json"};
+  check_run_dir(run_dir, resolved, files);
+  write_json_file_atomic((run_dir / files.config).string(), resolved);
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
 
@@ -184,7 +171,7 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   const bool needs_audio = !c.audio_location.empty() || !c.vae.empty();
   fs::path shards_dir;
   if (needs_audio) {
-    extract::QuickstartOptions qo;
+    extract::SyntheticSetOptions qo;
     qo.output_dir = run_dir;
     qo.places = c.audio.places;
     qo.tracks_per_place = c.audio.tracks_per_place;
@@ -194,7 +181,7 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
     qo.features = {"mfcc", "chroma_stft", "spectral_contrast", "tonnetz", "mel_db"};
     log << "quickstart [1/4]: synthesizing " << c.audio.places * c.audio.tracks_per_place << " tracks of "
         << c.audio.seconds << " s (" << c.audio.places << " places) and extracting their features\n";
-    const auto r = extract::run_quickstart(qo);
+    const auto r = extract::synthesize_and_extract(qo);
     if (!r.extract.failed.empty())
       throw Error("quickstart: extraction failed for " + r.extract.failed.front().path + ": " + r.extract.failed.front().reason);
     shards_dir = r.features_dir;
@@ -211,58 +198,63 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   }
 
   std::vector<ReportPart> parts;
-  // A location part: its run directory, report, summary and place on the combined page.
-  auto location_part = [&](const runs::RunConfig& rc, const std::string& folder, const std::string& key,
-                           const std::string& title, const std::string& what) {
+  // A part: its run directory (a finished part is not redone), report, summary and place on the combined page.
+  auto run_part = [&](const PreparedRun& part, const std::string& folder, const std::string& key,
+                      Json (*summary)(const Json&), const std::string& title, const std::string& what) {
     const fs::path dir = run_dir / folder;
-    auto res = runs::run_experiment(rc, dir, log);
+    const TaskResult res = part.run(dir, log);
     write_report(dir);
     out.parts.push_back(dir);
-    out.summary[key] = location_summary(res.metrics);
+    out.summary[key] = summary(res.metrics);
     parts.push_back({title, what, dir});
   };
   // 2. Location model on the GOM table.
   if (!c.location.empty()) {
-    auto rc = parse_part("location", [&] { return runs::RunConfig::from_json(part_json(c, c.location, "location"), c.base_dir); });
+    const PreparedRun part = prepare_part(c, "location", "location", std::nullopt);
+    const Json& data = part.resolved["data"];
     log << "quickstart [2/4]: location models on "
-        << (rc.data.table_path.empty() ? std::string("the shards of \"location\"") : rc.data.table_path) << " ("
-        << static_cast<int>(elapsed()) << " s so far)\n";
-    location_part(rc, "location", "location", "Location model: the GOM table",
-                  "K-fold cross-validation of the location models on the GOM table (1059 tracks, 68 audio features; "
-                  "UCI, CC BY 4.0).");
+        << (data.contains("table") ? data["table"]["path"].get<std::string>() : std::string("the shards of \"location\""))
+        << " (" << static_cast<int>(elapsed()) << " s so far)\n";
+    run_part(part, "location", "location", location_summary, "Location model: the GOM table",
+             "K-fold cross-validation of the location models on the GOM table (1059 tracks, 68 audio features; "
+             "UCI, CC BY 4.0).");
   }
   // 3. Location model on the synthesized audio (summary and frame-sequence models).
   if (!c.audio_location.empty()) {
     log << "quickstart [3/4]: location models on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
-    auto rc = parse_part("audio_location", [&] {
-      return runs::RunConfig::from_json(with_shards(part_json(c, c.audio_location, "audio-location"), "audio_location", shards_dir),
-                                        c.base_dir);
-    });
-    location_part(rc, "audio-location", "audio_location", "Location model: the synthesized audio",
-                  "The same evaluation on the features this run extracted from its synthesized tracks, whose style "
-                  "depends on their place.");
+    run_part(prepare_part(c, "audio_location", "location", shards_dir), "audio-location", "audio_location",
+             location_summary, "Location model: the synthesized audio",
+             "The same evaluation on the features this run extracted from its synthesized tracks, whose style "
+             "depends on their place.");
   }
   // 4. The coordinate-conditioned VAE, its samples and geo-consistency.
   if (!c.vae.empty()) {
     log << "quickstart [4/4]: the VAE on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
-    auto vc = parse_part("vae", [&] {
-      return generate::VaeRunConfig::from_json(with_shards(part_json(c, c.vae, "vae"), "vae", shards_dir), c.base_dir);
-    });
-    const fs::path dir = run_dir / "vae";
-    const Json metrics = generate::run_vae_experiment(vc, dir, log);  // a finished part is not redone
-    write_report(dir);
-    out.parts.push_back(dir);
-    out.samples_dir = dir / "samples";
-    out.summary["vae"] = vae_summary(metrics);
-    parts.push_back({"Music for a place: the VAE", "A coordinate-conditioned VAE trained on the synthesized tracks' "
-                     "log-mel spectrograms; samples generated for each training place and for places it never saw.", dir});
+    run_part(prepare_part(c, "vae", "vae", shards_dir), "vae", "vae", vae_summary, "Music for a place: the VAE",
+             "A coordinate-conditioned VAE trained on the synthesized tracks' log-mel spectrograms; samples generated "
+             "for each training place and for places it never saw.");
+    out.samples_dir = run_dir / "vae" / "samples";
   }
   out.summary["wall_seconds"] = elapsed();
-  write_json_file_atomic((run_dir / "summary.json").string(), out.summary);
+  write_json_file_atomic((run_dir / files.result).string(), out.summary);
   out.report = run_dir / "report.html";
   write_file_atomic(out.report, render_parts_report("songlines quickstart: " + c.experiment,
                                                     fs::absolute(run_dir).lexically_normal().string(), parts, run_dir));
   return out;
 }
 
-}  // namespace songlines::experiments
+PreparedRun prepare_quickstart(const Json& j, const fs::path& base_dir) {
+  auto config = std::make_shared<const QuickstartConfig>(QuickstartConfig::from_json(j, base_dir));
+  return {"quickstart", config->experiment, config->to_json(), [config](const fs::path& run_dir, std::ostream& log) {
+            const QuickstartResult r = run_quickstart_experiment(*config, run_dir, log);
+            std::string text = "\nsummary:\n" + r.summary.dump(2) + "\n\n";
+            for (const auto& p : r.parts)
+              text += "run:     " + p.string() + "  (report: " + (p / "report.html").string() + ")\n";
+            if (!r.samples_dir.empty())
+              text += "samples: " + r.samples_dir.string() + "  (*.wav with a spectrogram *.png each)\n";
+            text += "report:  " + r.report.string() + "\n";
+            return TaskResult{r.run_dir, r.summary, text};
+          }};
+}
+
+}  // namespace songlines::runs

@@ -1,6 +1,6 @@
-// `songlines quickstart`: the README's main job for now. Synthesizes the built-in default input
-// (synthetic_music.h), writes it as WAV into OUT/audio, extracts features into OUT/features (shards +
-// features.csv) and returns what a summary needs. Later issues grow it into the full experiment.
+// A synthetic data set: synthesizes seeded music-like tracks (synthetic_music.h), optionally with a place signal,
+// writes them as WAV into OUT/audio, extracts their features into OUT/features (shards + features.csv) and
+// returns what a summary needs. Used by the main job (runs/quickstart.h) and `songlines synthesize`.
 #pragma once
 
 #include <filesystem>
@@ -12,7 +12,7 @@
 
 namespace songlines::extract {
 
-struct QuickstartOptions {
+struct SyntheticSetOptions {
   std::filesystem::path output_dir = "runs/quickstart";  ///< OUT; audio/ and features/ are created inside
   int n_tracks = 8;                                      ///< synthetic tracks
   double seconds = 8.0;                                  ///< length of each track
@@ -28,7 +28,7 @@ struct QuickstartOptions {
   ProgressMode progress = ProgressMode::kAuto;
 };
 
-struct QuickstartResult {
+struct SyntheticSet {
   std::vector<SyntheticTrack> tracks;
   std::vector<SyntheticPlace> track_places;  ///< per track, when options.places > 0
   std::filesystem::path audio_dir;
@@ -36,8 +36,8 @@ struct QuickstartResult {
   ExtractResult extract;
 };
 
-/// Runs the whole job. OUT/features is replaced when it holds an earlier quickstart's extraction (it has a
-/// .extract-journal); any other non-empty OUT/features is left alone and is an error.
-QuickstartResult run_quickstart(const QuickstartOptions& options);
+/// Synthesizes the set and extracts it. OUT/features is replaced when it holds an earlier set's extraction (it
+/// has a .extract-journal); any other non-empty OUT/features is left alone and is an error.
+SyntheticSet synthesize_and_extract(const SyntheticSetOptions& options);
 
 }  // namespace songlines::extract

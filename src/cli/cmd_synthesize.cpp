@@ -1,24 +1,27 @@
-// songlines quickstart [--output DIR]: the README's main job (for now): synthesize the built-in default input,
-// extract its features and print a summary.
+// songlines synthesize [--output DIR]: synthesize the built-in synthetic set (extract/synthetic_set.h), extract
+// its features and print a summary. `songlines quickstart` is its old name, kept for scripts (docs/extract.md);
+// the main job is `songlines run experiments/quickstart.json`.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "extract/quickstart.h"
+#include "extract/synthetic_set.h"
 #include "shards/shard.h"
 
 namespace songlines::cli {
 namespace {
 
-cxxopts::Options quickstart_options() {
-  cxxopts::Options o("songlines quickstart",
-                     "The built-in default job: synthesizes a few seeded music-like tracks (different scales, "
+cxxopts::Options synthesize_options(const std::string& name) {
+  cxxopts::Options o("songlines " + name,
+                     "A synthetic data set: synthesizes a few seeded music-like tracks (different scales, "
                      "tempi, timbres; nothing downloaded), writes them to DIR/audio/*.wav, extracts their features "
                      "into DIR/features (shards + features.csv) and prints a summary. Rerunning replaces "
                      "DIR/features.");
-  o.add_options()("o,output", "output folder", cxxopts::value<std::string>()->default_value("runs/quickstart"))(
+  // The old name keeps its old default folder.
+  const std::string output = name == "quickstart" ? "runs/quickstart" : "runs/synthetic";
+  o.add_options()("o,output", "output folder", cxxopts::value<std::string>()->default_value(output))(
       "tracks", "number of synthetic tracks", cxxopts::value<int>()->default_value("8"))(
       "seconds", "length of each track", cxxopts::value<double>()->default_value("8"))(
       "seed", "synthesizer seed", cxxopts::value<uint64_t>()->default_value("2024"))(
@@ -27,17 +30,17 @@ cxxopts::Options quickstart_options() {
   return o;
 }
 
-int quickstart_main(const cxxopts::ParseResult& args) {
-  extract::QuickstartOptions o;
+int synthesize_main(const std::string& name, const cxxopts::ParseResult& args) {
+  extract::SyntheticSetOptions o;
   o.output_dir = args["output"].as<std::string>();
   o.n_tracks = args["tracks"].as<int>();
   o.seconds = args["seconds"].as<double>();
   o.seed = args["seed"].as<uint64_t>();
   o.jobs = args["jobs"].as<int>();
   o.device = features::parse_device(args["device"].as<std::string>());
-  std::cout << "songlines quickstart: synthesizing " << o.n_tracks << " tracks of " << o.seconds << " s into "
+  std::cout << "songlines " << name << ": synthesizing " << o.n_tracks << " tracks of " << o.seconds << " s into "
             << (o.output_dir / "audio").string() << "\n";
-  extract::QuickstartResult r = extract::run_quickstart(o);
+  const extract::SyntheticSet r = extract::synthesize_and_extract(o);
   const auto& e = r.extract;
   for (const auto& f : e.failed) std::cerr << "  failed: " << f.path << ": " << f.reason << "\n";
 
@@ -45,7 +48,7 @@ int quickstart_main(const cxxopts::ParseResult& args) {
               static_cast<long long>(e.tracks_written), static_cast<long long>(e.frames_written), e.audio_seconds,
               e.wall_seconds, e.wall_seconds > 0 ? e.audio_seconds / e.wall_seconds : 0.0,
               features::device_name(e.device), e.jobs);
-  if (e.shards.empty()) throw Error("quickstart: no shard was written");
+  if (e.shards.empty()) throw Error(name + ": no shard was written");
   shards::ShardReader reader(e.shards.front());
   std::printf("shards: %zu in %s (features.csv beside them)\nfeature dims:", e.shards.size(), r.features_dir.c_str());
   for (const auto& name : reader.frame_feature_names()) std::printf(" %s %lld", name.c_str(), static_cast<long long>(reader.frame_dim(name)));
@@ -82,9 +85,14 @@ int quickstart_main(const cxxopts::ParseResult& args) {
   return extract::extract_exit_status(e);
 }
 
-SONGLINES_REGISTER_COMMAND(Command{"quickstart", "the built-in default job: synthetic music -> features -> summary",
-                                   quickstart_options, quickstart_main, {},
-                                   {"songlines quickstart --output runs/synthetic --tracks 16 --seconds 6"}});
+Command synthesize_command(const std::string& name, const std::string& summary) {
+  return Command{name, summary, [name] { return synthesize_options(name); },
+                 [name](const cxxopts::ParseResult& a) { return synthesize_main(name, a); }, {},
+                 {"songlines " + name + " --output runs/synthetic --tracks 16 --seconds 6"}};
+}
+
+SONGLINES_REGISTER_COMMAND(synthesize_command("synthesize", "a synthetic data set: seeded music-like audio -> features -> summary"));
+SONGLINES_REGISTER_COMMAND(synthesize_command("quickstart", "old name of `synthesize` (the main job is `run experiments/quickstart.json`)"));
 
 }  // namespace
 }  // namespace songlines::cli

@@ -1,4 +1,4 @@
-#include "experiments/results.h"
+#include "runs/results.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,9 +7,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/csv.h"
 #include "core/error.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 namespace fs = std::filesystem;
 
@@ -33,13 +34,6 @@ std::string fmt(double v, const std::string& metric) {
   const bool km = metric.size() > 3 && metric.compare(metric.size() - 3, 3, "_km") == 0;
   std::snprintf(buf, sizeof buf, share ? "%.3f" : (km ? "%.1f" : "%.4g"), v);
   return buf;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 // Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz), the standard route to the
@@ -436,4 +430,4 @@ std::string Comparison::to_csv() const {
   return o.str();
 }
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

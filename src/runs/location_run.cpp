@@ -1,4 +1,4 @@
-#include "runs/experiment.h"
+#include "runs/location_run.h"
 
 #include <chrono>
 #include <ctime>
@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
@@ -62,13 +63,6 @@ FoldPrediction fold_from_json(const Json& j) {
   return f;
 }
 
-std::string csv_escape(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string git_revision() { return kGitRevision; }
 
 }  // namespace
@@ -104,29 +98,11 @@ train::Dataset load_run_data(const RunConfig& config) {
                                      config.has_temporal() ? config.data.frame_features : std::vector<std::string>{});
 }
 
-fs::path default_run_dir(const RunConfig& config, const fs::path& output_root) {
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::ostringstream id;
-  id << std::put_time(&tm, "%Y%m%d-%H%M%S") << "-" << std::hex
-     << (std::hash<std::string>{}(config.to_json().dump()) & 0xffffff);
-  return output_root / config.experiment / id.str();
-}
-
 fs::path final_model_dir(const fs::path& run_dir) { return run_dir / "checkpoints" / "final"; }
 
 bool final_model_complete(const fs::path& run_dir) {
   return fs::exists(final_model_dir(run_dir) / kFinalModelMarker);
 }
-
-namespace {
-// A config's identity for resuming: everything but the device, which changes how a run computes, not what.
-Json run_identity(Json resolved) {
-  resolved.erase("device");
-  return resolved;
-}
-}  // namespace
 
 RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
   // Absolute from here on: every path this run records or hands on is independent of the working directory.
@@ -134,9 +110,8 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
   const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
   const Json resolved = config.to_json();
   const auto config_path = run_dir / "config.json";
-  const bool resuming = fs::exists(config_path);
-  if (resuming && run_identity(load_json_file(config_path.string())) != run_identity(resolved))
-    throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
+  // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
+  const bool resuming = check_run_dir(run_dir, resolved) != RunDirState::kNew;
 
   // Everything that can fail before training is checked before the run directory records a config, so a
   // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
@@ -250,7 +225,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
       const auto& fp = rp.second;
       for (size_t i = 0; i < fp.rows.size(); ++i) {
         auto row = fp.rows[i];
-        csv << csv_escape(data.ids[row]) << "," << name << "," << rp.first << "," << data.coords[row].lat << ","
+        csv << csv_field(data.ids[row]) << "," << name << "," << rp.first << "," << data.coords[row].lat << ","
             << data.coords[row].lon << "," << fp.points[i].lat << "," << fp.points[i].lon << ","
             << geo::distance_km(data.coords[row], fp.points[i]) << "," << data.countries[row] << ","
             << fp.predicted_country[i] << ",";
@@ -313,6 +288,33 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
   return {run_dir, metrics};
+}
+
+namespace {
+// What `songlines run` prints: one row per model, the means over folds and repeats.
+std::string metrics_table(const Json& metrics) {
+  std::string out;
+  char line[160];
+  std::snprintf(line, sizeof line, "%-16s %10s %10s %8s %8s %8s %8s\n", "model", "mean_km", "median_km", "<500",
+                "<1000", "<2500", "country");
+  out += line;
+  for (auto& [name, m] : metrics["models"].items()) {
+    std::snprintf(line, sizeof line, "%-16s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f\n", name.c_str(),
+                  m["mean_km"]["mean"].get<double>(), m["median_km"]["mean"].get<double>(),
+                  m["within_500"]["mean"].get<double>(), m["within_1000"]["mean"].get<double>(),
+                  m["within_2500"]["mean"].get<double>(), m["country_accuracy"]["mean"].get<double>());
+    out += line;
+  }
+  return out;
+}
+}  // namespace
+
+PreparedRun prepare_location_run(const Json& j, const fs::path& base_dir) {
+  auto config = std::make_shared<const RunConfig>(RunConfig::from_json(j, base_dir));
+  return {"location", config->experiment, config->to_json(), [config](const fs::path& run_dir, std::ostream& log) {
+            RunResult r = run_experiment(*config, run_dir, log);
+            return TaskResult{r.run_dir, r.metrics, metrics_table(r.metrics) + "run directory: " + r.run_dir.string() + "\n"};
+          }};
 }
 
 }  // namespace songlines::runs

@@ -10,7 +10,7 @@
 
 #include "core/config.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 /// One metric's values in a run or a pool of runs, each tagged with the evaluation unit it came from
 /// ("s<seed>-r<repeat>-f<fold>" for a location run, "s<seed>" for a generative run) so that two pools scored
@@ -89,4 +89,4 @@ struct Comparison {
 };
 Comparison compare_runs(std::vector<RunRecord> runs);
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

@@ -1,4 +1,4 @@
-#include "experiments/report.h"
+#include "runs/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,12 +12,12 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "experiments/results.h"
-#include "extract/csv_table.h"
+#include "runs/results.h"
+#include "core/csv.h"
 #include "geo/gazetteer.h"
 #include "geo/great_circle.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 namespace fs = std::filesystem;
 
@@ -77,7 +77,7 @@ struct Prediction {
 std::vector<Prediction> read_predictions(const fs::path& file) {
   std::vector<Prediction> out;
   if (!fs::exists(file)) return out;
-  auto table = extract::read_csv(file.string());
+  auto table = read_csv(file.string());
   auto col = [&](const std::string& name) -> int {
     for (size_t i = 0; i < table.header.size(); ++i)
       if (table.header[i] == name) return static_cast<int>(i);
@@ -374,7 +374,7 @@ std::string samples_section(const fs::path& run_dir) {
   if (!fs::is_directory(dir)) return "";
   std::map<std::string, std::string> captions;  // sample name -> place from samples/places.csv
   if (fs::exists(dir / "places.csv")) {
-    auto t = extract::read_csv((dir / "places.csv").string());
+    auto t = read_csv((dir / "places.csv").string());
     for (const auto& r : t.rows) {
       if (r.empty()) continue;
       std::string c;
@@ -603,4 +603,4 @@ fs::path write_report(const fs::path& dir, const fs::path& output) {
   return out;
 }
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

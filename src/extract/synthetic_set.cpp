@@ -1,20 +1,21 @@
-#include "extract/quickstart.h"
+#include "extract/synthetic_set.h"
 
 #include "audio/audio_file.h"
 #include <sstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/csv.h"
+#include "core/error.h"
 #include "extract/extract_journal.h"
 
 namespace songlines::extract {
 
 namespace fs = std::filesystem;
 
-QuickstartResult run_quickstart(const QuickstartOptions& options) {
-  if (options.places == 0 && options.n_tracks < 1) throw UsageError("quickstart: --tracks must be >= 1");
-  if (options.seconds <= 0) throw UsageError("quickstart: --seconds must be > 0");
-  QuickstartResult r;
+SyntheticSet synthesize_and_extract(const SyntheticSetOptions& options) {
+  if (options.places == 0 && options.n_tracks < 1) throw UsageError("synthetic set: --tracks must be >= 1");
+  if (options.seconds <= 0) throw UsageError("synthetic set: --seconds must be > 0");
+  SyntheticSet r;
   r.audio_dir = options.output_dir / "audio";
   r.features_dir = options.output_dir / "features";
   fs::create_directories(r.audio_dir);
@@ -27,7 +28,7 @@ QuickstartResult run_quickstart(const QuickstartOptions& options) {
   } else {
     r.tracks = default_synthetic_tracks(options.n_tracks, options.seconds, options.seed);
   }
-  // Files of an earlier quickstart with other settings would otherwise be extracted too.
+  // Files of an earlier set with other settings would otherwise be extracted too.
   for (const auto& e : fs::directory_iterator(r.audio_dir))
     if (e.path().extension() == ".wav") fs::remove(e.path());
   for (const auto& t : r.tracks) {
@@ -43,7 +44,7 @@ QuickstartResult run_quickstart(const QuickstartOptions& options) {
     csv << "track_id,location,country,latitude,longitude\n";
     for (size_t i = 0; i < r.tracks.size(); ++i) {
       const auto& p = r.track_places[i];
-      csv << r.tracks[i].name << "," << p.name << "," << p.iso2 << "," << p.where.lat << "," << p.where.lon << "\n";
+      csv << csv_field(r.tracks[i].name) << "," << csv_field(p.name) << "," << p.iso2 << "," << p.where.lat << "," << p.where.lon << "\n";
     }
     write_file_atomic(catalog, csv.str());
   }

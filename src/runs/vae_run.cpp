@@ -1,4 +1,4 @@
-#include "generate/vae_run.h"
+#include "runs/vae_run.h"
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +13,7 @@
 
 #include "audio/audio_file.h"
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
@@ -27,9 +28,10 @@
 #include "train/dataset.h"
 #include "songlines/version.h"
 
-namespace songlines::generate {
+namespace songlines::runs {
 
 namespace fs = std::filesystem;
+using namespace generate;  // the VAE's training, generation and evaluation
 
 namespace {
 // Places no anthem in ../shared/data/anthems comes from: generation where the model saw no data.
@@ -43,16 +45,16 @@ const std::vector<SamplePlace>& default_unseen_places() {
 }
 }  // namespace
 
-bool is_vae_config(const Json& j) {
-  return j.is_object() && ((j.contains("task") && j["task"] == "vae") || (j.contains("type") && j["type"] == "vae"));
-}
-
 VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
   VaeRunConfig c;
   c.sample_places = default_unseen_places();
   ConfigReader r(j, "");
   r.accept("task");
   r.accept("type");
+  // train.seed / train.device are top-level keys in a run config.
+  if (j.contains("train") && j["train"].is_object())
+    for (const char* k : {"seed", "device"})
+      if (j["train"].contains(k)) throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
   r.read("experiment", c.experiment);
   r.read("seed", c.seed);
   r.read("device", c.device);
@@ -142,18 +144,7 @@ Json VaeRunConfig::to_json() const {
 VaeRunConfig load_vae_run_config(const fs::path& file, const std::vector<std::string>& overrides) {
   Json j = load_json_file(file.string());
   for (const auto& o : overrides) apply_override(j, o);
-  // train.seed / train.device are top-level keys in a run config.
-  if (j.contains("train") && j["train"].is_object())
-    for (const char* k : {"seed", "device"})
-      if (j["train"].contains(k)) throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
   return VaeRunConfig::from_json(j, fs::absolute(file).parent_path());
-}
-
-fs::path default_vae_run_dir(const VaeRunConfig& config, const fs::path& output_root) {
-  const std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&now));
-  return output_root / config.experiment / buf;
 }
 
 namespace {
@@ -446,45 +437,20 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
 
 }  // namespace
 
-VaeRunState vae_run_state(const VaeRunConfig& c, const fs::path& run_dir) {
-  const fs::path config_path = run_dir / "config.json";
-  const bool finished = fs::exists(run_dir / "metrics.json");
-  if (!fs::exists(config_path)) {
-    // A metrics.json without the config it belongs to is a result of unknown origin: never replaced.
-    if (finished)
-      throw UsageError(run_dir.string() + ": holds a metrics.json but no config.json; choose another run directory");
-    return VaeRunState::kNew;
-  }
-  Json existing;
-  try {
-    existing = load_json_file(config_path.string());
-  } catch (const Error& e) {
-    throw UsageError(run_dir.string() + ": its config.json cannot be read (" + e.what() +
-                     "); choose another run directory");
-  }
-  // The device is not part of a run's identity: it changes how a run computes, not what.
-  Json wanted = c.to_json();
-  existing.erase("device");
-  wanted.erase("device");
-  if (existing != wanted)
-    throw UsageError(run_dir.string() + ": exists with a different config; choose another run directory");
-  return finished ? VaeRunState::kComplete : VaeRunState::kUnfinished;
-}
-
 Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std::ostream& log) {
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
   const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
   // A finished run is never redone or replaced (docs/reliability.md): a different config is refused before
   // anything is written, the same config returns the stored metrics. An unfinished one (no metrics.json, which
   // is written last) is trained again from the start: its partial files are all rewritten atomically.
-  switch (vae_run_state(c, run_dir)) {
-    case VaeRunState::kComplete:
+  switch (check_run_dir(run_dir, c.to_json())) {
+    case RunDirState::kComplete:
       log << "vae: " << run_dir.string() << " is complete, skipped (same config, metrics.json present; nothing is redone)\n";
       return load_json_file((run_dir / "metrics.json").string());
-    case VaeRunState::kUnfinished:
+    case RunDirState::kUnfinished:
       log << "vae: " << run_dir.string() << " is unfinished; training it again\n";
       break;
-    case VaeRunState::kNew:
+    case RunDirState::kNew:
       break;
   }
   // Device and data are checked before the directory records a config, so a failed start (no GPU, missing
@@ -563,7 +529,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
                        b.audio.sample_rate);
     // The picture of what was written: log-mel of the final waveform, [frames, n_mels].
     write_spectrogram_png(run_dir / "samples" / (places[i].name + ".png"), mel_db(torch::tensor(y), b.audio));
-    csv << file << "," << places[i].name << "," << o.place.lat << "," << o.place.lon << "," << o.seed << ","
+    csv << csv_field(file) << "," << csv_field(places[i].name) << "," << o.place.lat << "," << o.place.lon << "," << o.seed << ","
         << o.seconds << "\n";
   }
   write_file_atomic(run_dir / "samples" / "places.csv", csv.str());
@@ -578,4 +544,13 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
   return metrics;
 }
 
-}  // namespace songlines::generate
+PreparedRun prepare_vae_run(const Json& j, const fs::path& base_dir) {
+  auto config = std::make_shared<const VaeRunConfig>(VaeRunConfig::from_json(j, base_dir));
+  return {"vae", config->experiment, config->to_json(), [config](const fs::path& run_dir_arg, std::ostream& log) {
+            const fs::path run_dir = fs::absolute(run_dir_arg);
+            Json metrics = run_vae_experiment(*config, run_dir, log);
+            return TaskResult{run_dir, metrics, metrics.dump(2) + "\nrun directory: " + run_dir.string() + "\n"};
+          }};
+}
+
+}  // namespace songlines::runs

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 /// HTML of a run directory's report. InputError when dir is not a finished run.
 std::string render_run_report(const std::filesystem::path& run_dir);
@@ -39,4 +39,4 @@ std::string render_parts_report(const std::string& title, const std::string& sub
 /// RFC 4648 base64 of bytes.
 std::string base64_encode(const std::string& bytes);
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

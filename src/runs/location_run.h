@@ -1,17 +1,18 @@
-// One experiment run (`songlines run`): load data, build the same K-fold x R assignment for every model, fit
-// and evaluate each model per fold, write the run directory (DESIGN.md "Run directory"):
+// The location task (`songlines run` on a config without "task", or "task": "location"): load data, build the same K-fold x R assignment for every model, fit
+// and evaluate each model per fold, write the run directory (docs/location-model.md):
 //   config.json (resolved), env.json, metrics.jsonl (per epoch and per fold), metrics.json (aggregates),
 //   predictions.csv, checkpoints/<repeat>-<fold>/<model>/ (fold results; epoch checkpoints of neural models),
 //   checkpoints/final/ (the final model refitted on all rows, loaded by `songlines predict`; complete once
 //   checkpoints/final/complete.json exists, which is written last).
-// A run started again on an existing run directory skips finished folds and resumes unfinished training
-// from its last epoch checkpoint.
+// A run started again on an existing run directory with the same config (runs/run_dir.h check_run_dir) skips
+// finished folds and resumes unfinished training from its last epoch checkpoint.
 #pragma once
 
 #include <filesystem>
 #include <ostream>
 
 #include "runs/run_config.h"
+#include "runs/task.h"
 #include "train/dataset.h"
 
 namespace songlines::runs {
@@ -37,7 +38,7 @@ train::Dataset load_run_data(const RunConfig& config);
 /// one progress line per fold.
 RunResult run_experiment(const RunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
 
-/// runs/<experiment>/<timestamp>-<config hash> under output_root.
-std::filesystem::path default_run_dir(const RunConfig& config, const std::filesystem::path& output_root);
+/// The location task's entry in the task table (runs/task.h): parses j as a RunConfig.
+PreparedRun prepare_location_run(const Json& j, const std::filesystem::path& base_dir);
 
 }  // namespace songlines::runs

@@ -1,7 +1,7 @@
 // The main job (`songlines run experiments/quickstart.json`, "task": "quickstart"): the whole flow on built-in
 // inputs, in one run directory, in a few minutes on a CPU (docs/experiments.md, "The main job"):
-//   audio/           synthesized tracks with a place signal (extract/synthetic_music.h) and audio/../catalog.csv
-//   shards/          their features (the seed's four + mel_db), extracted with the feature engine
+//   audio/           synthesized tracks with a place signal (extract/synthetic_set.h) and audio/../catalog.csv
+//   features/        their features (the seed's four + mel_db), extracted with the feature engine
 //   location/        a location run on the GOM table shipped in data/gom ("location": a run config)
 //   audio-location/  a location run on the synthesized shards, summary and temporal models ("audio_location")
 //   vae/             the coordinate-conditioned VAE on the synthesized shards, with samples/*.wav + *.png ("vae")
@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "core/config.h"
+#include "runs/task.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 struct QuickstartAudio {
   int places = 8;            ///< synthetic places (1..8)
@@ -40,9 +41,6 @@ struct QuickstartConfig {
   Json to_json() const;
 };
 
-/// Whether a parsed config JSON is a quickstart ("task": "quickstart").
-bool is_quickstart_config(const Json& j);
-
 /// Loads CONFIG.json with key=value overrides ("vae.train.steps=5", "audio.places=3") and parses it.
 QuickstartConfig load_quickstart_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
 
@@ -54,8 +52,12 @@ struct QuickstartResult {
   Json summary;                               ///< per part: its headline metrics (also run_dir/summary.json)
 };
 
-/// Runs every part in order; the run directory is created (an existing one with another config is an error).
+/// Runs every part in order; the run directory is created (an existing one with another config is refused,
+/// runs/run_dir.h: its config file is quickstart.json and its result summary.json).
 QuickstartResult run_quickstart_experiment(const QuickstartConfig& config, const std::filesystem::path& run_dir,
                                            std::ostream& log);
 
-}  // namespace songlines::experiments
+/// The main job's entry in the task table (runs/task.h): parses j as a QuickstartConfig.
+PreparedRun prepare_quickstart(const Json& j, const std::filesystem::path& base_dir);
+
+}  // namespace songlines::runs

@@ -21,7 +21,7 @@
 
 #include "core/config.h"
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 struct Trial {
   int index = 0;                        ///< 0-based; the Slurm array task id
@@ -36,7 +36,7 @@ struct SweepSpec {
   std::filesystem::path config_file;    ///< absolute path of the sweep config
   Json base;                            ///< the config without its "sweep" section, --set overrides applied
   std::vector<std::string> base_overrides;  ///< --set overrides of the sweep command (passed to every trial)
-  bool vae = false;                     ///< trials are generative runs (songlines train-vae)
+  std::string task = "location";        ///< the trials' task (runs/task.h): location or vae
   std::vector<Trial> trials;
 };
 
@@ -74,8 +74,9 @@ struct TrialOutcome {
 /// The trial's config: base with its overrides applied.
 Json trial_config(const SweepSpec& spec, const Trial& trial);
 
-/// Runs one trial in this process (the body of `songlines sweep CONFIG --trial K`): a location run or a
-/// generative run in <sweep_dir>/trials/<name>/, resumed when partial. Returns metrics.json's content.
+/// Runs one trial in this process (the body of `songlines sweep CONFIG --trial K`): a run of the sweep's task
+/// (runs/task.h, as `songlines run` runs it) in <sweep_dir>/trials/<name>/, resumed when partial. Returns
+/// metrics.json's content.
 Json run_trial(const SweepSpec& spec, const Trial& trial, const std::filesystem::path& sweep_dir, std::ostream& log);
 
 /// Writes sweep.json and runs the trials that are not complete with a pool of child processes, each
@@ -91,4 +92,4 @@ Json sweep_manifest(const SweepSpec& spec, const std::filesystem::path& sweep_di
 std::string slurm_script(const SweepSpec& spec, const std::filesystem::path& sweep_dir,
                          const std::filesystem::path& executable, const std::vector<std::string>& sweep_args);
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

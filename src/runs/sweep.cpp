@@ -1,4 +1,4 @@
-#include "experiments/sweep.h"
+#include "runs/sweep.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -21,13 +21,11 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "generate/vae_run.h"
-#include "runs/experiment.h"
-#include "runs/run_config.h"
+#include "runs/task.h"
 
 extern char** environ;
 
-namespace songlines::experiments {
+namespace songlines::runs {
 
 namespace fs = std::filesystem;
 
@@ -128,7 +126,10 @@ SweepSpec load_sweep(const fs::path& config_file, const std::vector<std::string>
   Json section = j["sweep"];
   j.erase("sweep");
   spec.base = j;
-  spec.vae = generate::is_vae_config(j);
+  spec.task = task_of(j);
+  if (!find_task(spec.task).sweepable)
+    throw ConfigError("sweep: trials of task \"" + spec.task + "\" cannot be swept (their run writes no metrics.json); "
+                      "sweep its parts' configs instead");
 
   ConfigReader r(section, "sweep");
   spec.name = config_file.stem().string();
@@ -205,11 +206,7 @@ SweepSpec load_sweep(const fs::path& config_file, const std::vector<std::string>
   // Validate every trial's config now: a typo in a grid key must fail before hours of compute, not in trial 17.
   for (const auto& t : spec.trials) {
     try {
-      Json tj = trial_config(spec, t);
-      if (spec.vae)
-        (void)generate::VaeRunConfig::from_json(tj, spec.config_file.parent_path());
-      else
-        (void)runs::RunConfig::from_json(tj, spec.config_file.parent_path());
+      (void)prepare_run(trial_config(spec, t), spec.config_file.parent_path());
     } catch (const UsageError& e) {
       throw ConfigError("sweep trial " + std::to_string(t.index) + " (" + t.name + "): " + e.what());
     }
@@ -240,7 +237,7 @@ Json sweep_manifest(const SweepSpec& spec, const fs::path& sweep_dir) {
   return {{"name", spec.name},
           {"config", spec.config_file.string()},
           {"set", spec.base_overrides},
-          {"task", spec.vae ? "vae" : "location"},
+          {"task", spec.task},
           {"base", spec.base},
           {"trials", trials}};
 }
@@ -250,12 +247,7 @@ Json run_trial(const SweepSpec& spec, const Trial& trial, const fs::path& sweep_
   fs::create_directories(dir);
   Json tj = trial_config(spec, trial);
   log << "trial " << trial.index << " (" << trial.name << ") in " << dir.string() << "\n";
-  if (spec.vae) {
-    auto config = generate::VaeRunConfig::from_json(tj, spec.config_file.parent_path());
-    return generate::run_vae_experiment(config, dir, log);
-  }
-  auto config = runs::RunConfig::from_json(tj, spec.config_file.parent_path());
-  return runs::run_experiment(config, dir, log).metrics;
+  return prepare_run(tj, spec.config_file.parent_path()).run(dir, log).metrics;
 }
 
 namespace {
@@ -436,4 +428,4 @@ std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const
   return s.str();
 }
 
-}  // namespace songlines::experiments
+}  // namespace songlines::runs

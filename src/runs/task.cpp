@@ -1,0 +1,59 @@
+#include "runs/task.h"
+
+#include "core/error.h"
+#include "runs/location_run.h"
+#include "runs/quickstart.h"
+#include "runs/vae_run.h"
+
+namespace songlines::runs {
+
+namespace fs = std::filesystem;
+
+const std::vector<Task>& tasks() {
+  // The one place a task is registered.
+  static const std::vector<Task> table = {
+      {"location", "location models under K-fold x R cross-validation (runs/location_run.h)",
+       RunDirNaming::kTimestamped, true, prepare_location_run},
+      {"vae", "the coordinate-conditioned VAE, its samples and evaluation (runs/vae_run.h)",
+       RunDirNaming::kTimestamped, true, prepare_vae_run},
+      {"quickstart", "the main job: synthesized audio, features, location runs, a VAE run, one report (runs/quickstart.h)",
+       RunDirNaming::kExperiment, false, prepare_quickstart},
+  };
+  return table;
+}
+
+const Task& find_task(const std::string& name) {
+  std::string names;
+  for (const auto& t : tasks()) {
+    if (t.name == name) return t;
+    names += (names.empty() ? "" : ", ") + t.name;
+  }
+  throw ConfigError("task: unknown task \"" + name + "\" (" + names + ")");
+}
+
+std::string task_of(const Json& config, const std::string& default_task) {
+  if (!config.is_object()) throw ConfigError("config: expected an object, got " + json_type_name(config));
+  if (config.contains("task")) {
+    if (!config["task"].is_string()) throw ConfigError("task: expected a string, got " + json_type_name(config["task"]));
+    return config["task"].get<std::string>();
+  }
+  if (config.contains("type") && config["type"] == "vae") return "vae";  // the older spelling of "task": "vae"
+  return default_task;
+}
+
+PreparedRun prepare_run(const Json& config, const fs::path& base_dir, const std::string& default_task) {
+  return find_task(task_of(config, default_task)).prepare(config, base_dir);
+}
+
+PreparedRun load_run(const fs::path& config_file, const std::vector<std::string>& overrides,
+                     const std::string& default_task) {
+  Json j = load_json_file(config_file.string());
+  for (const auto& o : overrides) apply_override(j, o);
+  return prepare_run(j, fs::absolute(config_file).parent_path(), default_task);
+}
+
+fs::path default_run_dir(const PreparedRun& run, const fs::path& output_root) {
+  return default_run_dir(find_task(run.task).naming, run.experiment, run.resolved, output_root);
+}
+
+}  // namespace songlines::runs
