@@ -100,8 +100,10 @@ train::Dataset load_run_data(const RunConfig& config) {
   std::vector<fs::path> files;
   for (const auto& s : sources)
     for (auto& f : shards::list_shards(s)) files.push_back(f);
+  const train::FrameLoading frames{train::FrameResidence::kAuto, config.data.memory_budget_mb << 20, {}};
   return train::load_summary_dataset(files, config.data.features,
-                                     config.has_temporal() ? config.data.frame_features : std::vector<std::string>{});
+                                     config.has_temporal() ? config.data.frame_features : std::vector<std::string>{},
+                                     frames);
 }
 
 fs::path default_run_dir(const RunConfig& config, const fs::path& output_root) {
@@ -121,9 +123,11 @@ bool final_model_complete(const fs::path& run_dir) {
 }
 
 namespace {
-// A config's identity for resuming: everything but the device, which changes how a run computes, not what.
+// A config's identity for resuming: everything but the device and the memory budget, which change how a run
+// computes, not what.
 Json run_identity(Json resolved) {
   resolved.erase("device");
+  resolved["data"].erase("memory_budget_mb");  // where frames are held, like the device, changes how, not what
   return resolved;
 }
 }  // namespace

@@ -131,6 +131,39 @@ TEST(TemporalModel, LearnsPlaceFromFrameStructureThatSummariesHide) {
   EXPECT_GE(right, 44) << "tracks predicted in their own country";
 }
 
+// data.memory_budget_mb below the frames' size (about 1.4 MiB here) streams them from the shard
+// (docs/scaling.md "Data larger than memory"): the run's predictions and metrics equal the in-memory run's.
+TEST(TemporalModel, AMemoryBudgetBelowTheFramesStreamsThemWithTheSameResults) {
+  testing::TempDir dir;
+  auto shard = write_place_shard(dir.path());
+  Json c = temporal_config(shard);
+  c["models"][1]["train"]["epochs"] = 4;
+  c["refit_final"] = false;
+  std::ofstream(dir / "memory.json") << c.dump();
+  c["data"]["memory_budget_mb"] = 1;
+  std::ofstream(dir / "stream.json") << c.dump();
+  for (const char* name : {"memory", "stream"}) {
+    auto r = testing::run_songlines("run " + (dir / (std::string(name) + ".json")).string() + " --run-dir " +
+                                    (dir / name).string());
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.output;
+  }
+  EXPECT_EQ(load_json_file((dir / "stream" / "config.json").string())["data"]["memory_budget_mb"], 1);
+  auto text = [&](const char* run, const char* file) {
+    std::ifstream in(dir / run / file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_FALSE(text("memory", "predictions.csv").empty());
+  EXPECT_EQ(text("stream", "predictions.csv"), text("memory", "predictions.csv"));
+  EXPECT_EQ(load_json_file((dir / "stream" / "metrics.json").string())["models"]["conv"]["mean_km"],
+            load_json_file((dir / "memory" / "metrics.json").string())["models"]["conv"]["mean_km"]);
+
+  c["data"]["memory_budget_mb"] = -1;
+  std::ofstream(dir / "bad.json") << c.dump();
+  auto bad = testing::run_songlines("run " + (dir / "bad.json").string() + " --run-dir " + (dir / "bad").string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("data.memory_budget_mb"), std::string::npos) << bad.output;
+}
+
 TEST(TemporalModel, TableDataWithATemporalModelIsAConfigError) {
   Json j = Json::parse(R"({"data": {"table": {"format": "gom", "path": "x.txt"}},
                            "models": [{"type": "temporal", "head": {"type": "sphere"}}]})");
