@@ -196,8 +196,10 @@ int run(const cxxopts::ParseResult& args) {
     l.residence = train::FrameResidence::kStream;
     l.memory_budget_bytes = kCacheBytes;
     const auto stream = train::load_summary_dataset(files, {}, train::default_frame_blocks(), l);
-    std::printf("    frames streamed (64 MiB, prefetch): %8.0f crops/s (peak cache %.1f MiB)\n", time_training(stream, epochs),
-                static_cast<double>(stream.sequences->store->stats().peak_cached_bytes) / (1 << 20));
+    const double crops_per_s = time_training(stream, epochs);
+    const auto st = stream.sequences->store->stats();
+    std::printf("    frames streamed (64 MiB, prefetch): %8.0f crops/s (peak cache %.1f MiB, %.1f s of reads)\n",
+                crops_per_s, static_cast<double>(st.peak_cached_bytes) / (1 << 20), st.read_seconds);
   }
   return 0;
 }

@@ -85,7 +85,7 @@ struct FrameStore::Impl {
       shards[open_order.back()].reader.reset();
       open_order.pop_back();
     }
-    auto reader = std::make_unique<shards::ShardReader>(sh.path);
+    auto reader = std::make_unique<shards::ShardReader>(sh.path, shards::ShardReaderOptions{options.chunk_cache_bytes});
     if (frame_block_dims(*reader, blocks) != first_block_dims)
       throw InputError(sh.path.string(), "frame arrays changed during the run (the shard was rewritten)");
     sh.reader = std::move(reader);

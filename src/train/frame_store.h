@@ -2,7 +2,7 @@
 // models and the VAE take crops of a few hundred frames, so a collection larger than memory is read as HDF5
 // hyperslabs of just those frames through a page cache with a byte budget. Memory is then set by the budget,
 // not by the collection: the cache holds at most budget_bytes of frames, and each of at most max_open_files
-// open shards adds HDF5's chunk cache (<= 1 MiB per frame block read). A crop equals the in-memory copy of the
+// open shards adds HDF5's chunk cache (chunk_cache_bytes per frame block read, none by default). A crop equals the in-memory copy of the
 // same frames exactly (the same float32 values, the blocks side by side in the same column order).
 #pragma once
 
@@ -21,6 +21,9 @@ struct FrameStoreOptions {
   int64_t budget_bytes = int64_t{256} << 20;  ///< most bytes of frames (float32) the page cache holds
   int64_t page_frames = 256;                  ///< frames per cached page; a page never spans two tracks
   int max_open_files = 16;                    ///< shards open at once (least recently used ones are closed)
+  /// HDF5's chunk cache per frame array of an open shard (shards::ShardReaderOptions). 0: pages are read
+  /// straight from the file, not whole chunks (up to 1 MiB for a few KiB); compressed shards want a cache.
+  int64_t chunk_cache_bytes = 0;
   bool operator==(const FrameStoreOptions&) const = default;
 };
 

@@ -8,6 +8,7 @@
 
 #include "audio/audio_file.h"
 #include "core/config.h"
+#include "runs/experiment.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
 #include "train/dataset.h"
@@ -142,6 +143,9 @@ TEST(TemporalModel, AMemoryBudgetBelowTheFramesStreamsThemWithTheSameResults) {
   std::ofstream(dir / "memory.json") << c.dump();
   c["data"]["memory_budget_mb"] = 1;
   std::ofstream(dir / "stream.json") << c.dump();
+  EXPECT_TRUE(load_run_data(RunConfig::from_json(c, dir.path())).sequences->streamed());
+  c["data"]["memory_budget_mb"] = 2;
+  EXPECT_FALSE(load_run_data(RunConfig::from_json(c, dir.path())).sequences->streamed()) << "1.4 MiB fit in 2";
   for (const char* name : {"memory", "stream"}) {
     auto r = testing::run_songlines("run " + (dir / (std::string(name) + ".json")).string() + " --run-dir " +
                                     (dir / name).string());
