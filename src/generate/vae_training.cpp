@@ -3,10 +3,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <cmath>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
 #include "models/torch_compat.h"
+#include "train/batch_prefetcher.h"
 
 namespace songlines::generate {
 
@@ -38,7 +41,8 @@ VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& pat
 namespace {
 
 struct CropSampler {
-  std::vector<const MelTrack*> tracks;  // those long enough
+  const MelCropSource& source;
+  std::vector<int64_t> tracks;  // those long enough
   int64_t seg;
   std::mt19937_64 rng;
 
@@ -48,14 +52,41 @@ struct CropSampler {
     std::vector<geo::LatLon> places;
     std::uniform_int_distribution<size_t> pick(0, tracks.size() - 1);
     for (int i = 0; i < batch; ++i) {
-      const MelTrack& t = *tracks[pick(rng)];
-      std::uniform_int_distribution<int64_t> start(0, t.mel_db.size(0) - seg);
-      crops.push_back(t.mel_db.narrow(0, start(rng), seg));
-      places.push_back(t.place);
+      const int64_t t = tracks[pick(rng)];
+      std::uniform_int_distribution<int64_t> start(0, source.frames(t) - seg);
+      crops.push_back(source.crop(t, start(rng), seg));
+      places.push_back(source.place(t));
     }
     return {torch::stack(crops), models::places_to_unit_vectors(places)};
   }
 };
+
+// Per-band mean and standard deviation (ddof 0) over every frame of the given tracks, in float64, read a fixed
+// number of frames at a time so that a streamed source sums in the same order as one in memory.
+std::pair<torch::Tensor, torch::Tensor> band_statistics(const MelCropSource& source, const std::vector<int64_t>& tracks) {
+  constexpr int64_t kPieceFrames = 4096;
+  const int64_t bands = source.n_mels();
+  std::vector<double> mean(static_cast<size_t>(bands), 0.0), var(static_cast<size_t>(bands), 0.0);
+  auto for_each_frame = [&](const auto& visit) {
+    for (const int64_t t : tracks)
+      for (int64_t f = 0; f < source.frames(t); f += kPieceFrames) {
+        const auto piece = source.crop(t, f, std::min(kPieceFrames, source.frames(t) - f)).contiguous();
+        const float* x = piece.data_ptr<float>();
+        for (int64_t r = 0; r < piece.size(0); ++r) visit(x + r * bands);
+      }
+  };
+  double n = 0;
+  for_each_frame([&](const float* row) {
+    for (int64_t k = 0; k < bands; ++k) mean[k] += row[k];
+    n += 1;
+  });
+  for (auto& m : mean) m /= n;
+  for_each_frame([&](const float* row) {
+    for (int64_t k = 0; k < bands; ++k) var[k] += (row[k] - mean[k]) * (row[k] - mean[k]);
+  });
+  for (auto& v : var) v = std::sqrt(v / n);
+  return {torch::tensor(mean, torch::kFloat64), torch::tensor(var, torch::kFloat64)};
+}
 
 }  // namespace
 
@@ -80,16 +111,27 @@ double evaluate_reconstruction(VaeBundle& b, const std::vector<MelTrack>& tracks
 VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
                     const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
                     const VaeMetricsCallback& on_metrics) {
+  std::vector<const MelTrack*> tracks;
+  for (const auto& t : train) {
+    TORCH_CHECK(t.mel_db.dim() == 2 && t.mel_db.size(1) == model.n_mels, "track ", t.id, ": mel_db must be [frames, ",
+                model.n_mels, "], got ", t.mel_db.sizes());
+    tracks.push_back(&t);
+  }
+  return train_vae(InMemoryMelSource(std::move(tracks)), val, model, audio, o, on_metrics);
+}
+
+VaeBundle train_vae(const MelCropSource& train, const std::vector<MelTrack>& val, const models::VaeOptions& model,
+                    const MelAnalysisOptions& audio, const VaeTrainOptions& o, const VaeMetricsCallback& on_metrics) {
   model.validate();
   if (audio.n_mels != model.n_mels)
     throw ConfigError("model.n_mels (" + std::to_string(model.n_mels) + ") differs from the data's n_mels (" +
                       std::to_string(audio.n_mels) + ")");
-  CropSampler sampler{{}, model.segment_frames, std::mt19937_64(o.seed)};
-  for (const auto& t : train) {
-    TORCH_CHECK(t.mel_db.dim() == 2 && t.mel_db.size(1) == model.n_mels, "track ", t.id, ": mel_db must be [frames, ",
-                model.n_mels, "], got ", t.mel_db.sizes());
-    if (t.mel_db.size(0) >= model.segment_frames) sampler.tracks.push_back(&t);
-  }
+  if (train.size() > 0 && train.n_mels() != model.n_mels)
+    throw InputError("training set", "frames have " + std::to_string(train.n_mels()) + " bands, model.n_mels is " +
+                                         std::to_string(model.n_mels));
+  CropSampler sampler{train, {}, model.segment_frames, std::mt19937_64(o.seed)};
+  for (int64_t t = 0; t < train.size(); ++t)
+    if (train.frames(t) >= model.segment_frames) sampler.tracks.push_back(t);
   if (sampler.tracks.empty())
     throw InputError("training set", "no track has at least segment_frames = " + std::to_string(model.segment_frames) +
                                          " frames");
@@ -98,17 +140,12 @@ VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTra
   b.model_options = model;
   b.audio = audio;
   {
-    // Per-band statistics over every training frame ([frames, n_mels] concatenated).
-    std::vector<torch::Tensor> all;
-    std::vector<geo::LatLon> places;
-    for (const auto* t : sampler.tracks) {
-      all.push_back(t->mel_db);
-      places.push_back(t->place);
-    }
-    auto cat = torch::cat(all, 0).to(torch::kFloat64);
-    b.band_mean = cat.mean(0).to(torch::kFloat32);
+    const auto [mean, spread] = band_statistics(train, sampler.tracks);
+    b.band_mean = mean.to(torch::kFloat32);
     constexpr double kStdFloor = 1e-3;  // dB; constant bands (silence floors) would divide by zero
-    b.band_std = cat.std(0, /*unbiased=*/false).clamp_min(kStdFloor).to(torch::kFloat32);
+    b.band_std = spread.clamp_min(kStdFloor).to(torch::kFloat32);
+    std::vector<geo::LatLon> places;
+    for (const int64_t t : sampler.tracks) places.push_back(train.place(t));
     b.default_place = geo::spherical_centroid(places.data(), places.size());
   }
   b.device = torch_compat::resolve_device(o.device);
@@ -126,8 +163,13 @@ VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTra
   auto start = std::chrono::steady_clock::now();
   double acc_loss = 0, acc_rec = 0, acc_kl = 0, acc_adv = 0;
   int64_t acc_n = 0;
+  // A streamed source: a thread draws and reads the next batch while this one trains (the sampler is used by that
+  // thread alone, in step order, so the draws are those of the loop without it).
+  using CropBatch = std::pair<torch::Tensor, torch::Tensor>;
+  std::optional<train::BatchPrefetcher<CropBatch>> prefetch;
+  if (train.streamed()) prefetch.emplace(o.steps, [&](int64_t) { return sampler.sample(o.batch_size); });
   for (int64_t step = 1; step <= o.steps; ++step) {
-    auto [mel, places] = sampler.sample(o.batch_size);
+    auto [mel, places] = prefetch ? prefetch->next() : sampler.sample(o.batch_size);
     auto x = ((mel.to(b.device) - b.band_mean.to(b.device)) / b.band_std.to(b.device)).transpose(1, 2).unsqueeze(1);
     auto v = places.to(b.device);
     // Noise from a CPU generator for reproducibility across devices.

@@ -9,17 +9,11 @@
 #include <vector>
 
 #include "core/config.h"
+#include "generate/mel_crop_source.h"
 #include "generate/vae_bundle.h"
 #include "models/torch_compat.h"
 
 namespace songlines::generate {
-
-/// One track: its log-mel frames and place.
-struct MelTrack {
-  std::string id;
-  geo::LatLon place;
-  torch::Tensor mel_db;  ///< [frames, n_mels] float32 (CPU)
-};
 
 struct VaeTrainOptions {
   int64_t steps = 2000;          ///< optimiser steps
@@ -45,6 +39,11 @@ using VaeMetricsCallback = std::function<void(const Json& record)>;
 VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
                     const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
                     const VaeMetricsCallback& on_metrics = {});
+/// The same from any crop source (tracks shorter than segment_frames are skipped). With a streamed source
+/// (ShardMelSource) a thread reads the next batch's crops while one trains; the crops, and so the trained
+/// model, equal those of the same tracks in memory.
+VaeBundle train_vae(const MelCropSource& train, const std::vector<MelTrack>& val, const models::VaeOptions& model,
+                    const MelAnalysisOptions& audio, const VaeTrainOptions& o, const VaeMetricsCallback& on_metrics = {});
 
 /// Mean reconstruction MSE (normalised units) of the posterior mean over fixed crops (every segment_frames of
 /// each track, up to max_crops per track), decoded under the track's own place.

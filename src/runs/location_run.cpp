@@ -94,8 +94,10 @@ train::Dataset load_run_data(const RunConfig& config) {
   std::vector<fs::path> files;
   for (const auto& s : sources)
     for (auto& f : shards::list_shards(s)) files.push_back(f);
+  const train::FrameLoading frames{train::FrameResidence::kAuto, config.data.memory_budget_mb << 20, {}};
   return train::load_summary_dataset(files, config.data.features,
-                                     config.has_temporal() ? config.data.frame_features : std::vector<std::string>{});
+                                     config.has_temporal() ? config.data.frame_features : std::vector<std::string>{},
+                                     frames);
 }
 
 fs::path final_model_dir(const fs::path& run_dir) { return run_dir / "checkpoints" / "final"; }

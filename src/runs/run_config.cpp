@@ -37,6 +37,8 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
     d.read("shards", c.data.shards);
     d.read("features", c.data.features);
     d.read("frame_features", c.data.frame_features);
+    d.read("memory_budget_mb", c.data.memory_budget_mb);
+    if (c.data.memory_budget_mb < 0) throw ConfigError("data.memory_budget_mb: must be >= 0 (0: a quarter of the memory)");
     if (d.has("table")) {
       auto t = d.child("table");
       t.require("format", c.data.table_format);
@@ -108,7 +110,9 @@ bool RunConfig::has_temporal() const {
 }
 
 Json RunConfig::to_json() const {
-  Json data = {{"features", this->data.features}, {"frame_features", this->data.frame_features}};
+  Json data = {{"features", this->data.features},
+               {"frame_features", this->data.frame_features},
+               {"memory_budget_mb", this->data.memory_budget_mb}};
   if (!this->data.shards.empty()) data["shards"] = this->data.shards;
   else data["table"] = {{"format", this->data.table_format}, {"path", this->data.table_path}};
   Json ms = Json::array();

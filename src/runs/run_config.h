@@ -19,6 +19,9 @@ struct DataConfig {
   std::string table_path;              ///< the table file
   std::vector<std::string> features;   ///< summary blocks to use; empty = all
   std::vector<std::string> frame_features;  ///< temporal models: frame arrays (default: the seed's four)
+  /// Temporal models: MiB of frames held in memory; frames beyond it are streamed from the shards
+  /// (docs/scaling.md "Data larger than memory"). 0: a quarter of the machine's physical memory.
+  int64_t memory_budget_mb = 0;
 };
 
 struct EvaluationConfig {

@@ -12,7 +12,9 @@ namespace songlines::runs {
 namespace fs = std::filesystem;
 
 Json run_identity(Json resolved) {
+  // The device and the memory budget change how a run computes, not what.
   resolved.erase("device");
+  if (auto data = resolved.find("data"); data != resolved.end() && data->is_object()) data->erase("memory_budget_mb");
   return resolved;
 }
 

@@ -9,8 +9,8 @@
 
 namespace songlines::runs {
 
-/// A resolved config's identity for resuming: everything but "device", which changes how a run computes, not
-/// what (the same config resumes on another device).
+/// A resolved config's identity for resuming: everything but "device" and "data.memory_budget_mb", which change
+/// how a run computes, not what (the same config resumes on another device or with another budget).
 Json run_identity(Json resolved);
 
 /// How a task names its run directory when no --run-dir is given.

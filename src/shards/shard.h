@@ -82,10 +82,18 @@ class ShardWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+/// How a reader reads frame arrays.
+struct ShardReaderOptions {
+  /// Bytes of HDF5's chunk cache per dataset; -1: HDF5's default (1 MiB). With the cache, a read of a few rows
+  /// loads and keeps their whole chunk (up to 1 MiB); 0 reads uncompressed rows straight from the file, which
+  /// is what random crops want (train::FrameStore; docs/scaling.md "Data larger than memory").
+  int64_t chunk_cache_bytes = -1;
+};
+
 class ShardReader {
  public:
   /// Opens and validates layout and version; throws InputError naming the file and what is wrong.
-  explicit ShardReader(const std::filesystem::path& path);
+  explicit ShardReader(const std::filesystem::path& path, const ShardReaderOptions& options = {});
   ~ShardReader();
   ShardReader(ShardReader&&) noexcept;
   ShardReader& operator=(ShardReader&&) noexcept;

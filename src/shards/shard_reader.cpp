@@ -37,6 +37,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 struct ShardReader::Impl {
   std::filesystem::path path;
+  ShardReaderOptions options;
   std::string file_name;  // for messages
   h5::Handle file;
   ShardAttributes attributes;
@@ -108,7 +109,15 @@ struct ShardReader::Impl {
     if (!std::filesystem::exists(path, ec)) fail("no such file");
     if (std::filesystem::is_directory(path, ec)) fail("is a directory, not a shard file");
     if (H5Fis_hdf5(path.c_str()) <= 0) fail("not an HDF5 file");
-    file = h5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    h5::Handle access;
+    if (options.chunk_cache_bytes >= 0) {
+      constexpr size_t kChunkCacheSlots = 521;  // HDF5's default slot count (a prime)
+      constexpr double kPreemption = 0.75;      // HDF5's default
+      access = h5::plist(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
+      h5::check_status(H5Pset_cache(access, 0, kChunkCacheSlots, static_cast<size_t>(options.chunk_cache_bytes), kPreemption),
+                       file_name + ": H5Pset_cache");
+    }
+    file = h5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.valid() ? access.get() : H5P_DEFAULT), H5Fclose);
     if (!file.valid()) fail("cannot open HDF5 file (truncated or corrupt?)");
 
     long long version = 0;
@@ -266,8 +275,10 @@ struct ShardReader::Impl {
   }
 };
 
-ShardReader::ShardReader(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+ShardReader::ShardReader(const std::filesystem::path& path, const ShardReaderOptions& options)
+    : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
+  impl_->options = options;
   impl_->file_name = path.string();
   impl_->open_and_validate();
 }

@@ -1,5 +1,7 @@
 #include "train/dataset.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -28,15 +30,22 @@ std::vector<std::string> resolve_features(const std::vector<std::string>& reques
 
 std::vector<std::string> default_frame_blocks() { return {"mfcc", "chroma_stft", "spectral_contrast", "tonnetz"}; }
 
+void FrameSequences::copy_rows(int64_t i, int64_t start, int64_t count, float* dst) const {
+  if (store) return store->read(i, start, count, dst);
+  std::copy(track(i) + start * dim, track(i) + (start + count) * dim, dst);
+}
+
+int64_t default_memory_budget_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  constexpr int64_t kFallback = int64_t{1} << 30;  // when the system does not say
+  if (pages <= 0 || page_size <= 0) return kFallback;
+  return static_cast<int64_t>(pages) * page_size / 4;
+}
+
 void append_frame_sequences(const shards::ShardReader& reader, const std::vector<int64_t>& tracks, FrameSequences& out) {
   const std::string where = reader.path().string();
-  std::vector<int64_t> dims;
   int64_t dim = 0;
-  for (const auto& b : out.blocks) {
-    if (!reader.has_frames(b)) throw InputError(where, "no frame array /frames/" + b + " (temporal models need frames)");
-    dims.push_back(reader.frame_dim(b));
-    dim += dims.back();
-  }
+  for (auto d : frame_block_dims(reader, out.blocks)) dim += d;
   if (out.dim == 0) out.dim = dim;
   if (dim != out.dim)
     throw InputError(where, "frame width " + std::to_string(dim) + " differs from " + std::to_string(out.dim));
@@ -57,13 +66,24 @@ void append_frame_sequences(const shards::ShardReader& reader, const std::vector
 }
 
 Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, const std::vector<std::string>& features,
-                             const std::vector<std::string>& frame_blocks) {
+                             const std::vector<std::string>& frame_blocks, const FrameLoading& frame_loading) {
   if (shards.empty()) throw InputError("data.shards", "no shard files");
   Dataset d;
   std::shared_ptr<FrameSequences> seq;
+  // Streamed or undecided (kAuto): the store learns the layout (nothing is read); kAuto then loads the frames
+  // into memory when they fit the budget.
+  std::shared_ptr<FrameStore> store;
+  std::vector<std::vector<int64_t>> kept_per_shard;
+  const int64_t budget =
+      frame_loading.memory_budget_bytes > 0 ? frame_loading.memory_budget_bytes : default_memory_budget_bytes();
   if (!frame_blocks.empty()) {
     seq = std::make_shared<FrameSequences>();
     seq->blocks = frame_blocks;
+    if (frame_loading.residence != FrameResidence::kInMemory) {
+      FrameStoreOptions o = frame_loading.store;
+      o.budget_bytes = budget;
+      store = std::make_shared<FrameStore>(frame_blocks, o);
+    }
   }
   for (const auto& path : shards) {
     shards::ShardReader reader(path);
@@ -93,9 +113,21 @@ Dataset load_summary_dataset(const std::vector<std::filesystem::path>& shards, c
       d.countries.push_back(reader.countries()[i]);
       d.artists.emplace_back();
     }
-    if (seq) append_frame_sequences(reader, kept, *seq);
+    if (store) {
+      store->add(reader, kept);
+      kept_per_shard.push_back(std::move(kept));
+    } else if (seq) {
+      append_frame_sequences(reader, kept, *seq);
+    }
   }
   if (d.coords.empty()) throw InputError(shards.front().string(), "no tracks with coordinates");
+  if (store && frame_loading.residence == FrameResidence::kAuto && store->total_bytes() <= budget) {
+    for (size_t s = 0; s < shards.size(); ++s) append_frame_sequences(shards::ShardReader(shards[s]), kept_per_shard[s], *seq);
+  } else if (store) {
+    seq->dim = store->dim();
+    for (int64_t t = 0; t < store->size(); ++t) seq->offsets.push_back(seq->offsets.back() + store->length(t));
+    seq->store = std::move(store);
+  }
   d.sequences = seq;
   return d;
 }
@@ -147,22 +179,36 @@ Standardizer Standardizer::fit_frames(const FrameSequences& seq, const std::vect
   s.mean.assign(seq.dim, 0.0);
   s.scale.assign(seq.dim, 0.0);
   SONGLINES_CHECK(!tracks.empty(), "Standardizer::fit_frames: no tracks");
+  // Every frame of the given tracks in order, in pieces ([rows, D]): the whole track in memory, a page at a time
+  // when streamed. The sums below run frame by frame in the same order either way.
+  std::vector<float> buffer;
+  auto for_each_piece = [&](int64_t t, const auto& visit) {
+    if (!seq.streamed()) return visit(seq.track(t), seq.length(t));
+    const int64_t piece = seq.store->options().page_frames;
+    for (int64_t f = 0; f < seq.length(t); f += piece) {
+      const int64_t rows = std::min(piece, seq.length(t) - f);
+      buffer.resize(static_cast<size_t>(rows * seq.dim));
+      seq.copy_rows(t, f, rows, buffer.data());
+      visit(buffer.data(), rows);
+    }
+  };
   double n = 0;
   for (auto t : tracks) {
-    const float* x = seq.track(t);
-    for (int64_t f = 0; f < seq.length(t); ++f)
-      for (int64_t k = 0; k < seq.dim; ++k) s.mean[k] += x[f * seq.dim + k];
+    for_each_piece(t, [&](const float* x, int64_t rows) {
+      for (int64_t f = 0; f < rows; ++f)
+        for (int64_t k = 0; k < seq.dim; ++k) s.mean[k] += x[f * seq.dim + k];
+    });
     n += static_cast<double>(seq.length(t));
   }
   for (auto& m : s.mean) m /= n;
-  for (auto t : tracks) {
-    const float* x = seq.track(t);
-    for (int64_t f = 0; f < seq.length(t); ++f)
-      for (int64_t k = 0; k < seq.dim; ++k) {
-        double dlt = x[f * seq.dim + k] - s.mean[k];
-        s.scale[k] += dlt * dlt;
-      }
-  }
+  for (auto t : tracks)
+    for_each_piece(t, [&](const float* x, int64_t rows) {
+      for (int64_t f = 0; f < rows; ++f)
+        for (int64_t k = 0; k < seq.dim; ++k) {
+          double dlt = x[f * seq.dim + k] - s.mean[k];
+          s.scale[k] += dlt * dlt;
+        }
+    });
   for (auto& v : s.scale) {
     v = std::sqrt(v / n);
     if (!(v > 1e-12)) v = 1.0;

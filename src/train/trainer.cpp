@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/test_kill_point.h"
+#include "train/batch_prefetcher.h"
 
 namespace songlines::train {
 
@@ -163,20 +164,29 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
       // Crop windows come from the torch generator too, so a seeded run is reproducible and resumable.
       auto offsets = temporal() ? torch::rand({n}, torch::kFloat64) : torch::Tensor();
       double total = 0;
+      // Temporal: the tracks and first frames of the crops of the batch starting at row b of the epoch's order.
+      auto crop_batch = [&, order, offsets](int64_t b) {
+        std::vector<int64_t> tracks, starts;
+        const int64_t* ord = order.defined() ? order.data_ptr<int64_t>() : nullptr;
+        const double* off = offsets.data_ptr<double>();
+        for (int64_t j = b; j < std::min(b + batch, n); ++j) {
+          int64_t i = ord ? ord[j] : j;
+          int64_t t = rows[i];
+          int64_t slack = std::max<int64_t>(0, seq->length(t) - train_options_.crop_frames);
+          tracks.push_back(t);
+          starts.push_back(static_cast<int64_t>(off[i] * static_cast<double>(slack + 1)) % (slack + 1));
+        }
+        return crops(*seq, tracks, starts);
+      };
+      // Streamed frames: a thread reads the next batch's crops from the shards while this one trains. The crops
+      // are the same either way (the windows were drawn above, before any batch).
+      std::optional<BatchPrefetcher<torch::Tensor>> prefetch;
+      if (temporal() && seq->streamed())
+        prefetch.emplace((n + batch - 1) / batch, [&](int64_t k) { return crop_batch(k * batch); });
       for (int64_t b = 0; b < n; b += batch) {
         torch::Tensor xb = x, yb = y;
         if (temporal()) {
-          std::vector<int64_t> tracks, starts;
-          const int64_t* ord = order.defined() ? order.data_ptr<int64_t>() : nullptr;
-          const double* off = offsets.data_ptr<double>();
-          for (int64_t j = b; j < std::min(b + batch, n); ++j) {
-            int64_t i = ord ? ord[j] : j;
-            int64_t t = rows[i];
-            int64_t slack = std::max<int64_t>(0, seq->length(t) - train_options_.crop_frames);
-            tracks.push_back(t);
-            starts.push_back(static_cast<int64_t>(off[i] * static_cast<double>(slack + 1)) % (slack + 1));
-          }
-          xb = crops(*seq, tracks, starts).to(device_);
+          xb = (prefetch ? prefetch->next() : crop_batch(b)).to(device_);
           yb = order.defined() ? y.index_select(0, order_dev.slice(0, b, std::min(b + batch, n))) : y;
         } else if (batch < n) {
           auto idx = order_dev.slice(0, b, std::min(b + batch, n));
@@ -227,7 +237,7 @@ torch::Tensor NeuralLocationEstimator::crops(const FrameSequences& seq, const st
   for (size_t b = 0; b < tracks.size(); ++b) {
     const int64_t take = std::min(t_len, seq.length(tracks[b]) - starts[b]);
     float* row = dst + static_cast<int64_t>(b) * t_len * d;
-    std::copy(seq.track(tracks[b]) + starts[b] * d, seq.track(tracks[b]) + (starts[b] + take) * d, row);
+    seq.copy_rows(tracks[b], starts[b], take, row);
     standardizer_.apply_inplace(row, take);
   }
   return out;

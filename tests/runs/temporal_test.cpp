@@ -8,6 +8,7 @@
 
 #include "audio/audio_file.h"
 #include "core/config.h"
+#include "runs/experiment.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
 #include "train/dataset.h"
@@ -129,6 +130,42 @@ TEST(TemporalModel, LearnsPlaceFromFrameStructureThatSummariesHide) {
   }
   EXPECT_EQ(rows, 48);
   EXPECT_GE(right, 44) << "tracks predicted in their own country";
+}
+
+// data.memory_budget_mb below the frames' size (about 1.4 MiB here) streams them from the shard
+// (docs/scaling.md "Data larger than memory"): the run's predictions and metrics equal the in-memory run's.
+TEST(TemporalModel, AMemoryBudgetBelowTheFramesStreamsThemWithTheSameResults) {
+  testing::TempDir dir;
+  auto shard = write_place_shard(dir.path());
+  Json c = temporal_config(shard);
+  c["models"][1]["train"]["epochs"] = 4;
+  c["refit_final"] = false;
+  std::ofstream(dir / "memory.json") << c.dump();
+  c["data"]["memory_budget_mb"] = 1;
+  std::ofstream(dir / "stream.json") << c.dump();
+  EXPECT_TRUE(load_run_data(RunConfig::from_json(c, dir.path())).sequences->streamed());
+  c["data"]["memory_budget_mb"] = 2;
+  EXPECT_FALSE(load_run_data(RunConfig::from_json(c, dir.path())).sequences->streamed()) << "1.4 MiB fit in 2";
+  for (const char* name : {"memory", "stream"}) {
+    auto r = testing::run_songlines("run " + (dir / (std::string(name) + ".json")).string() + " --run-dir " +
+                                    (dir / name).string());
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.output;
+  }
+  EXPECT_EQ(load_json_file((dir / "stream" / "config.json").string())["data"]["memory_budget_mb"], 1);
+  auto text = [&](const char* run, const char* file) {
+    std::ifstream in(dir / run / file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_FALSE(text("memory", "predictions.csv").empty());
+  EXPECT_EQ(text("stream", "predictions.csv"), text("memory", "predictions.csv"));
+  EXPECT_EQ(load_json_file((dir / "stream" / "metrics.json").string())["models"]["conv"]["mean_km"],
+            load_json_file((dir / "memory" / "metrics.json").string())["models"]["conv"]["mean_km"]);
+
+  c["data"]["memory_budget_mb"] = -1;
+  std::ofstream(dir / "bad.json") << c.dump();
+  auto bad = testing::run_songlines("run " + (dir / "bad.json").string() + " --run-dir " + (dir / "bad").string());
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("data.memory_budget_mb"), std::string::npos) << bad.output;
 }
 
 TEST(TemporalModel, TableDataWithATemporalModelIsAConfigError) {
