@@ -152,6 +152,24 @@ class R2CPlan {
   int n_ = 0, batch_ = 0;
 };
 
+/// Batched 1-D double-to-complex-double plan ([batch, n] float64 -> [batch, n/2+1] complex128), default stream.
+class D2ZPlan {
+ public:
+  D2ZPlan(int n, int batch) {
+    int dims[1] = {n};
+    CUFFT_CHECK_THROW(cufftPlanMany(&plan_, 1, dims, nullptr, 1, n, nullptr, 1, n / 2 + 1, CUFFT_D2Z, batch));
+  }
+  ~D2ZPlan() {
+    if (plan_) cufftDestroy(plan_);
+  }
+  D2ZPlan(const D2ZPlan&) = delete;
+  D2ZPlan& operator=(const D2ZPlan&) = delete;
+  void execute(double* in, cufftDoubleComplex* out) const { CUFFT_CHECK_THROW(cufftExecD2Z(plan_, in, out)); }
+
+ private:
+  cufftHandle plan_ = 0;
+};
+
 class CublasHandle {
  public:
   explicit CublasHandle(cudaStream_t stream) {

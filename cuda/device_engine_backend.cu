@@ -39,6 +39,27 @@ class CufftR2C final : public BatchedRealFft {
   std::map<int64_t, std::unique_ptr<cuda::R2CPlan>> plans_;  // by batch size: full chunks and the last one
 };
 
+/// The CQT's float64 frames: cuFFT D2Z in chunks of kMaxFftFrames frames.
+class CufftD2Z final : public BatchedRealFft64 {
+ public:
+  explicit CufftD2Z(int64_t n_fft) : n_fft_(n_fft) {}
+  void forward(const double* frames, double* spectra, int64_t n_frames) override {
+    const int64_t n_bins = n_fft_ / 2 + 1;
+    for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
+      const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
+      auto it = plans_.find(n);
+      if (it == plans_.end())
+        it = plans_.emplace(n, std::make_unique<cuda::D2ZPlan>(static_cast<int>(n_fft_), static_cast<int>(n))).first;
+      it->second->execute(const_cast<double*>(frames + f0 * n_fft_),
+                          reinterpret_cast<cufftDoubleComplex*>(spectra + f0 * 2 * n_bins));
+    }
+  }
+
+ private:
+  int64_t n_fft_;
+  std::map<int64_t, std::unique_ptr<cuda::D2ZPlan>> plans_;  // by batch size: full chunks and the last one
+};
+
 class CublasGemm final : public RowMajorGemm {
  public:
   CublasGemm() : handle_(nullptr) {}
@@ -81,6 +102,14 @@ class CheckedChain final : public Chain {
       throw DeviceError(std::string("device engine (CUDA) finish_track: ") + e.what());
     }
   }
+  void run_cqt_batch(const CqtBatchRequest& request) override {
+    try {
+      inner_->run_cqt_batch(request);
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) run_cqt_batch: ") + e.what());
+    }
+  }
   std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                        int64_t max_elements) override {
     try {
@@ -112,7 +141,8 @@ std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordi
   CUDA_CHECK_THROW(cudaSetDevice(ordinal));
   try {
     return std::make_unique<CheckedChain>(std::make_unique<cuda_backend::MelChain>(
-        constants, std::make_unique<CufftR2C>(constants.n_fft), std::make_unique<CublasGemm>()));
+        constants, std::make_unique<CufftR2C>(constants.n_fft), std::make_unique<CublasGemm>(),
+        [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft64> { return std::make_unique<CufftD2Z>(n_fft); }));
   } catch (const thrust::system_error& e) {
     throw DeviceError(std::string("device engine (CUDA) setup: ") + e.what());
   }

@@ -79,6 +79,9 @@ class DeviceFeatureEngine {
   int64_t last_batch_count() const;
 
  private:
+  /// The CQT family's pass (after the tunings are known): fills cqt_mag, chroma_cqt and tonnetz of `out`.
+  void run_cqt_pass(const std::vector<std::span<const float>>& tracks, std::vector<TrackFeatures>& out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -34,7 +34,65 @@ struct ChainConstants {
   int64_t bins_per_octave = 12;      ///< chroma_stft.n_chroma
   float tuning_threshold = 0.0f;     ///< piptrack threshold, relative to the frame max (kPiptrackThreshold)
   std::vector<double> tuning_edges;  ///< [n_hist + 1] np.linspace(-0.5, 0.5, ceil(1/resolution) + 1)
+  int64_t cqt_bins_per_octave = 36;  ///< the CQT's estimate_tuning (on the MAGNITUDE): cqt.bins_per_octave
+  // The CQT family (cqt_n_bins 0: not requested). The per-tuning constants (octave bases, lengths) come with each
+  // batch (CqtBank); these do not depend on the tuning.
+  int64_t cqt_n_bins = 0;
+  int64_t cqt_n_chroma = 0;             ///< chroma_cqt.n_chroma (0: no chroma_cqt or tonnetz wanted)
+  std::vector<float> cq_to_chroma;      ///< [cqt_n_chroma, cqt_n_bins] 0/1 (filters.cq_to_chroma)
+  float chroma_cqt_threshold = 0.0f;    ///< chroma_cqt values below are zeroed
+  std::vector<double> tonnetz_phi;      ///< [6, cqt_n_chroma] tonnetz_phi (empty: no tonnetz)
   int64_t n_bins() const { return n_fft / 2 + 1; }
+};
+
+/// One CQT octave's geometry (cqt_octave_plan): frames of n_fft samples of the octave's signal y_i, centred, hop
+/// `hop`, projected on n_filters filters that fill output bins [first_bin, first_bin + n_filters).
+struct CqtOctaveGeometry {
+  int64_t n_fft = 0;
+  int64_t hop = 0;
+  int64_t first_bin = 0;
+  int64_t n_filters = 0;
+  bool decimate_after = false;  ///< y_{i+1} = decimation of y_i (else y_{i+1} = y_i)
+  bool operator==(const CqtOctaveGeometry&) const = default;
+};
+
+/// The CQT's constants at one tuning, built on the host from cqt_octave_plan (src/features/cqt.h).
+struct CqtBank {
+  std::vector<CqtOctaveGeometry> octaves;  ///< top octave first
+  /// Per octave [2 n_filters, 2 (n_fft/2+1)] float32, the complex64 basis B in real form for a spectrum stored
+  /// (re, im) interleaved: row 2r = (Re B_r, -Im B_r) interleaved, row 2r+1 = (Im B_r, Re B_r), so that
+  /// response [rows, 2 n_filters] = spectrum [rows, 2 (n_fft/2+1)] @ basis^T is (re, im) of basis_r . D.
+  std::vector<std::vector<float>> basis;
+  std::vector<double> inv_sqrt_length;  ///< [cqt_n_bins] 1 / sqrt(filter length)
+};
+
+/// The part of one octave's signal a CQT piece's frames read: y_i has `length` samples (the track's, halved at each
+/// decimation); the piece's frames read [begin, end) of it (the rest is their zero padding).
+struct CqtOctaveSpan {
+  int64_t length = 0;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+/// A run of CQT frames [frame_begin, frame_begin + n_frames) of one track (hop 512 at the track's rate).
+struct CqtPiece {
+  const CqtBank* bank = nullptr;     ///< constants at the track's CQT tuning (host)
+  std::vector<CqtOctaveSpan> spans;  ///< per octave
+  /// per octave, host: y_i[spans[i].begin, spans[i].end) (y_0 the track; y_{i+1} = cqt_decimate_octave(y_i), the
+  /// reference's libsoxr decimator run on the host over the whole track, or y_i when octave i does not decimate)
+  std::vector<const float*> signals;
+  int64_t frame_begin = 0;
+  int64_t n_frames = 0;              ///< >= 1
+  // Host destinations at row frame_begin of the track's matrices; nullptr: not wanted.
+  float* cqt_mag = nullptr;          ///< [n_frames, cqt_n_bins]
+  float* chroma = nullptr;           ///< [n_frames, cqt_n_chroma] chroma_cqt
+  float* tonnetz = nullptr;          ///< [n_frames, 6] tonnetz of chroma_cqt
+};
+
+/// One batch of CQT pieces; every piece's bank has the same octave geometry.
+struct CqtBatchRequest {
+  std::vector<CqtPiece> pieces;
+  bool poison = false;
 };
 
 /// One track's piptrack peaks (estimate_tuning's candidates: pitch > 0), gathered over its pieces: the peak
@@ -66,6 +124,8 @@ struct BatchPiece {
   float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
   const float* chroma_bank = nullptr;  ///< host [n_chroma, n_bins] filterbank at the track's tuning (with chroma)
   TuningCandidates* tuning = nullptr;  ///< append the piece's piptrack peaks here; nullptr: not wanted
+  /// append the piece's piptrack peaks of the MAGNITUDE at cqt_bins_per_octave (the CQT's tuning) here
+  TuningCandidates* cqt_tuning = nullptr;
 };
 
 /// What one batch computes (which intermediate stages run depends on which destinations are set).
@@ -91,6 +151,9 @@ class Chain {
   /// the number of candidates: they are streamed through the device at most max_elements at a time.
   virtual std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                                int64_t max_elements) = 0;
+  /// The CQT family of one batch of CQT pieces: octave by octave, the pieces' spans of y_i uploaded, framing,
+  /// float64 FFT rounded to complex64, basis GEMM, scale and |.|; then chroma_cqt and tonnetz.
+  virtual void run_cqt_batch(const CqtBatchRequest& request) = 0;
 };
 
 /// Host backend (Thrust OpenMP, FFTW float32, cblas); always built.

@@ -29,56 +29,87 @@ static_assert(THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_OMP, "the host backen
 namespace songlines::features::device_engine {
 namespace {
 
-/// FFTW float32 r2c over chunks of kChunkFrames frames, the chunks in parallel (fftwf_execute_dft_r2c on new
+/// FFTW's float32 and float64 real-FFT API, so that one class serves both precisions.
+struct FftwFloatApi {
+  using Real = float;
+  using Complex = fftwf_complex;
+  using Plan = fftwf_plan;
+  static constexpr const char* kName = "float32";
+  static int alignment_of(Real* p) { return fftwf_alignment_of(p); }
+  static Plan plan_many(int n, int howmany, Real* in, int n_bins, Complex* out) {
+    return fftwf_plan_many_dft_r2c(1, &n, howmany, in, nullptr, 1, n, out, nullptr, 1, n_bins, kFftwPlannerFlags);
+  }
+  static void execute(Plan p, Real* in, Complex* out) { fftwf_execute_dft_r2c(p, in, out); }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
+};
+struct FftwDoubleApi {
+  using Real = double;
+  using Complex = fftw_complex;
+  using Plan = fftw_plan;
+  static constexpr const char* kName = "float64";
+  static int alignment_of(Real* p) { return fftw_alignment_of(p); }
+  static Plan plan_many(int n, int howmany, Real* in, int n_bins, Complex* out) {
+    return fftw_plan_many_dft_r2c(1, &n, howmany, in, nullptr, 1, n, out, nullptr, 1, n_bins, kFftwPlannerFlags);
+  }
+  static void execute(Plan p, Real* in, Complex* out) { fftw_execute_dft_r2c(p, in, out); }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
+};
+
+/// FFTW r2c (float32 for the STFT, float64 for the CQT) over chunks of kChunkFrames frames, the chunks in parallel (fftwf_execute_dft_r2c on new
 /// arrays is thread-safe). Rows are n_fft floats in and n_fft/2+1 complex out, so every chunk start is congruent
 /// to the buffer's start modulo 64 bytes when kChunkFrames is a multiple of 8: one plan per (chunk size, input
 /// and output alignment) serves every chunk, with FFTW's SIMD codelets (an FFTW_UNALIGNED plan per frame ran
 /// about 3x slower). Plans are made with kFftwPlannerFlags (FFTW_ESTIMATE, which never touches the arrays) on
 /// the actual buffers, under the process-wide planner mutex.
-class FftwFloatFft final : public BatchedRealFft {
+template <class Api, class Interface>
+class FftwRealFft final : public Interface {
  public:
+  using Real = typename Api::Real;
+  using Complex = typename Api::Complex;
   static constexpr int64_t kChunkFrames = 32;
 
-  explicit FftwFloatFft(int64_t n_fft) : n_fft_(n_fft) {}
-  ~FftwFloatFft() override {
+  explicit FftwRealFft(int64_t n_fft) : n_fft_(n_fft) {}
+  ~FftwRealFft() override {
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-    for (auto& [key, plan] : plans_) fftwf_destroy_plan(plan);
+    for (auto& [key, plan] : plans_) Api::destroy(plan);
   }
-  FftwFloatFft(const FftwFloatFft&) = delete;
-  FftwFloatFft& operator=(const FftwFloatFft&) = delete;
+  FftwRealFft(const FftwRealFft&) = delete;
+  FftwRealFft& operator=(const FftwRealFft&) = delete;
 
-  void forward(const float* frames, float* spectra, int64_t n_frames) override {
+  void forward(const Real* frames, Real* spectra, int64_t n_frames) override {
     if (n_frames <= 0) return;
     const int64_t n_bins = n_fft_ / 2 + 1;
-    float* in = const_cast<float*>(frames);  // r2c out of place leaves its input untouched
-    auto* out = reinterpret_cast<fftwf_complex*>(spectra);
+    Real* in = const_cast<Real*>(frames);  // r2c out of place leaves its input untouched
+    auto* out = reinterpret_cast<Complex*>(spectra);
     const int64_t full = n_frames / kChunkFrames, rest = n_frames - full * kChunkFrames;
-    const fftwf_plan full_plan = full > 0 ? plan(kChunkFrames, in, out) : nullptr;
-    const fftwf_plan rest_plan = rest > 0 ? plan(rest, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins) : nullptr;
+    const typename Api::Plan full_plan = full > 0 ? plan(kChunkFrames, in, out) : nullptr;
+    const typename Api::Plan rest_plan =
+        rest > 0 ? plan(rest, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins) : nullptr;
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < full; ++c)
-      fftwf_execute_dft_r2c(full_plan, in + c * kChunkFrames * n_fft_, out + c * kChunkFrames * n_bins);
-    if (rest_plan) fftwf_execute_dft_r2c(rest_plan, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins);
+    for (int64_t c = 0; c < full; ++c) Api::execute(full_plan, in + c * kChunkFrames * n_fft_, out + c * kChunkFrames * n_bins);
+    if (rest_plan) Api::execute(rest_plan, in + full * kChunkFrames * n_fft_, out + full * kChunkFrames * n_bins);
   }
 
  private:
-  fftwf_plan plan(int64_t howmany, float* in, fftwf_complex* out) {
-    const std::array<int64_t, 3> key = {howmany, fftwf_alignment_of(in), fftwf_alignment_of(reinterpret_cast<float*>(out))};
+  typename Api::Plan plan(int64_t howmany, Real* in, Complex* out) {
+    const std::array<int64_t, 3> key = {howmany, Api::alignment_of(in), Api::alignment_of(reinterpret_cast<Real*>(out))};
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
-    const int n = static_cast<int>(n_fft_), n_bins = static_cast<int>(n_fft_ / 2 + 1);
-    fftwf_plan p = fftwf_plan_many_dft_r2c(1, &n, static_cast<int>(howmany), in, nullptr, 1, n, out, nullptr, 1, n_bins,
-                                           kFftwPlannerFlags);
+    const typename Api::Plan p =
+        Api::plan_many(static_cast<int>(n_fft_), static_cast<int>(howmany), in, static_cast<int>(n_fft_ / 2 + 1), out);
     if (p == nullptr)
-      throw Error("FFTW could not plan " + std::to_string(howmany) + " float32 real FFTs of size " + std::to_string(n_fft_));
+      throw Error("FFTW could not plan " + std::to_string(howmany) + " " + Api::kName + " real FFTs of size " +
+                  std::to_string(n_fft_));
     plans_.emplace(key, p);
     return p;
   }
 
   int64_t n_fft_;
-  std::map<std::array<int64_t, 3>, fftwf_plan> plans_;  // (howmany, input alignment, output alignment) -> plan
+  std::map<std::array<int64_t, 3>, typename Api::Plan> plans_;  // (howmany, input alignment, output alignment) -> plan
 };
+using FftwFloatFft = FftwRealFft<FftwFloatApi, BatchedRealFft>;
+using FftwDoubleFft = FftwRealFft<FftwDoubleApi, BatchedRealFft64>;
 
 int blas_int(int64_t v, const char* what) {
   if (v < 0 || v > INT_MAX)
@@ -101,8 +132,9 @@ class CblasGemm final : public RowMajorGemm {
 }  // namespace
 
 std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants) {
-  return std::make_unique<host::MelChain>(constants, std::make_unique<FftwFloatFft>(constants.n_fft),
-                                          std::make_unique<CblasGemm>());
+  return std::make_unique<host::MelChain>(
+      constants, std::make_unique<FftwFloatFft>(constants.n_fft), std::make_unique<CblasGemm>(),
+      [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft64> { return std::make_unique<FftwDoubleFft>(n_fft); });
 }
 
 }  // namespace songlines::features::device_engine

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <limits>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -385,10 +386,13 @@ inline void download_rows(const thr::device_vector<float>& dev, int64_t row0, in
   thr::copy(dev.begin() + row0 * dim, dev.begin() + (row0 + rows) * dim, host);
 }
 
+#include "features/device_engine/cqt_stage.inl"
+
 class MelChain final : public Chain {
  public:
-  MelChain(const ChainConstants& c, std::unique_ptr<BatchedRealFft> fft, std::unique_ptr<RowMajorGemm> gemm)
-      : c_(c), fft_(std::move(fft)), gemm_(std::move(gemm)) {
+  MelChain(const ChainConstants& c, std::unique_ptr<BatchedRealFft> fft, std::unique_ptr<RowMajorGemm> gemm,
+           RealFft64Factory make_fft64)
+      : c_(c), fft_(std::move(fft)), gemm_(std::move(gemm)), cqt_(c, std::move(make_fft64), gemm_.get()) {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
@@ -401,9 +405,10 @@ class MelChain final : public Chain {
     std::vector<float> max_out(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
     if (P == 0) return max_out;
     bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false,
-         want_tuning = false;
+         want_tuning = false, want_cqt_tuning = false;
     for (const BatchPiece& p : pieces) {
-      want_mag |= p.magnitude != nullptr;
+      want_mag |= p.magnitude != nullptr || p.cqt_tuning != nullptr;
+      want_cqt_tuning |= p.cqt_tuning != nullptr;
       want_chroma |= p.chroma != nullptr;
       want_tuning |= p.tuning != nullptr;
       if (p.chroma != nullptr && p.chroma_bank == nullptr)
@@ -464,7 +469,10 @@ class MelChain final : public Chain {
                                   want_power ? raw(power_) : nullptr});
 
     // ---- piptrack peaks of each row (estimate_tuning's candidates), compacted in row order, to each piece's track ----
-    if (want_tuning) find_tuning_candidates(request, rows, first);
+    if (want_tuning) find_tuning_candidates(request, rows, first, raw(power_), c_.bins_per_octave, &BatchPiece::tuning);
+    // the CQT's estimate_tuning: the same piptrack on the MAGNITUDE, at the CQT's bins per octave
+    if (want_cqt_tuning)
+      find_tuning_candidates(request, rows, first, raw(magnitude_), c_.cqt_bins_per_octave, &BatchPiece::cqt_tuning);
 
     // ---- chroma [rows, n_chroma] = power @ C^T (C at each piece's tuning), then each row / max |row| ----
     const int64_t n_chroma = c_.n_chroma;
@@ -573,6 +581,8 @@ class MelChain final : public Chain {
     }
   }
 
+  void run_cqt_batch(const CqtBatchRequest& request) override { cqt_.run(request); }
+
   std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                        int64_t max_elements) override {
     const int64_t T = static_cast<int64_t>(tracks.size());
@@ -679,8 +689,10 @@ class MelChain final : public Chain {
   /// Tracks per estimate_tunings group: bounds its histograms (2 x 2048 int64 counts per track and pass).
   static constexpr int64_t kTuningGroupTracks = 256;
 
-  /// Piptrack over the batch's power rows; each piece's peaks are appended to its TuningCandidates.
-  void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first) {
+  /// Piptrack over the batch's spectrum rows (power or magnitude, [rows, n_bins]) at bins_per_octave; each piece's
+  /// peaks are appended to its TuningCandidates (the piece's member `dest`).
+  void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first,
+                              const float* spectrum, int64_t bins_per_octave, TuningCandidates* BatchPiece::*dest) {
     const auto& pieces = request.pieces;
     const int64_t P = static_cast<int64_t>(pieces.size()), n_bins = c_.n_bins();
     const int64_t kb = std::max<int64_t>(c_.tuning_k_lo, 1), width = c_.tuning_k_hi - kb;
@@ -688,17 +700,17 @@ class MelChain final : public Chain {
     ensure_size(row_max_, rows);
     ensure_size(chroma_keys_, rows);
     auto row_keys = thr::make_transform_iterator(first, RowDivider(n_bins));
-    thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_bins, power_.begin(), chroma_keys_.begin(),
-                       row_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
+    thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_bins, thr::device_pointer_cast(spectrum),
+                       chroma_keys_.begin(), row_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
     const int64_t n = rows * width;
     ensure_size(peak_mag_, n);
     ensure_size(peak_bin_, n);
     thr::for_each(thr::device, first, first + n,
-                  PiptrackFunctor{raw(power_), raw(row_max_), raw(tuning_edges_), raw(peak_mag_), raw(peak_bin_),
+                  PiptrackFunctor{spectrum, raw(row_max_), raw(tuning_edges_), raw(peak_mag_), raw(peak_bin_),
                                   RowDivider(width), n_bins, kb, width,
                                   static_cast<int64_t>(c_.tuning_edges.size()) - 1,
                                   static_cast<double>(c_.sample_rate), static_cast<double>(c_.n_fft),
-                                  static_cast<float>(c_.bins_per_octave), c_.tuning_threshold});
+                                  static_cast<float>(bins_per_octave), c_.tuning_threshold});
     // Peaks per piece (every piece has >= 1 row, so every piece has a key), then the peaks in row order.
     ensure_size(peak_count_, P);
     ensure_size(max_keys_, P);
@@ -715,7 +727,7 @@ class MelChain final : public Chain {
     thr::copy(peak_count_.begin(), peak_count_.begin() + P, count.begin());
     int64_t off = 0;
     for (int64_t p = 0; p < P; ++p) {
-      TuningCandidates* t = pieces[static_cast<size_t>(p)].tuning;
+      TuningCandidates* t = pieces[static_cast<size_t>(p)].*dest;
       if (t != nullptr && count[p] > 0) {
         const size_t old = t->mag.size();
         t->mag.resize(old + static_cast<size_t>(count[p]));
@@ -730,6 +742,7 @@ class MelChain final : public Chain {
   ChainConstants c_;
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
+  CqtStage cqt_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<float> window_, mel_w_, dct_, chroma_w_;
   thr::device_vector<double> tuning_edges_, tune_result_;
