@@ -25,7 +25,7 @@ cxxopts::Options features_options() {
       "o,output", "output shard (.h5)", cxxopts::value<std::string>())(
       "device",
       "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: stft_mag, "
-      "melspectrogram, mel_db, mfcc, chroma_stft so far), cuda or auto (cuda when a GPU is usable, else cpu)",
+      "melspectrogram, mel_db, mfcc, chroma_stft, cqt_mag, chroma_cqt, tonnetz so far), cuda or auto (cuda when a GPU is usable, else cpu)",
       cxxopts::value<std::string>()->default_value("auto"))(
       "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
   o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");
@@ -63,9 +63,8 @@ int features_main(const cxxopts::ParseResult& args) {
                        "--features with a subset of " + features::DeviceFeatureEngine::supported_feature_list() +
                        " (issue 14), or use --device cpu");
     if (auto option = features::DeviceFeatureEngine::first_unsupported_option(fo))
-      throw UsageError("--device host: " + *option + " must be fixed for the device engine (it does not estimate " +
-                       "the tuning yet, issue 14) and this command estimates it; leave chroma_stft out of --features " +
-                       "or use --device cpu");
+      throw UsageError("--device host: option " + *option + " is not honoured by the device engine yet (issue 14); " +
+                       "use --device cpu");
   }
   audio::LoadOptions lo;
   lo.sample_rate = fo.sample_rate;
