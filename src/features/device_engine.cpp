@@ -40,6 +40,12 @@ bool wants_feature(const FeatureOptions& o, const char* name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+/// Whether tonnetz is requested of chroma_stft (TonnetzChroma::kStft): then it is on the STFT's grid and needs
+/// chroma_stft (at its fixed or estimated tuning) whether chroma_stft itself is requested or not.
+bool wants_stft_tonnetz(const FeatureOptions& o) {
+  return wants_feature(o, "tonnetz") && o.tonnetz_chroma == TonnetzChroma::kStft;
+}
+
 /// Whether any of the CQT family (cqt_mag, chroma_cqt, tonnetz of chroma_cqt) is requested.
 bool wants_cqt(const FeatureOptions& o) {
   return wants_feature(o, "cqt_mag") || wants_feature(o, "chroma_cqt") ||
@@ -141,8 +147,7 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   c.mel = mel.dense();
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
   for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
-  const auto& names = o.features.empty() ? all_feature_names() : o.features;
-  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end()) {
+  if (wants_feature(o, "chroma_stft") || wants_stft_tonnetz(o)) {
     c.n_chroma = o.chroma_stft.n_chroma;
     if (!o.chroma_stft.tuning.has_value()) {  // librosa's default: estimate_tuning on the power spectrogram
       const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
@@ -156,12 +161,15 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   }
   if (wants_cqt(o)) {
     c.cqt_n_bins = o.cqt.n_bins;
-    if (wants_feature(o, "chroma_cqt") || wants_feature(o, "tonnetz")) {
+    if (wants_feature(o, "chroma_cqt") || wants_feature(o, "tonnetz")) {  // (tonnetz here: of chroma_cqt)
       c.cqt_n_chroma = o.chroma_cqt.n_chroma;
       c.cq_to_chroma = cq_to_chroma(o.cqt, o.chroma_cqt.n_chroma);  // UsageError unless n_chroma divides bpo
       c.chroma_cqt_threshold = static_cast<float>(o.chroma_cqt.threshold);
     }
     if (wants_feature(o, "tonnetz")) c.tonnetz_phi = tonnetz_phi(o.chroma_cqt.n_chroma);
+  }
+  if (wants_stft_tonnetz(o)) c.tonnetz_phi = tonnetz_phi(o.chroma_stft.n_chroma);
+  if (wants_cqt(o)) {
     if (!o.cqt.tuning.has_value()) {  // librosa cqt(tuning=None): estimate_tuning on the MAGNITUDE spectrogram
       const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
       c.sample_rate = o.sample_rate;
@@ -180,7 +188,9 @@ std::vector<std::string> requested_features(const FeatureOptions& o) {
 }
 
 /// Features on the CQT's frame grid (hop 512 at the track's rate), not the STFT's.
-bool is_cqt_family(const std::string& name) { return name == "cqt_mag" || name == "chroma_cqt" || name == "tonnetz"; }
+bool on_cqt_grid(const FeatureOptions& o, const std::string& name) {
+  return name == "cqt_mag" || name == "chroma_cqt" || (name == "tonnetz" && o.tonnetz_chroma == TonnetzChroma::kCqt);
+}
 
 }  // namespace
 
@@ -211,9 +221,7 @@ std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const 
 }
 
 std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
-  // Every option of the STFT family, chroma_stft, cqt and chroma_cqt is honoured, except these two.
-  if (wants_feature(options, "tonnetz") && options.tonnetz_chroma == TonnetzChroma::kStft)
-    return std::string("tonnetz_chroma");  // tonnetz of chroma_stft: only of chroma_cqt (librosa's default) so far
+  // Every option of the supported features is honoured, except CQT options that need early downsampling.
   if (wants_cqt(options)) {
     // librosa's __early_downsample (a top octave far below Nyquist: high fmin or few bins) resamples by 4 or more
     // with soxr, whose filter is not the 2:1 one the engine applies. The cutoff moves with the tuning: both ends.
@@ -259,11 +267,8 @@ DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEn
     throw UsageError("features: \"" + *name + "\" is not computed by the device engine yet (it computes " +
                      supported_feature_list() + "; issue 14)");
   if (auto option = first_unsupported_option(options))
-    throw UsageError("features." + *option + ": this value is not computed by the device engine yet (" +
-                     (*option == "tonnetz_chroma" ? std::string("tonnetz of chroma_stft; \"cqt\", the default, is")
-                                                  : std::string("options that need librosa's early downsampling of the "
-                                                                "CQT; raise cqt.fmin or cqt.n_bins")) +
-                     "; issue 14)");
+    throw UsageError("features." + *option + ": this value is not computed by the device engine yet (options that "
+                     "need librosa's early downsampling of the CQT; raise cqt.fmin or cqt.n_bins; issue 14)");
   if (engine.max_batch_frames < 0)
     throw UsageError("device engine: max_batch_frames must be >= 0, got " + std::to_string(engine.max_batch_frames));
   if (engine.max_batch_frames == 0)
@@ -296,7 +301,9 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
-             want_chroma = impl_->wants("chroma_stft");
+             want_chroma_stft = impl_->wants("chroma_stft");
+  // chroma_stft is computed for itself and for a tonnetz of it (tonnetz_chroma = stft)
+  const bool stft_tonnetz = wants_stft_tonnetz(o), want_chroma = want_chroma_stft || stft_tonnetz;
   // chroma_stft's default tuning is estimated from the whole track (estimate_tuning), so it is known only after
   // the track's last chunk: the main pass gathers each track's piptrack peaks, estimate_tunings reduces them per
   // track, and a second pass computes chroma_stft at each track's tuning.
@@ -320,7 +327,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     if (want_cqt && !estimate_cqt) tf.tuning_cqt = *o.cqt.tuning;
     const int64_t cqt_frames = want_cqt ? cqt_num_frames(*cqt_geometry, static_cast<int64_t>(tracks[i].size())) : 0;
     for (const std::string& name : impl_->names)
-      tf.frames[name] = FeatureMatrix(is_cqt_family(name) ? cqt_frames : tf.n_frames, o.feature_dim(name), fill);
+      tf.frames[name] = FeatureMatrix(on_cqt_grid(o, name) ? cqt_frames : tf.n_frames, o.feature_dim(name), fill);
   }
 
   // ---- ragged batches: whole tracks while they fit; a track longer than the budget is cut into chunks that
@@ -385,6 +392,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
       if (fixed_bank) {
         b.chroma = rows("chroma_stft");
+        b.tonnetz = stft_tonnetz ? rows("tonnetz") : nullptr;
         b.chroma_bank = fixed_bank;
       }
       if (estimate) b.tuning = &candidates[i];
@@ -392,6 +400,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
     } else {
       b.chroma = rows("chroma_stft");
+      b.tonnetz = stft_tonnetz ? rows("tonnetz") : nullptr;
       b.chroma_bank = impl_->chroma_bank(out[i].tuning_chroma_stft);
     }
     request.pieces.push_back(b);

@@ -420,18 +420,21 @@ FeatureOptions cqt_options() {
   return o;
 }
 
-/// actual's CQT family against the reference engine on the same track: cqt_mag relative L2, chroma_cqt and tonnetz
-/// max abs (issue 14's bars), tuning_cqt equal.
+/// actual's features against the reference engine on the same track: chroma and tonnetz by max abs, the others
+/// by relative L2 (issue 14's bars); both tunings equal.
 void expect_cqt_matches_reference(const FeatureOptions& o, const std::vector<float>& y, const TrackFeatures& actual,
                                   const std::string& what) {
   const TrackFeatures expected = FeatureExtractor(o).compute(y.data(), static_cast<int64_t>(y.size()));
-  EXPECT_EQ(actual.tuning_cqt, expected.tuning_cqt) << what;
+  auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };  // NaN: not computed
+  EXPECT_TRUE(same(actual.tuning_cqt, expected.tuning_cqt)) << what << ": " << actual.tuning_cqt << " vs " << expected.tuning_cqt;
+  EXPECT_TRUE(same(actual.tuning_chroma_stft, expected.tuning_chroma_stft))
+      << what << ": " << actual.tuning_chroma_stft << " vs " << expected.tuning_chroma_stft;
   ASSERT_EQ(actual.frames.size(), expected.frames.size()) << what;
   for (const auto& [name, m] : expected.frames) {
     const FeatureMatrix& a = actual.frames.at(name);
     ASSERT_EQ(a.frames, m.frames) << what << "/" << name;
     ASSERT_EQ(a.dim, m.dim) << what << "/" << name;
-    if (name == "cqt_mag")
+    if (name != "chroma_cqt" && name != "chroma_stft" && name != "tonnetz")
       EXPECT_TRUE(RelativeL2Near(as_double(a), as_double(m), kRelL2, what + "/" + name + " vs reference", m.dim));
     else
       EXPECT_TRUE(MaxAbsNear(as_double(a), as_double(m), kChromaMaxAbs, what + "/" + name + " vs reference", m.dim));
@@ -577,28 +580,59 @@ TEST_P(DeviceEngineTest, NonDefaultCqtOptionsAreHonoured) {
   }
 }
 
+TEST_P(DeviceEngineTest, TonnetzOfChromaStftMatchesLibrosaAndTheReference) {
+  // tonnetz(chroma=chroma_stft(y)) (tonnetz_chroma = stft) on the golden signals in one ragged batch of 50-frame
+  // chunks: at the estimated tuning (chroma_stft not requested itself), then at a fixed one beside chroma_stft.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  FeatureOptions o;
+  o.features = {"tonnetz", "mfcc"};
+  o.tonnetz_chroma = TonnetzChroma::kStft;
+  const std::vector<TrackFeatures> out = run(o, tracks, 50);
+  double worst = 0.0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const GoldenFile g(kGoldenSignals[i]);
+    const FeatureMatrix& m = out[i].frames.at("tonnetz");
+    EXPECT_EQ(out[i].tuning_chroma_stft, g.attribute("tuning_chroma_stft")) << kGoldenSignals[i];
+    const auto gold = g.dataset("tonnetz_chroma_stft");
+    ASSERT_EQ(gold.rows(), m.dim);
+    ASSERT_EQ(gold.cols(), m.frames);
+    const std::vector<double> want = golden_transposed(gold, m.frames), got = as_double(m);
+    EXPECT_TRUE(MaxAbsNear(got, want, kChromaMaxAbs, kGoldenSignals[i] + "/tonnetz_chroma_stft vs librosa", m.dim));
+    for (size_t k = 0; k < got.size(); ++k) worst = std::max(worst, std::abs(got[k] - want[k]));
+    expect_cqt_matches_reference(o, tracks[i], out[i], kGoldenSignals[i] + " tonnetz of chroma_stft");
+  }
+  std::cout << "  measured: tonnetz of chroma_stft vs librosa, worst max abs over the goldens " << worst << "\n";
+  o.features = {"tonnetz", "chroma_stft"};
+  o.chroma_stft.tuning = 0.2;
+  o.chroma_stft.n_chroma = 24;
+  const std::vector<TrackFeatures> fixed = run(o, tracks, 50);
+  for (size_t i = 0; i < tracks.size(); ++i)
+    expect_cqt_matches_reference(o, tracks[i], fixed[i], kGoldenSignals[i] + " tonnetz of 24-bin chroma_stft at 0.2");
+}
+
 TEST_P(DeviceEngineTest, NonFiniteOrEmptyInputIsATypedErrorNamingTheTrack) {
   for (const FeatureOptions& o : {chain_options(), cqt_options()}) {
-  DeviceEngineOptions eo;
-  eo.backend = GetParam();
-  DeviceFeatureEngine engine(o, eo);
-  std::vector<float> good = seeded_signal(4000, 3), bad = good, inf = good, empty;
-  bad[1234] = std::numeric_limits<float>::quiet_NaN();
-  inf[5] = -std::numeric_limits<float>::infinity();
-  auto expect_input_error = [&](const std::vector<std::vector<float>>& tracks, const std::string& path,
-                                const std::string& reason_part) {
-    std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
-    try {
-      engine.compute_batch(spans);
-      ADD_FAILURE() << "no InputError for " << path;
-    } catch (const InputError& e) {
-      EXPECT_EQ(e.path(), path);
-      EXPECT_NE(e.reason().find(reason_part), std::string::npos) << e.what();
-    }
-  };
-  expect_input_error({good, good, bad}, "track 2", "index 1234");
-  expect_input_error({inf, good}, "track 0", "index 5");
-  expect_input_error({good, empty}, "track 1", "empty");
+    DeviceEngineOptions eo;
+    eo.backend = GetParam();
+    DeviceFeatureEngine engine(o, eo);
+    std::vector<float> good = seeded_signal(4000, 3), bad = good, inf = good, empty;
+    bad[1234] = std::numeric_limits<float>::quiet_NaN();
+    inf[5] = -std::numeric_limits<float>::infinity();
+    auto expect_input_error = [&](const std::vector<std::vector<float>>& tracks, const std::string& path,
+                                  const std::string& reason_part) {
+      std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
+      try {
+        engine.compute_batch(spans);
+        ADD_FAILURE() << "no InputError for " << path;
+      } catch (const InputError& e) {
+        EXPECT_EQ(e.path(), path);
+        EXPECT_NE(e.reason().find(reason_part), std::string::npos) << e.what();
+      }
+    };
+    expect_input_error({good, good, bad}, "track 2", "index 1234");
+    expect_input_error({inf, good}, "track 0", "index 5");
+    expect_input_error({good, empty}, "track 1", "empty");
   }
 }
 
@@ -644,12 +678,8 @@ TEST(DeviceEngine, CqtOptionsItCannotHonourAreRefusedAtConstruction) {
   o.features = {"cqt_mag", "chroma_cqt", "tonnetz"};
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
-  // tonnetz of chroma_stft
-  FeatureOptions stft_tonnetz = o;
+  FeatureOptions stft_tonnetz = o;  // tonnetz of chroma_stft
   stft_tonnetz.tonnetz_chroma = TonnetzChroma::kStft;
-  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_option(stft_tonnetz).value_or(""), "tonnetz_chroma");
-  expect_refused(stft_tonnetz, "tonnetz_chroma");
-  stft_tonnetz.features = {"cqt_mag"};  // tonnetz not requested: the option does not matter
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(stft_tonnetz).has_value());
   // two octaves from C1 (a top octave near 130 Hz): librosa downsamples early, by 2^5
   FeatureOptions low = o;

@@ -41,7 +41,7 @@ struct ChainConstants {
   int64_t cqt_n_chroma = 0;             ///< chroma_cqt.n_chroma (0: no chroma_cqt or tonnetz wanted)
   std::vector<float> cq_to_chroma;      ///< [cqt_n_chroma, cqt_n_bins] 0/1 (filters.cq_to_chroma)
   float chroma_cqt_threshold = 0.0f;    ///< chroma_cqt values below are zeroed
-  std::vector<double> tonnetz_phi;      ///< [6, cqt_n_chroma] tonnetz_phi (empty: no tonnetz)
+  std::vector<double> tonnetz_phi;      ///< [6, n_chroma of tonnetz's chroma] tonnetz_phi (empty: no tonnetz)
   int64_t n_bins() const { return n_fft / 2 + 1; }
 };
 
@@ -122,6 +122,7 @@ struct BatchPiece {
   float* mel_db = nullptr;         ///< [n_frames, n_mels] power_to_db (kChunk: NOT yet clipped)
   float* mfcc = nullptr;           ///< [n_frames, n_mfcc] (ignored for kChunk: finish_track writes it)
   float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
+  float* tonnetz = nullptr;        ///< [n_frames, 6] tonnetz of this chroma_stft (tonnetz_chroma = stft)
   const float* chroma_bank = nullptr;  ///< host [n_chroma, n_bins] filterbank at the track's tuning (with chroma)
   TuningCandidates* tuning = nullptr;  ///< append the piece's piptrack peaks here; nullptr: not wanted
   /// append the piece's piptrack peaks of the MAGNITUDE at cqt_bins_per_octave (the CQT's tuning) here

@@ -397,6 +397,7 @@ class MelChain final : public Chain {
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
     upload(c_.tuning_edges, tuning_edges_);
+    upload(c_.tonnetz_phi, phi_);
   }
 
   std::vector<float> run_batch(const BatchRequest& request) override {
@@ -405,13 +406,14 @@ class MelChain final : public Chain {
     std::vector<float> max_out(static_cast<size_t>(P), std::numeric_limits<float>::quiet_NaN());
     if (P == 0) return max_out;
     bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false,
-         want_tuning = false, want_cqt_tuning = false;
+         want_tuning = false, want_cqt_tuning = false, want_tonnetz = false;
     for (const BatchPiece& p : pieces) {
       want_mag |= p.magnitude != nullptr || p.cqt_tuning != nullptr;
       want_cqt_tuning |= p.cqt_tuning != nullptr;
-      want_chroma |= p.chroma != nullptr;
+      want_chroma |= p.chroma != nullptr || p.tonnetz != nullptr;
+      want_tonnetz |= p.tonnetz != nullptr;
       want_tuning |= p.tuning != nullptr;
-      if (p.chroma != nullptr && p.chroma_bank == nullptr)
+      if ((p.chroma != nullptr || p.tonnetz != nullptr) && p.chroma_bank == nullptr)
         throw std::invalid_argument("device engine: a piece wants chroma_stft without a chroma filterbank");
       want_mel |= p.melspectrogram != nullptr || p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_db |= p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
@@ -513,6 +515,13 @@ class MelChain final : public Chain {
       thr::for_each(thr::device, first, first + rows * n_chroma,
                     InfNormFunctor{raw(chroma_), raw(chroma_max_), RowDivider(n_chroma)});
     }
+    if (want_tonnetz) {  // tonnetz of chroma_stft (tonnetz_chroma = stft)
+      if (static_cast<int64_t>(c_.tonnetz_phi.size()) != 6 * n_chroma)
+        throw std::invalid_argument("device engine: tonnetz of chroma_stft without its constants");
+      ensure_size(tonnetz_, rows * 6);
+      if (request.poison) poison_prefix(tonnetz_, rows * 6);
+      thr::for_each(thr::device, first, first + rows * 6, TonnetzFunctor{raw(chroma_), raw(phi_), raw(tonnetz_), n_chroma});
+    }
 
     // ---- mel [rows, n_mels] = power [rows, n_bins] @ W^T; dB; per-piece max; clip; mfcc = dB @ D^T ----
     if (want_mel) {
@@ -553,6 +562,7 @@ class MelChain final : public Chain {
       if (b.mel_db) download_rows(db_, frame_off[p], b.n_frames, n_mels, b.mel_db);
       if (b.mfcc && b.kind == PieceKind::kWholeTrack) download_rows(mfcc_, frame_off[p], b.n_frames, n_mfcc, b.mfcc);
       if (b.chroma) download_rows(chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
+      if (b.tonnetz) download_rows(tonnetz_, frame_off[p], b.n_frames, 6, b.tonnetz);
     }
     return max_out;
   }
@@ -750,7 +760,8 @@ class MelChain final : public Chain {
   thr::device_vector<int32_t> peak_bin_, peak_bin_out_, tune_bin_;
   thr::device_vector<int64_t> peak_count_, tune_count_, tune_rank_, tune_prefix_, tune_run_off_, tune_run_seg_,
       tune_seg_, tune_keys_, tune_unique_, tune_key_count_, tune_hist_;
-  thr::device_vector<float> chroma_, chroma_max_;
+  thr::device_vector<float> chroma_, chroma_max_, tonnetz_;
+  thr::device_vector<double> phi_;
   thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
   thr::device_vector<int8_t> whole_;
