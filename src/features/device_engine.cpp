@@ -64,9 +64,14 @@ de::CqtBank make_cqt_bank(const FeatureOptions& o, double tuning) {
     bank.octaves.push_back({oct.n_fft, oct.hop, oct.first_bin, oct.n_filters, oct.decimate_after});
     const int64_t n_keep = oct.n_fft / 2 + 1, width = 2 * n_keep;
     std::vector<float> w(static_cast<size_t>(2 * oct.n_filters * width), 0.0f);  // [2 n_filters, 2 n_keep]
+    int64_t band_begin = n_keep, band_end = 0;
     for (int64_t r = 0; r < oct.n_filters; ++r)
       for (int64_t k = 0; k < n_keep; ++k) {
         const std::complex<float> b = oct.basis[static_cast<size_t>(r * n_keep + k)];
+        if (b != std::complex<float>(0.0f, 0.0f)) {
+          band_begin = std::min(band_begin, k);
+          band_end = std::max(band_end, k + 1);
+        }
         float* re_row = w.data() + (2 * r) * width;
         float* im_row = w.data() + (2 * r + 1) * width;
         re_row[2 * k] = b.real();
@@ -75,6 +80,8 @@ de::CqtBank make_cqt_bank(const FeatureOptions& o, double tuning) {
         im_row[2 * k + 1] = b.real();
       }
     bank.basis.push_back(std::move(w));
+    bank.band_begin.push_back(std::min(band_begin, band_end));  // an all-zero basis: an empty band
+    bank.band_end.push_back(band_end);
   }
   return bank;
 }

@@ -63,6 +63,8 @@ struct CqtBank {
   /// (re, im) interleaved: row 2r = (Re B_r, -Im B_r) interleaved, row 2r+1 = (Im B_r, Re B_r), so that
   /// response [rows, 2 n_filters] = spectrum [rows, 2 (n_fft/2+1)] @ basis^T is (re, im) of basis_r . D.
   std::vector<std::vector<float>> basis;
+  /// Per octave, the FFT bins [band_begin, band_end) holding every nonzero of the basis (the GEMM reads only these).
+  std::vector<int64_t> band_begin, band_end;
   std::vector<double> inv_sqrt_length;  ///< [cqt_n_bins] 1 / sqrt(filter length)
 };
 

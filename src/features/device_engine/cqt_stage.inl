@@ -40,9 +40,16 @@ struct CqtFrameFunctor {
   }
 };
 
-/// complex128 -> complex64, element by element (librosa's stft returns complex64 computed in float64).
-struct ToFloatFunctor {
-  __host__ __device__ float operator()(double v) const { return static_cast<float>(v); }
+/// band[row, j] = float32(spectra[row, 2 band_begin + j]): the complex128 spectra's bins [band_begin, band_end)
+/// rounded to complex64 (librosa's stft returns complex64 computed in float64), the only bins the basis reads.
+struct BandToFloatFunctor {
+  const double* spectra;  // [rows, 2 n_keep]
+  RowDivider row_of;      // by 2 band width
+  int64_t width, n_keep, band_begin;
+  __host__ __device__ float operator()(int64_t e) const {
+    const int64_t row = row_of(e);
+    return static_cast<float>(spectra[row * 2 * n_keep + 2 * band_begin + (e - row * width)]);
+  }
 };
 
 /// cqt[row, first_bin + r] = |response_r / sqrt(length)|: complex64 scaled in float64 and stored complex64, then
@@ -209,28 +216,39 @@ class CqtStage {
       // ---- frames (float64) -> FFT -> complex64 spectra ----
       ensure_size(frames_, rows * n_fft);
       ensure_size(spectra64_, rows * n_keep * 2);
-      ensure_size(spectra_, rows * n_keep * 2);
       const CqtSpanTable span{raw(span_length_), raw(span_begin_), raw(span_offset_)};
       thr::transform(thr::device, first, first + rows * n_fft, frames_.begin(),
                      CqtFrameFunctor{raw(row_piece_), raw(frame_off_), raw(frame_begin_), span, raw(signal_),
                                      RowDivider(n_fft), n_fft, g.hop});
       fft64(n_fft).forward(raw(frames_), raw(spectra64_), rows);
-      thr::transform(thr::device, spectra64_.begin(), spectra64_.begin() + rows * n_keep * 2, spectra_.begin(),
-                     ToFloatFunctor{});
-      // ---- response [rows, 2F] = spectra @ basis^T, one GEMM per run of pieces sharing a bank ----
-      const int64_t basis_size = 2 * F * 2 * n_keep;
+      // the bins any of the batch's bases reads: [lo, hi), at least one bin
+      int64_t lo = n_keep - 1, hi = 1;
+      for (const CqtBank* bank : banks) {
+        lo = std::min(lo, bank->band_begin[static_cast<size_t>(i)]);
+        hi = std::max(hi, bank->band_end[static_cast<size_t>(i)]);
+      }
+      lo = std::min(lo, hi - 1);
+      const int64_t width = 2 * (hi - lo);
+      ensure_size(spectra_, rows * width);
+      thr::transform(thr::device, first, first + rows * width, spectra_.begin(),
+                     BandToFloatFunctor{raw(spectra64_), RowDivider(width), width, n_keep, lo});
+      // ---- response [rows, 2F] = band @ basis[:, band]^T, one GEMM per run of pieces sharing a bank ----
+      const int64_t basis_size = 2 * F * width;
       ensure_size(basis_, n_banks * basis_size);
+      std::vector<float> cut(static_cast<size_t>(basis_size));
       for (int64_t k = 0; k < n_banks; ++k) {
         const std::vector<float>& w = banks[k]->basis[static_cast<size_t>(i)];
-        if (static_cast<int64_t>(w.size()) != basis_size) throw std::invalid_argument("device engine: CQT basis size");
-        thr::copy(w.begin(), w.end(), basis_.begin() + k * basis_size);
+        if (static_cast<int64_t>(w.size()) != 2 * F * 2 * n_keep) throw std::invalid_argument("device engine: CQT basis size");
+        for (int64_t r = 0; r < 2 * F; ++r)
+          std::copy(w.begin() + r * 2 * n_keep + 2 * lo, w.begin() + r * 2 * n_keep + 2 * hi, cut.begin() + r * width);
+        thr::copy(cut.begin(), cut.end(), basis_.begin() + k * basis_size);
       }
       ensure_size(response_, rows * 2 * F);
       if (request.poison) poison_prefix(response_, rows * 2 * F);
       for (int64_t p0 = 0; p0 < P;) {
         int64_t p1 = p0 + 1;
         while (p1 < P && piece_bank[p1] == piece_bank[p0]) ++p1;
-        gemm_->abt(frame_off[p1] - frame_off[p0], 2 * F, 2 * n_keep, raw(spectra_) + frame_off[p0] * 2 * n_keep,
+        gemm_->abt(frame_off[p1] - frame_off[p0], 2 * F, width, raw(spectra_) + frame_off[p0] * width,
                    raw(basis_) + piece_bank[p0] * basis_size, raw(response_) + frame_off[p0] * 2 * F);
         p0 = p1;
       }
