@@ -7,6 +7,7 @@
 #include <climits>
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include <thrust/system_error.h>
 
@@ -18,47 +19,32 @@ namespace {
 /// Frames per cuFFT execution: bounds the plan's work area; a batch is transformed in chunks of this size.
 constexpr int64_t kMaxFftFrames = int64_t{1} << 15;
 
-class CufftR2C final : public BatchedRealFft {
+/// cuFFT real-to-complex in chunks of kMaxFftFrames frames, one plan per chunk size: R2C (float32) for the STFT,
+/// D2Z (float64) for the CQT.
+template <class Plan, class Interface, class Real, class Complex>
+class CufftRealFft final : public Interface {
  public:
-  explicit CufftR2C(int64_t n_fft) : n_fft_(n_fft) {}
-  void forward(const float* frames, float* spectra, int64_t n_frames) override {
+  explicit CufftRealFft(int64_t n_fft) : n_fft_(n_fft) {}
+  void forward(const Real* frames, Real* spectra, int64_t n_frames) override {
     const int64_t n_bins = n_fft_ / 2 + 1;
     for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
       const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
       auto it = plans_.find(n);
-      if (it == plans_.end())
-        it = plans_.emplace(n, std::make_unique<cuda::R2CPlan>(static_cast<int>(n_fft_), static_cast<int>(n), nullptr))
-                 .first;
-      it->second->execute(const_cast<float*>(frames + f0 * n_fft_),
-                          reinterpret_cast<cufftComplex*>(spectra + f0 * 2 * n_bins));
+      if (it == plans_.end()) it = plans_.emplace(n, make_plan(static_cast<int>(n_fft_), static_cast<int>(n))).first;
+      it->second->execute(const_cast<Real*>(frames + f0 * n_fft_), reinterpret_cast<Complex*>(spectra + f0 * 2 * n_bins));
     }
   }
 
  private:
-  int64_t n_fft_;
-  std::map<int64_t, std::unique_ptr<cuda::R2CPlan>> plans_;  // by batch size: full chunks and the last one
-};
-
-/// The CQT's float64 frames: cuFFT D2Z in chunks of kMaxFftFrames frames.
-class CufftD2Z final : public BatchedRealFft64 {
- public:
-  explicit CufftD2Z(int64_t n_fft) : n_fft_(n_fft) {}
-  void forward(const double* frames, double* spectra, int64_t n_frames) override {
-    const int64_t n_bins = n_fft_ / 2 + 1;
-    for (int64_t f0 = 0; f0 < n_frames; f0 += kMaxFftFrames) {
-      const int64_t n = std::min(kMaxFftFrames, n_frames - f0);
-      auto it = plans_.find(n);
-      if (it == plans_.end())
-        it = plans_.emplace(n, std::make_unique<cuda::D2ZPlan>(static_cast<int>(n_fft_), static_cast<int>(n))).first;
-      it->second->execute(const_cast<double*>(frames + f0 * n_fft_),
-                          reinterpret_cast<cufftDoubleComplex*>(spectra + f0 * 2 * n_bins));
-    }
+  static std::unique_ptr<Plan> make_plan(int n_fft, int batch) {
+    if constexpr (std::is_same_v<Plan, cuda::R2CPlan>) return std::make_unique<Plan>(n_fft, batch, nullptr);
+    else return std::make_unique<Plan>(n_fft, batch);
   }
-
- private:
   int64_t n_fft_;
-  std::map<int64_t, std::unique_ptr<cuda::D2ZPlan>> plans_;  // by batch size: full chunks and the last one
+  std::map<int64_t, std::unique_ptr<Plan>> plans_;  // by batch size: full chunks and the last one
 };
+using CufftR2C = CufftRealFft<cuda::R2CPlan, BatchedRealFft, float, cufftComplex>;
+using CufftD2Z = CufftRealFft<cuda::D2ZPlan, BatchedRealFft64, double, cufftDoubleComplex>;
 
 class CublasGemm final : public RowMajorGemm {
  public:

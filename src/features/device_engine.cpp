@@ -154,39 +154,38 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   c.mel = mel.dense();
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
   for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
+  // estimate_tuning's piptrack band, threshold and histogram edges: the same for chroma_stft's estimate and the
+  // CQT's (both at chroma_stft.tuning_resolution, as the reference engine), which differ in bins per octave.
+  auto estimate_tuning_constants = [&] {
+    const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
+    c.sample_rate = o.sample_rate;
+    c.tuning_k_lo = band.k_lo;
+    c.tuning_k_hi = band.k_hi;
+    c.tuning_threshold = kPiptrackThreshold;
+    c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
+  };
   if (wants_feature(o, "chroma_stft") || wants_stft_tonnetz(o)) {
     c.n_chroma = o.chroma_stft.n_chroma;
     if (!o.chroma_stft.tuning.has_value()) {  // librosa's default: estimate_tuning on the power spectrogram
-      const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
-      c.sample_rate = o.sample_rate;
-      c.tuning_k_lo = band.k_lo;
-      c.tuning_k_hi = band.k_hi;
+      estimate_tuning_constants();
       c.bins_per_octave = o.chroma_stft.n_chroma;
-      c.tuning_threshold = kPiptrackThreshold;
-      c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
     }
   }
   if (wants_cqt(o)) {
     c.cqt_n_bins = o.cqt.n_bins;
-    if (wants_feature(o, "chroma_cqt") || wants_feature(o, "tonnetz")) {  // (tonnetz here: of chroma_cqt)
+    const bool cqt_tonnetz = wants_feature(o, "tonnetz") && !wants_stft_tonnetz(o);
+    if (wants_feature(o, "chroma_cqt") || cqt_tonnetz) {
       c.cqt_n_chroma = o.chroma_cqt.n_chroma;
       c.cq_to_chroma = cq_to_chroma(o.cqt, o.chroma_cqt.n_chroma);  // UsageError unless n_chroma divides bpo
       c.chroma_cqt_threshold = static_cast<float>(o.chroma_cqt.threshold);
     }
-    if (wants_feature(o, "tonnetz")) c.tonnetz_phi = tonnetz_phi(o.chroma_cqt.n_chroma);
-  }
-  if (wants_stft_tonnetz(o)) c.tonnetz_phi = tonnetz_phi(o.chroma_stft.n_chroma);
-  if (wants_cqt(o)) {
+    if (cqt_tonnetz) c.tonnetz_phi = tonnetz_phi(o.chroma_cqt.n_chroma);
     if (!o.cqt.tuning.has_value()) {  // librosa cqt(tuning=None): estimate_tuning on the MAGNITUDE spectrogram
-      const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
-      c.sample_rate = o.sample_rate;
-      c.tuning_k_lo = band.k_lo;
-      c.tuning_k_hi = band.k_hi;
+      estimate_tuning_constants();
       c.cqt_bins_per_octave = o.cqt.bins_per_octave;
-      c.tuning_threshold = kPiptrackThreshold;
-      c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
     }
   }
+  if (wants_stft_tonnetz(o)) c.tonnetz_phi = tonnetz_phi(o.chroma_stft.n_chroma);
   return c;
 }
 

@@ -7,8 +7,11 @@
 // It computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option of their
 // structs (stft, mel, db, mfcc), and chroma_stft at a fixed tuning (options.chroma_stft.tuning) or, by default,
 // at the tuning librosa's estimate_tuning finds per track (piptrack peaks per frame on the device, the per-track
-// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma).
-// Any other feature is refused at construction (UsageError naming it).
+// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma); the CQT
+// family (cqt_mag, chroma_cqt, tonnetz of chroma_cqt or of chroma_stft) in a pass of its own at the CQT's fixed or
+// estimated tuning, on the reference's octave plan, with each track's octave signals decimated on the host by the
+// reference's libsoxr decimator. Any other feature (spectral_contrast), and CQT options that need librosa's early
+// downsampling, are refused at construction (UsageError naming them).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
 // No CUDA header here (pimpl).
@@ -40,7 +43,8 @@ struct DeviceEngineOptions {
   DeviceBackend backend = DeviceBackend::kHost;
   int cuda_device = 0;           ///< CUDA device ordinal (kCuda only)
   /// STFT frames (all tracks of a batch together) per batch; 0: 8192 on the host (~40 KiB per frame: frames,
-  /// spectra, power, magnitude, mel), 131072 on CUDA. A track longer than this is processed in chunks.
+  /// spectra, power, magnitude, mel), 131072 on CUDA. A track longer than this is processed in chunks. The CQT
+  /// pass uses the same budget in CQT frames (~20 KiB each: one octave's float64 frames and spectra at a time).
   int64_t max_batch_frames = 0;
   /// Fill every output (device buffers and the returned matrices) with NaN before each batch, so that an element
   /// the engine fails to write shows up as NaN (tests).
@@ -55,7 +59,7 @@ class DeviceFeatureEngine {
   /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
   static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
   /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions, if
-  /// any (none so far: every option of the supported features is honoured).
+  /// any: "cqt.fmin" when the CQT options need librosa's early downsampling (a top octave far below Nyquist).
   static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
   /// supported_features() joined with commas.
   static std::string supported_feature_list();
@@ -70,8 +74,8 @@ class DeviceFeatureEngine {
   const FeatureOptions& options() const;
   const DeviceEngineOptions& engine_options() const;
 
-  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
-  /// tuning_chroma_stft the fixed or estimated tuning when chroma_stft is requested, else NaN). Not thread-safe:
+  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_chroma_stft and
+  /// tuning_cqt the fixed or estimated tunings when chroma_stft / the CQT is computed, else NaN). Not thread-safe:
   /// one engine per thread.
   /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
   std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);

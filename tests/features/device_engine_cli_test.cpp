@@ -35,6 +35,13 @@ std::string write_test_wav(const TempDir& dir) {
   return path;
 }
 
+/// The reference engine's features of the audio file the command reads (decoded the same way).
+TrackFeatures reference_features(const std::string& path, const FeatureOptions& o) {
+  audio::LoadOptions lo;
+  const audio::MonoAudio audio = audio::load_audio(path, lo);
+  return FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+}
+
 TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   const TempDir dir;
   const std::string wav = write_test_wav(dir);
@@ -44,12 +51,9 @@ TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(host)"), std::string::npos) << r.output;
 
-  audio::LoadOptions lo;
-  const audio::MonoAudio audio = audio::load_audio(wav, lo);
   FeatureOptions o;
   o.features = {"mfcc", "mel_db", "stft_mag", "melspectrogram"};
-  const TrackFeatures expected =
-      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const TrackFeatures expected = reference_features(wav, o);
   const shards::ShardReader shard(out);
   ASSERT_EQ(shard.size(), 1);
   for (const std::string& name : o.features) {
@@ -70,12 +74,9 @@ TEST(FeaturesCommandHost, ChromaStftAtTheEstimatedTuningMatchesTheReference) {
   const std::string out = (dir / "chroma.h5").string();
   const auto r = run_songlines("features --device host --features mfcc,chroma_stft --input " + wav + " --output " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  audio::LoadOptions lo;
-  const audio::MonoAudio audio = audio::load_audio(wav, lo);
   FeatureOptions o;
   o.features = {"mfcc", "chroma_stft"};
-  const TrackFeatures expected =
-      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const TrackFeatures expected = reference_features(wav, o);
   const shards::ShardReader shard(out);
   ASSERT_EQ(shard.size(), 1);
   const FeatureMatrix a = shard.read_frames("chroma_stft", 0);
@@ -94,12 +95,9 @@ TEST(FeaturesCommandHost, CqtFamilyMatchesTheReference) {
   const auto r =
       run_songlines("features --device host --features cqt_mag,chroma_cqt,tonnetz,mfcc --input " + wav + " --output " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  audio::LoadOptions lo;
-  const audio::MonoAudio audio = audio::load_audio(wav, lo);
   FeatureOptions o;
   o.features = {"cqt_mag", "chroma_cqt", "tonnetz", "mfcc"};
-  const TrackFeatures expected =
-      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const TrackFeatures expected = reference_features(wav, o);
   const shards::ShardReader shard(out);
   ASSERT_EQ(shard.size(), 1);
   for (const std::string& name : o.features) {
