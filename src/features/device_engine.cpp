@@ -493,22 +493,19 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     }
     flush();
   };
+  // Each track's tuning from its candidates (then freed) into out[i].*tuning.
+  auto estimate_tunings = [&](std::vector<de::TuningCandidates>& per_track, double TrackFeatures::*tuning) {
+    std::vector<const de::TuningCandidates*> pointers;
+    for (const auto& c : per_track) pointers.push_back(&c);
+    const std::vector<double> tunings = impl_->chain->estimate_tunings(pointers, budget * kTuningElementsPerFrame);
+    for (size_t i = 0; i < tracks.size(); ++i) out[i].*tuning = tunings[i];
+    per_track.clear();
+    per_track.shrink_to_fit();
+  };
   if (main_pass) run_pass(Pass::kMain);
-  if (estimate_cqt) {
-    std::vector<const de::TuningCandidates*> per_track;
-    for (const auto& c : cqt_candidates) per_track.push_back(&c);
-    const std::vector<double> tunings = impl_->chain->estimate_tunings(per_track, budget * kTuningElementsPerFrame);
-    for (size_t i = 0; i < tracks.size(); ++i) out[i].tuning_cqt = tunings[i];
-    cqt_candidates.clear();
-    cqt_candidates.shrink_to_fit();
-  }
+  if (estimate_cqt) estimate_tunings(cqt_candidates, &TrackFeatures::tuning_cqt);
   if (estimate) {
-    std::vector<const de::TuningCandidates*> per_track;
-    for (const auto& c : candidates) per_track.push_back(&c);
-    const std::vector<double> tunings = impl_->chain->estimate_tunings(per_track, budget * kTuningElementsPerFrame);
-    for (size_t i = 0; i < tracks.size(); ++i) out[i].tuning_chroma_stft = tunings[i];
-    candidates.clear();
-    candidates.shrink_to_fit();
+    estimate_tunings(candidates, &TrackFeatures::tuning_chroma_stft);
     run_pass(Pass::kChroma);
   }
   if (want_cqt) run_cqt_pass(tracks, out);
