@@ -18,10 +18,11 @@ namespace {
 /// Frames per cuFFT execution: bounds the plan's work area; a batch is transformed in chunks of this size.
 constexpr int64_t kMaxFftFrames = int64_t{1} << 15;
 
-/// cuFFT R2C (float32) and D2Z (float64) over chunks of kMaxFftFrames frames.
-class CufftR2C final : public BatchedRealFft {
+/// cuFFT R2C (float32: the STFT) and D2Z (float64: the STFT with spectral_contrast, the CQT octaves) over chunks
+/// of kMaxFftFrames frames, one plan per (precision, chunk size).
+class CufftRealFft final : public BatchedRealFft {
  public:
-  explicit CufftR2C(int64_t n_fft) : n_fft_(n_fft) {}
+  explicit CufftRealFft(int64_t n_fft) : n_fft_(n_fft) {}
   void forward(const float* frames, float* spectra, int64_t n_frames) override {
     run<float, cufftComplex>(frames, spectra, n_frames, CUFFT_R2C, plans32_);
   }
@@ -99,6 +100,14 @@ class CheckedChain final : public Chain {
       throw DeviceError(std::string("device engine (CUDA) finish_contrast: ") + e.what());
     }
   }
+  void run_cqt_batch(const CqtBatchRequest& request) override {
+    try {
+      inner_->run_cqt_batch(request);
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) run_cqt_batch: ") + e.what());
+    }
+  }
   std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                        int64_t max_elements) override {
     try {
@@ -130,7 +139,8 @@ std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordi
   CUDA_CHECK_THROW(cudaSetDevice(ordinal));
   try {
     return std::make_unique<CheckedChain>(std::make_unique<cuda_backend::MelChain>(
-        constants, std::make_unique<CufftR2C>(constants.n_fft), std::make_unique<CublasGemm>()));
+        constants, [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft> { return std::make_unique<CufftRealFft>(n_fft); },
+        std::make_unique<CublasGemm>()));
   } catch (const thrust::system_error& e) {
     throw DeviceError(std::string("device engine (CUDA) setup: ") + e.what());
   }

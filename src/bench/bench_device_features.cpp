@@ -65,9 +65,12 @@ int run_device_features(const cxxopts::ParseResult& args) {
               "%u hardware threads\n",
               n_tracks, seconds, hours, repeats, std::thread::hardware_concurrency());
   std::printf("%-34s %-50s %10s %14s\n", "engine", "features", "s", "h audio / s");
-  // chroma_stft at librosa's default: the tuning estimated per track (both engines).
-  const std::vector<std::vector<std::string>> sets = {
-      {"mel_db", "mfcc"}, {"chroma_stft"}, {"spectral_contrast"}, DeviceFeatureEngine::supported_features()};
+  // chroma_stft and the CQT at librosa's default: their tunings estimated per track (both engines).
+  const std::vector<std::vector<std::string>> sets = {{"mel_db", "mfcc"},
+                                                      {"chroma_stft"},
+                                                      {"spectral_contrast"},
+                                                      {"cqt_mag", "chroma_cqt", "tonnetz"},
+                                                      DeviceFeatureEngine::supported_features()};
   for (const auto& set : sets) {
     std::string names;
     for (const auto& s : set) names += (names.empty() ? "" : ",") + s;
@@ -98,7 +101,8 @@ int run_device_features(const cxxopts::ParseResult& args) {
 SONGLINES_REGISTER_BENCHMARK(Benchmark{"device-features",
                                        "device engine (issue 14) on every available backend beside the FFTW "
                                        "reference: hours of audio per second for the STFT->mel->MFCC chain and "
-                                       "chroma_stft (estimated tuning), spectral_contrast",
+                                       "chroma_stft, spectral_contrast, the CQT family and all of them (estimated "
+                                       "tunings)",
                                        run_device_features});
 
 }  // namespace

@@ -26,7 +26,7 @@ cxxopts::Options features_options() {
       "device",
       "cpu (the FFTW reference engine), host (the device engine's source on the CPU, Thrust OpenMP: " +
           features::DeviceFeatureEngine::supported_feature_list() +
-          " so far), cuda or auto (cuda when a GPU is usable, else cpu)",
+          "), cuda or auto (cuda when a GPU is usable, else cpu)",
       cxxopts::value<std::string>()->default_value("auto"))(
       "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
   o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");

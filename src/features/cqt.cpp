@@ -957,4 +957,29 @@ FeatureMatrix chroma_cqt_from_cqt(const FeatureMatrix& cqt_mag, const CqtOptions
   return out;
 }
 
+CqtOctavePlan cqt_octave_plan(int sample_rate, const CqtOptions& opt, double tuning) {
+  if (!std::isfinite(tuning)) throw UsageError("cqt: tuning must be finite, got " + std::to_string(tuning));
+  const std::shared_ptr<const CqtPlan> plan = cached_plan(sample_rate, opt, tuning);
+  CqtOctavePlan out;
+  out.early_downsample_factor = plan->early_downsample_factor;
+  out.inv_sqrt_length = plan->inv_sqrt_length;
+  for (const OctaveStep& s : plan->octaves) {
+    CqtOctavePlan::Octave o;
+    o.sr = s.sr;
+    o.hop = s.hop;
+    o.decimate_after = s.decimate_after;
+    o.first_bin = s.first_bin;
+    o.n_fft = s.basis.n_fft;
+    o.n_filters = s.basis.n_filters;
+    const int n_keep = o.n_fft / 2 + 1;
+    o.basis.assign(static_cast<size_t>(o.n_filters) * static_cast<size_t>(n_keep), {0.0f, 0.0f});
+    for (int r = 0; r < o.n_filters; ++r)
+      for (int z = s.basis.row_ptr[static_cast<size_t>(r)]; z < s.basis.row_ptr[static_cast<size_t>(r) + 1]; ++z)
+        o.basis[static_cast<size_t>(r) * static_cast<size_t>(n_keep) + static_cast<size_t>(s.basis.col[static_cast<size_t>(z)])] =
+            {s.basis.re[static_cast<size_t>(z)], s.basis.im[static_cast<size_t>(z)]};
+    out.octaves.push_back(std::move(o));
+  }
+  return out;
+}
+
 }  // namespace songlines::features

@@ -102,4 +102,26 @@ std::vector<float> cq_to_chroma(const CqtOptions& cqt, int n_chroma);
 /// below float32 tiny are left as they are). cqt_mag: [T, n_bins]; result [T, n_chroma].
 FeatureMatrix chroma_cqt_from_cqt(const FeatureMatrix& cqt_mag, const CqtOptions& cqt, const ChromaCqtOptions& opt);
 
+/// The octave plan cqt_magnitude and CqtStream run for (sample_rate, opt, tuning), for engines that compute the same
+/// transform elsewhere (the device engine, src/features/device_engine.cpp): the reference's own plan (cached_plan),
+/// read back, not rebuilt. Its octave signals are the reference's: y_{i+1} = cqt_decimate_octave(y_i), the same
+/// libsoxr stream (SoxrDecimator) CqtStream feeds block by block, run over the whole of y_i.
+struct CqtOctavePlan {
+  struct Octave {
+    double sr = 0.0;              ///< rate of the octave's signal y_i (Hz)
+    int hop = 0;                  ///< hop at that rate (samples)
+    bool decimate_after = false;  ///< y_{i+1} = cqt_decimate_octave(y_i); else y_{i+1} = y_i
+    int first_bin = 0;            ///< output bins [first_bin, first_bin + n_filters)
+    int n_fft = 0;                ///< FFT size of the octave's rectangular, centred frames
+    int n_filters = 0;
+    /// [n_filters, n_fft/2+1] complex64, dense (dropped entries exactly 0), already scaled by sqrt(sr / sr_i)
+    /// as cqt_magnitude applies it.
+    std::vector<std::complex<float>> basis;
+  };
+  int early_downsample_factor = 1;      ///< 2^count of librosa's __early_downsample (1: none)
+  std::vector<Octave> octaves;          ///< top octave first
+  std::vector<double> inv_sqrt_length;  ///< [n_bins] 1 / sqrt(filter length), the final scale of every bin
+};
+CqtOctavePlan cqt_octave_plan(int sample_rate, const CqtOptions& opt, double tuning);
+
 }  // namespace songlines::features

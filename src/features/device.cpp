@@ -50,8 +50,10 @@ FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& opti
     case Device::kCpu: return FeatureEngineKind::kReference;
     case Device::kHost: return FeatureEngineKind::kDeviceEngine;
     case Device::kCuda:
-      return DeviceFeatureEngine::first_unsupported_feature(options) ? FeatureEngineKind::kLegacyCuda
-                                                                     : FeatureEngineKind::kDeviceEngine;
+      return DeviceFeatureEngine::first_unsupported_feature(options) ||
+                     DeviceFeatureEngine::first_unsupported_option(options)
+                 ? FeatureEngineKind::kLegacyCuda
+                 : FeatureEngineKind::kDeviceEngine;
     default: throw Error("feature_engine_for: device not resolved (auto)");
   }
 }

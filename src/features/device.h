@@ -32,8 +32,8 @@ Device resolve_device(Device requested);
 enum class FeatureEngineKind {
   kReference,     ///< FeatureExtractor (src/features, FFTW): --device cpu
   kDeviceEngine,  ///< DeviceFeatureEngine, ragged batches: --device host, and cuda for the features it computes
-  kLegacyCuda,    ///< the old CUDA engine, one track at a time: cuda when a requested feature is not on the device
-                  ///< engine yet (the CQT family, issue 14); goes when the device engine computes every feature
+  kLegacyCuda,    ///< the old CUDA engine, one track at a time: cuda when a requested feature or option is not on
+                  ///< the device engine (every feature is; CQT options needing early downsampling are not)
 };
 FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& options);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <map>
 #include <set>
@@ -13,10 +14,12 @@
 #include "core/error.h"
 #include "features/device.h"
 #include "features/chroma_stft.h"
+#include "features/cqt.h"
 #include "features/device_engine/chain.h"
 #include "features/mel.h"
 #include "features/spectral_contrast.h"
 #include "features/stft.h"
+#include "features/tonnetz.h"
 #include "features/tuning.h"
 
 namespace songlines::features {
@@ -30,6 +33,111 @@ constexpr int64_t kCudaDefaultBatchFrames = int64_t{1} << 17;
 /// Tuning candidates (piptrack peaks) on the device at a time in estimate_tunings, per frame of the budget
 /// (~32 bytes each: sort keys, magnitudes, bins, segments).
 constexpr int64_t kTuningElementsPerFrame = 64;
+
+std::vector<std::string> requested_features(const FeatureOptions& o);
+
+bool wants_feature(const FeatureOptions& o, const char* name) {
+  const std::vector<std::string> names = requested_features(o);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+/// Whether tonnetz is requested of chroma_stft (TonnetzChroma::kStft): then it is on the STFT's grid and needs
+/// chroma_stft (at its fixed or estimated tuning) whether chroma_stft itself is requested or not.
+bool wants_stft_tonnetz(const FeatureOptions& o) {
+  return wants_feature(o, "tonnetz") && o.tonnetz_chroma == TonnetzChroma::kStft;
+}
+
+/// Whether any of the CQT family (cqt_mag, chroma_cqt, tonnetz of chroma_cqt) is requested.
+bool wants_cqt(const FeatureOptions& o) {
+  return wants_feature(o, "cqt_mag") || wants_feature(o, "chroma_cqt") ||
+         (wants_feature(o, "tonnetz") && o.tonnetz_chroma == TonnetzChroma::kCqt);
+}
+
+/// The CQT's constants at one tuning, from the reference's own plan (cqt_octave_plan): the octave geometry, each
+/// octave's complex64 basis in the real form of CqtBank, and 1/sqrt(length) per bin.
+de::CqtBank make_cqt_bank(const FeatureOptions& o, double tuning) {
+  const CqtOctavePlan plan = cqt_octave_plan(o.sample_rate, o.cqt, tuning);
+  if (plan.early_downsample_factor != 1)  // refused by first_unsupported_option before any engine exists
+    throw UsageError("cqt: these options need early downsampling, which the device engine does not compute");
+  de::CqtBank bank;
+  bank.inv_sqrt_length = plan.inv_sqrt_length;
+  for (const CqtOctavePlan::Octave& oct : plan.octaves) {
+    bank.octaves.push_back({oct.n_fft, oct.hop, oct.first_bin, oct.n_filters, oct.decimate_after});
+    const int64_t n_keep = oct.n_fft / 2 + 1, width = 2 * n_keep;
+    std::vector<float> w(static_cast<size_t>(2 * oct.n_filters * width), 0.0f);  // [2 n_filters, 2 n_keep]
+    int64_t band_begin = n_keep, band_end = 0;
+    for (int64_t r = 0; r < oct.n_filters; ++r)
+      for (int64_t k = 0; k < n_keep; ++k) {
+        const std::complex<float> b = oct.basis[static_cast<size_t>(r * n_keep + k)];
+        if (b != std::complex<float>(0.0f, 0.0f)) {
+          band_begin = std::min(band_begin, k);
+          band_end = std::max(band_end, k + 1);
+        }
+        float* re_row = w.data() + (2 * r) * width;
+        float* im_row = w.data() + (2 * r + 1) * width;
+        re_row[2 * k] = b.real();
+        re_row[2 * k + 1] = -b.imag();
+        im_row[2 * k] = b.imag();
+        im_row[2 * k + 1] = b.real();
+      }
+    bank.basis.push_back(std::move(w));
+    bank.band_begin.push_back(std::min(band_begin, band_end));  // an all-zero basis: an empty band
+    bank.band_end.push_back(band_end);
+  }
+  return bank;
+}
+
+/// librosa's CQT frame count (__trim_stack): min over octaves of 1 + n_i // hop_i, n_i halved (ceil) at each
+/// decimation.
+int64_t cqt_num_frames(const std::vector<de::CqtOctaveGeometry>& octaves, int64_t n) {
+  int64_t T = std::numeric_limits<int64_t>::max(), len = n;
+  for (const de::CqtOctaveGeometry& g : octaves) {
+    T = std::min(T, 1 + len / g.hop);
+    if (g.decimate_after) len = (len + 1) / 2;
+  }
+  return T;
+}
+
+/// The spans of every octave's signal that CQT frames [t0, t1) of an n-sample track read (the rest of their frames
+/// is zero padding): [t hop_i - n_fft_i/2, t hop_i + n_fft_i/2) for t in [t0, t1), within [0, n_i).
+std::vector<de::CqtOctaveSpan> cqt_spans(const std::vector<de::CqtOctaveGeometry>& octaves, int64_t n, int64_t t0,
+                                         int64_t t1) {
+  std::vector<de::CqtOctaveSpan> spans;
+  int64_t len = n;
+  for (const de::CqtOctaveGeometry& g : octaves) {
+    de::CqtOctaveSpan s;
+    s.length = len;
+    s.begin = std::min(len, std::max<int64_t>(0, t0 * g.hop - g.n_fft / 2));
+    s.end = std::max(s.begin, std::min<int64_t>(len, (t1 - 1) * g.hop - g.n_fft / 2 + g.n_fft));
+    spans.push_back(s);
+    if (g.decimate_after) len = (len + 1) / 2;
+  }
+  return spans;
+}
+
+/// y_i of every octave of one track (cqt_magnitude's signals): y_0 the track itself, y_{i+1} =
+/// cqt_decimate_octave(y_i) after an octave that decimates, else y_i. Only the decimated ones are stored.
+class CqtOctaveSignals {
+ public:
+  CqtOctaveSignals(const std::vector<de::CqtOctaveGeometry>& octaves, std::span<const float> track) {
+    const float* y = track.data();
+    int64_t n = static_cast<int64_t>(track.size());
+    for (size_t i = 0; i < octaves.size(); ++i) {
+      pointers_.push_back(y);
+      if (octaves[i].decimate_after && i + 1 < octaves.size()) {
+        decimated_.push_back(cqt_decimate_octave(y, n));  // libsoxr HQ 2:1, scale=True (the reference's decimator)
+        y = decimated_.back().data();
+        n = static_cast<int64_t>(decimated_.back().size());
+      }
+    }
+  }
+  /// The signal of octave i, at its sample `begin`.
+  const float* at(size_t i, int64_t begin) const { return pointers_[i] + begin; }
+
+ private:
+  std::deque<std::vector<float>> decimated_;  // a deque: pointers into earlier elements stay valid
+  std::vector<const float*> pointers_;
+};
 
 de::ChainConstants chain_constants(const FeatureOptions& o) {
   de::ChainConstants c;
@@ -47,20 +155,24 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
   c.mel = mel.dense();
   const MfccTransform mfcc(o.mel.n_mels, o.mfcc);
   for (double b : mfcc.basis()) c.dct.push_back(static_cast<float>(b));
-  const auto& names = o.features.empty() ? all_feature_names() : o.features;
-  if (std::find(names.begin(), names.end(), "chroma_stft") != names.end()) {
+  // estimate_tuning's piptrack band, threshold and histogram edges: the same for chroma_stft's estimate and the
+  // CQT's (both at chroma_stft.tuning_resolution, as the reference engine), which differ in bins per octave.
+  auto estimate_tuning_constants = [&] {
+    const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
+    c.sample_rate = o.sample_rate;
+    c.tuning_k_lo = band.k_lo;
+    c.tuning_k_hi = band.k_hi;
+    c.tuning_threshold = kPiptrackThreshold;
+    c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
+  };
+  if (wants_feature(o, "chroma_stft") || wants_stft_tonnetz(o)) {
     c.n_chroma = o.chroma_stft.n_chroma;
     if (!o.chroma_stft.tuning.has_value()) {  // librosa's default: estimate_tuning on the power spectrogram
-      const PiptrackBand band = piptrack_band(o.sample_rate, o.stft.n_fft);
-      c.sample_rate = o.sample_rate;
-      c.tuning_k_lo = band.k_lo;
-      c.tuning_k_hi = band.k_hi;
+      estimate_tuning_constants();
       c.bins_per_octave = o.chroma_stft.n_chroma;
-      c.tuning_threshold = kPiptrackThreshold;
-      c.tuning_edges = tuning_histogram_edges(o.chroma_stft.tuning_resolution);
     }
   }
-  if (std::find(names.begin(), names.end(), "spectral_contrast") != names.end()) {
+  if (wants_feature(o, "spectral_contrast")) {
     const ContrastBands bands = spectral_contrast_bands(o.sample_rate, o.stft.n_fft, o.spectral_contrast);
     c.contrast_begin.assign(bands.begin.begin(), bands.begin.end());
     c.contrast_end.assign(bands.end.begin(), bands.end.end());
@@ -70,6 +182,21 @@ de::ChainConstants chain_constants(const FeatureOptions& o) {
     c.contrast_top_db = kSpectralContrastDb.top_db;
     c.fft_float64 = true;
   }
+  if (wants_cqt(o)) {
+    c.cqt_n_bins = o.cqt.n_bins;
+    const bool cqt_tonnetz = wants_feature(o, "tonnetz") && !wants_stft_tonnetz(o);
+    if (wants_feature(o, "chroma_cqt") || cqt_tonnetz) {
+      c.cqt_n_chroma = o.chroma_cqt.n_chroma;
+      c.cq_to_chroma = cq_to_chroma(o.cqt, o.chroma_cqt.n_chroma);  // UsageError unless n_chroma divides bpo
+      c.chroma_cqt_threshold = static_cast<float>(o.chroma_cqt.threshold);
+    }
+    if (cqt_tonnetz) c.tonnetz_phi = tonnetz_phi(o.chroma_cqt.n_chroma);
+    if (!o.cqt.tuning.has_value()) {  // librosa cqt(tuning=None): estimate_tuning on the MAGNITUDE spectrogram
+      estimate_tuning_constants();
+      c.cqt_bins_per_octave = o.cqt.bins_per_octave;
+    }
+  }
+  if (wants_stft_tonnetz(o)) c.tonnetz_phi = tonnetz_phi(o.chroma_stft.n_chroma);
   return c;
 }
 
@@ -84,6 +211,11 @@ std::vector<std::string> requested_features(const FeatureOptions& o) {
   return o.features.empty() ? all_feature_names() : o.features;
 }
 
+/// Features on the CQT's frame grid (hop 512 at the track's rate), not the STFT's.
+bool on_cqt_grid(const FeatureOptions& o, const std::string& name) {
+  return name == "cqt_mag" || name == "chroma_cqt" || (name == "tonnetz" && o.tonnetz_chroma == TonnetzChroma::kCqt);
+}
+
 }  // namespace
 
 const char* device_backend_name(DeviceBackend b) { return b == DeviceBackend::kHost ? "host" : "cuda"; }
@@ -94,8 +226,9 @@ bool device_backend_available(DeviceBackend b) {
 }
 
 const std::vector<std::string>& DeviceFeatureEngine::supported_features() {
-  static const std::vector<std::string> names = {"stft_mag",    "melspectrogram",   "mel_db",
-                                                 "mfcc",        "chroma_stft",      "spectral_contrast"};
+  // Every feature of the reference (all_feature_names), in its order.
+  static const std::vector<std::string> names = {"stft_mag",          "melspectrogram", "mel_db",     "mfcc",   "chroma_stft",
+                                                 "spectral_contrast", "cqt_mag",        "chroma_cqt", "tonnetz"};
   return names;
 }
 
@@ -112,8 +245,16 @@ std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const 
   return std::nullopt;
 }
 
-std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions&) {
-  return std::nullopt;  // every option of the supported features is honoured
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
+  // Every option of the supported features is honoured, except CQT options that need early downsampling.
+  if (wants_cqt(options)) {
+    // librosa's __early_downsample (a top octave far below Nyquist: high fmin or few bins) resamples by 4 or more
+    // with soxr, whose filter is not the 2:1 one the engine applies. The cutoff moves with the tuning: both ends.
+    for (double tuning : {-0.5, 0.5})
+      if (cqt_octave_plan(options.sample_rate, options.cqt, tuning).early_downsample_factor != 1)
+        return std::string("cqt.fmin");
+  }
+  return std::nullopt;
 }
 
 struct DeviceFeatureEngine::Impl {
@@ -124,6 +265,13 @@ struct DeviceFeatureEngine::Impl {
   int64_t batches = 0;
   /// chroma_stft filterbanks by tuning (estimate_tuning returns one of ~1/resolution edges, so few are built).
   std::map<double, std::vector<float>> chroma_banks;
+  /// CQT constants by tuning (estimated tunings are histogram edges, so few are built).
+  std::map<double, de::CqtBank> cqt_banks;
+  const de::CqtBank* cqt_bank(double tuning) {
+    auto it = cqt_banks.find(tuning);
+    if (it == cqt_banks.end()) it = cqt_banks.emplace(tuning, make_cqt_bank(options, tuning)).first;
+    return &it->second;
+  }
   const float* chroma_bank(double tuning) {
     auto it = chroma_banks.find(tuning);
     if (it == chroma_banks.end())
@@ -143,6 +291,9 @@ DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEn
   if (auto name = first_unsupported_feature(options))
     throw UsageError("features: \"" + *name + "\" is not computed by the device engine yet (it computes " +
                      supported_feature_list() + "; issue 14)");
+  if (auto option = first_unsupported_option(options))
+    throw UsageError("features." + *option + ": this value is not computed by the device engine yet (options that "
+                     "need librosa's early downsampling of the CQT; raise cqt.fmin or cqt.n_bins; issue 14)");
   if (engine.max_batch_frames < 0)
     throw UsageError("device engine: max_batch_frames must be >= 0, got " + std::to_string(engine.max_batch_frames));
   if (engine.max_batch_frames == 0)
@@ -193,11 +344,21 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
-             want_chroma = impl_->wants("chroma_stft"), want_contrast = impl_->wants("spectral_contrast");
+             want_chroma_stft = impl_->wants("chroma_stft"), want_contrast = impl_->wants("spectral_contrast");
+  // chroma_stft is computed for itself and for a tonnetz of it (tonnetz_chroma = stft)
+  const bool stft_tonnetz = wants_stft_tonnetz(o), want_chroma = want_chroma_stft || stft_tonnetz;
   // chroma_stft's default tuning is estimated from the whole track (estimate_tuning), so it is known only after
   // the track's last chunk: the main pass gathers each track's piptrack peaks, estimate_tunings reduces them per
   // track, and a second pass computes chroma_stft at each track's tuning.
   const bool estimate = want_chroma && !o.chroma_stft.tuning.has_value();
+  // The CQT family runs in a pass of its own (run_cqt_pass) at each track's CQT tuning, estimated by default from
+  // the main pass's magnitude (librosa cqt(tuning=None)).
+  const bool want_cqt = wants_cqt(o);
+  const bool estimate_cqt = want_cqt && !o.cqt.tuning.has_value();
+  const bool main_pass = want_mag || want_mel || want_db || want_mfcc || want_chroma || want_contrast ||
+                         estimate_cqt;
+  const std::vector<de::CqtOctaveGeometry>* cqt_geometry =
+      want_cqt ? &impl_->cqt_bank(o.cqt.tuning.value_or(0.0))->octaves : nullptr;  // frame counts: any tuning
   const float fill = poison ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   std::vector<TrackFeatures> out(tracks.size());
   std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
@@ -211,7 +372,10 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     tf.n_frames = stft_num_frames(static_cast<int64_t>(tracks[i].size()), o.stft);
     tf.tuning_chroma_stft = tf.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
     if (want_chroma && !estimate) tf.tuning_chroma_stft = *o.chroma_stft.tuning;
-    for (const std::string& name : impl_->names) tf.frames[name] = FeatureMatrix(tf.n_frames, o.feature_dim(name), fill);
+    if (want_cqt && !estimate_cqt) tf.tuning_cqt = *o.cqt.tuning;
+    const int64_t cqt_frames = want_cqt ? cqt_num_frames(*cqt_geometry, static_cast<int64_t>(tracks[i].size())) : 0;
+    for (const std::string& name : impl_->names)
+      tf.frames[name] = FeatureMatrix(on_cqt_grid(o, name) ? cqt_frames : tf.n_frames, o.feature_dim(name), fill);
   }
 
   // ---- ragged batches: whole tracks while they fit; a track longer than the budget is cut into chunks that
@@ -221,6 +385,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     kChroma,  // chroma_stft alone, at each track's estimated tuning
   };
   std::vector<de::TuningCandidates> candidates(estimate ? tracks.size() : 0);
+  std::vector<de::TuningCandidates> cqt_candidates(estimate_cqt ? tracks.size() : 0);
   const float* fixed_bank = want_chroma && !estimate ? impl_->chroma_bank(*o.chroma_stft.tuning) : nullptr;
   struct PieceOf {
     size_t track;
@@ -284,9 +449,11 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       b.mfcc = want_mfcc ? rows("mfcc") : nullptr;
       if (fixed_bank) {
         b.chroma = rows("chroma_stft");
+        b.tonnetz = stft_tonnetz ? rows("tonnetz") : nullptr;
         b.chroma_bank = fixed_bank;
       }
       if (estimate) b.tuning = &candidates[i];
+      if (estimate_cqt) b.cqt_tuning = &cqt_candidates[i];
       if (kind == de::PieceKind::kChunk && want_mfcc && !want_db) b.mel_db = scratch_db[i].row(t0);
       if (want_contrast && kind == de::PieceKind::kWholeTrack) b.contrast = rows("spectral_contrast");
       if (want_contrast && kind == de::PieceKind::kChunk) {
@@ -295,6 +462,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       }
     } else {
       b.chroma = rows("chroma_stft");
+      b.tonnetz = stft_tonnetz ? rows("tonnetz") : nullptr;
       b.chroma_bank = impl_->chroma_bank(out[i].tuning_chroma_stft);
     }
     request.pieces.push_back(b);
@@ -325,17 +493,80 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     }
     flush();
   };
-  run_pass(Pass::kMain);
+  // Each track's tuning from its candidates (then freed) into out[i].*tuning.
+  auto estimate_tunings = [&](std::vector<de::TuningCandidates>& per_track, double TrackFeatures::*tuning) {
+    std::vector<const de::TuningCandidates*> pointers;
+    for (const auto& c : per_track) pointers.push_back(&c);
+    const std::vector<double> tunings = impl_->chain->estimate_tunings(pointers, budget * kTuningElementsPerFrame);
+    for (size_t i = 0; i < tracks.size(); ++i) out[i].*tuning = tunings[i];
+    per_track.clear();
+    per_track.shrink_to_fit();
+  };
+  if (main_pass) run_pass(Pass::kMain);
+  if (estimate_cqt) estimate_tunings(cqt_candidates, &TrackFeatures::tuning_cqt);
   if (estimate) {
-    std::vector<const de::TuningCandidates*> per_track;
-    for (const auto& c : candidates) per_track.push_back(&c);
-    const std::vector<double> tunings = impl_->chain->estimate_tunings(per_track, budget * kTuningElementsPerFrame);
-    for (size_t i = 0; i < tracks.size(); ++i) out[i].tuning_chroma_stft = tunings[i];
-    candidates.clear();
-    candidates.shrink_to_fit();
+    estimate_tunings(candidates, &TrackFeatures::tuning_chroma_stft);
     run_pass(Pass::kChroma);
   }
+  if (want_cqt) run_cqt_pass(tracks, out);
   return out;
+}
+
+void DeviceFeatureEngine::run_cqt_pass(const std::vector<std::span<const float>>& tracks, std::vector<TrackFeatures>& out) {
+  // Ragged batches of CQT frames under the same budget, a track longer than the room left cut into chunks anywhere:
+  // each track's octave signals are decimated on the host first (libsoxr, as the reference, over the whole track,
+  // so they are the reference's samples whatever the chunking), and every step on the device is row-local. One
+  // batch holds one octave geometry (the FFT sizes can change with the tuning).
+  //
+  // Why not decimate on the device: an FIR with libsoxr's impulse response (measured from cqt_decimate_octave)
+  // matched it within 2.7e-7 of the signal's peak, but librosa's CQT in frames with almost nothing in the CQT's
+  // range (digital silence next to sound, the chirp's top above 4.1 kHz) is libsoxr's float32 rounding noise, and
+  // the FIR's differs: chroma_cqt there was off by up to 1 (a silent frame normalised) against 1e-3 (docs/cuda.md).
+  const int64_t budget = impl_->engine.max_batch_frames;
+  de::CqtBatchRequest request;
+  request.poison = impl_->engine.poison_outputs;
+  int64_t batch_frames = 0;
+  const std::vector<de::CqtOctaveGeometry>* geometry = nullptr;
+  std::vector<std::unique_ptr<CqtOctaveSignals>> signals;  // of the tracks with pieces in the request
+  auto flush = [&] {
+    if (!request.pieces.empty()) {
+      impl_->chain->run_cqt_batch(request);
+      ++impl_->batches;
+    }
+    request.pieces.clear();
+    batch_frames = 0;
+    if (signals.size() > 1) signals.erase(signals.begin(), signals.end() - 1);  // the last track may go on
+  };
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const de::CqtBank* bank = impl_->cqt_bank(out[i].tuning_cqt);
+    if (geometry != nullptr && *geometry != bank->octaves) flush();
+    geometry = &bank->octaves;
+    const int64_t n = static_cast<int64_t>(tracks[i].size());
+    signals.push_back(std::make_unique<CqtOctaveSignals>(bank->octaves, tracks[i]));
+    const CqtOctaveSignals& y = *signals.back();
+    const int64_t T = cqt_num_frames(bank->octaves, n);
+    auto rows = [&](const char* name, int64_t t0) -> float* {
+      auto it = out[i].frames.find(name);
+      return it == out[i].frames.end() ? nullptr : it->second.row(t0);
+    };
+    for (int64_t t0 = 0; t0 < T;) {
+      if (batch_frames == budget) flush();
+      const int64_t nf = std::min(budget - batch_frames, T - t0);
+      de::CqtPiece piece;
+      piece.bank = bank;
+      piece.spans = cqt_spans(bank->octaves, n, t0, t0 + nf);
+      for (size_t k = 0; k < piece.spans.size(); ++k) piece.signals.push_back(y.at(k, piece.spans[k].begin));
+      piece.frame_begin = t0;
+      piece.n_frames = nf;
+      piece.cqt_mag = rows("cqt_mag", t0);
+      piece.chroma = rows("chroma_cqt", t0);
+      if (impl_->options.tonnetz_chroma == TonnetzChroma::kCqt) piece.tonnetz = rows("tonnetz", t0);
+      request.pieces.push_back(std::move(piece));
+      batch_frames += nf;
+      t0 += nf;
+    }
+  }
+  flush();
 }
 
 }  // namespace songlines::features

@@ -1,16 +1,19 @@
 // The device feature engine (issue 14): one device source with two backends (docs/cuda.md, "Two backends").
 // The computation is written once (src/features/device_engine/mel_chain.inl, CCCL/Thrust over __host__
-// __device__ functors) and runs on the host (Thrust OpenMP + FFTW float32 + cblas; always built, runs in CI) or
+// __device__ functors) and runs on the host (Thrust OpenMP + FFTW + cblas; always built, runs in CI) or
 // on a GPU (Thrust CUDA + cuFFT + cuBLAS; built with nvcc). It returns the reference's TrackFeatures
 // (features/feature_extractor.h): same names, shapes and [frames, dim] float32 layout.
 //
 // It computes the STFT family up to MFCC: stft_mag, melspectrogram, mel_db, mfcc, with every option of their
 // structs (stft, mel, db, mfcc), and chroma_stft at a fixed tuning (options.chroma_stft.tuning) or, by default,
 // at the tuning librosa's estimate_tuning finds per track (piptrack peaks per frame on the device, the per-track
-// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma), and
+// median and histogram reduced exactly across chunks and batches, then a second pass for the chroma);
 // spectral_contrast with every option of its struct (bands from the reference's spectral_contrast_bands, the
-// peak and valley dB clipped against their per-track maxima across chunks).
-// Any other feature is refused at construction (UsageError naming it).
+// peak and valley dB clipped against their per-track maxima across chunks); and the CQT family (cqt_mag,
+// chroma_cqt, tonnetz of chroma_cqt or of chroma_stft) in a pass of its own at the CQT's fixed or estimated
+// tuning, on the reference's octave plan, with each track's octave signals decimated on the host by the
+// reference's libsoxr decimator. That is every feature of the reference; CQT options that need librosa's early
+// downsampling are refused at construction (UsageError naming them).
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
 // No CUDA header here (pimpl).
@@ -30,7 +33,7 @@ namespace songlines::features {
 
 /// Where the device engine's source runs.
 enum class DeviceBackend {
-  kHost,  ///< Thrust's OpenMP system on the CPU, FFTW float32, cblas
+  kHost,  ///< Thrust's OpenMP system on the CPU, FFTW (float32 and float64), cblas
   kCuda,  ///< Thrust's CUDA system, cuFFT, cuBLAS
 };
 const char* device_backend_name(DeviceBackend b);
@@ -42,7 +45,8 @@ struct DeviceEngineOptions {
   DeviceBackend backend = DeviceBackend::kHost;
   int cuda_device = 0;           ///< CUDA device ordinal (kCuda only)
   /// STFT frames (all tracks of a batch together) per batch; 0: 8192 on the host (~40 KiB per frame: frames,
-  /// spectra, power, magnitude, mel), 131072 on CUDA. A track longer than this is processed in chunks.
+  /// spectra, power, magnitude, mel), 131072 on CUDA. A track longer than this is processed in chunks. The CQT
+  /// pass uses the same budget in CQT frames (~20 KiB each: one octave's float64 frames and spectra at a time).
   int64_t max_batch_frames = 0;
   /// Fill every output (device buffers and the returned matrices) with NaN before each batch, so that an element
   /// the engine fails to write shows up as NaN (tests).
@@ -57,7 +61,7 @@ class DeviceFeatureEngine {
   /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
   static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
   /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions, if
-  /// any (none so far: every option of the supported features is honoured).
+  /// any: "cqt.fmin" when the CQT options need librosa's early downsampling (a top octave far below Nyquist).
   static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
   /// supported_features() joined with commas.
   static std::string supported_feature_list();
@@ -77,8 +81,8 @@ class DeviceFeatureEngine {
   /// failing its batch.
   static void check_track(std::span<const float> track, const std::string& path);
 
-  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_cqt NaN;
-  /// tuning_chroma_stft the fixed or estimated tuning when chroma_stft is requested, else NaN). Not thread-safe:
+  /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_chroma_stft and
+  /// tuning_cqt the fixed or estimated tunings when chroma_stft / the CQT is computed, else NaN). Not thread-safe:
   /// one engine per thread.
   /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
   std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);
@@ -86,6 +90,9 @@ class DeviceFeatureEngine {
   int64_t last_batch_count() const;
 
  private:
+  /// The CQT family's pass (after the tunings are known): fills cqt_mag, chroma_cqt and tonnetz of `out`.
+  void run_cqt_pass(const std::vector<std::span<const float>>& tracks, std::vector<TrackFeatures>& out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

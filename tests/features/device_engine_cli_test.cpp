@@ -36,6 +36,13 @@ std::string write_test_wav(const TempDir& dir) {
   return path;
 }
 
+/// The reference engine's features of the audio file the command reads (decoded the same way).
+TrackFeatures reference_features(const std::string& path, const FeatureOptions& o) {
+  audio::LoadOptions lo;
+  const audio::MonoAudio audio = audio::load_audio(path, lo);
+  return FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+}
+
 TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   const TempDir dir;
   const std::string wav = write_test_wav(dir);
@@ -45,12 +52,9 @@ TEST(FeaturesCommandHost, WritesTheReferencesFeatures) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(host)"), std::string::npos) << r.output;
 
-  audio::LoadOptions lo;
-  const audio::MonoAudio audio = audio::load_audio(wav, lo);
   FeatureOptions o;
   o.features = {"mfcc", "mel_db", "stft_mag", "melspectrogram", "spectral_contrast"};
-  const TrackFeatures expected =
-      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const TrackFeatures expected = reference_features(wav, o);
   const shards::ShardReader shard(out);
   ASSERT_EQ(shard.size(), 1);
   for (const std::string& name : o.features) {
@@ -75,12 +79,9 @@ TEST(FeaturesCommandHost, ChromaStftAtTheEstimatedTuningMatchesTheReference) {
   const std::string out = (dir / "chroma.h5").string();
   const auto r = run_songlines("features --device host --features mfcc,chroma_stft --input " + wav + " --output " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  audio::LoadOptions lo;
-  const audio::MonoAudio audio = audio::load_audio(wav, lo);
   FeatureOptions o;
   o.features = {"mfcc", "chroma_stft"};
-  const TrackFeatures expected =
-      FeatureExtractor(o).compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+  const TrackFeatures expected = reference_features(wav, o);
   const shards::ShardReader shard(out);
   ASSERT_EQ(shard.size(), 1);
   const FeatureMatrix a = shard.read_frames("chroma_stft", 0);
@@ -88,6 +89,35 @@ TEST(FeaturesCommandHost, ChromaStftAtTheEstimatedTuningMatchesTheReference) {
   ASSERT_EQ(a.frames, e.frames);
   EXPECT_TRUE(MaxAbsNear(std::vector<double>(a.data.begin(), a.data.end()),
                          std::vector<double>(e.data.begin(), e.data.end()), 1e-3, "chroma_stft", e.dim));
+}
+
+TEST(FeaturesCommandHost, CqtFamilyMatchesTheReference) {
+  // cqt_mag, chroma_cqt and tonnetz at the CQT tuning estimated from the track, beside mfcc (another frame grid
+  // length is possible: the shard trims to the shortest, so compare that many frames).
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "cqt.h5").string();
+  const auto r =
+      run_songlines("features --device host --features cqt_mag,chroma_cqt,tonnetz,mfcc --input " + wav + " --output " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  FeatureOptions o;
+  o.features = {"cqt_mag", "chroma_cqt", "tonnetz", "mfcc"};
+  const TrackFeatures expected = reference_features(wav, o);
+  const shards::ShardReader shard(out);
+  ASSERT_EQ(shard.size(), 1);
+  for (const std::string& name : o.features) {
+    ASSERT_TRUE(shard.has_frames(name)) << name;
+    const FeatureMatrix a = shard.read_frames(name, 0);
+    const FeatureMatrix& e = expected.frames.at(name);
+    ASSERT_GE(a.frames, e.frames - 1) << name;
+    ASSERT_LE(a.frames, e.frames) << name;
+    const std::vector<double> got(a.data.begin(), a.data.end());
+    const std::vector<double> want(e.data.begin(), e.data.begin() + a.frames * e.dim);
+    if (name == "chroma_cqt" || name == "tonnetz")
+      EXPECT_TRUE(MaxAbsNear(got, want, 1e-3, name, e.dim));
+    else
+      EXPECT_TRUE(RelativeL2Near(got, want, kRelL2, name, e.dim));
+  }
 }
 
 TEST(FeaturesCommandHost, FeaturesOptionSelectsTheFeaturesOnTheReferenceToo) {

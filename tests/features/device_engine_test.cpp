@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "features/cqt.h"
+#include "features/device.h"
 #include "features/device_engine.h"
 #include "features/device_engine/chain.h"
 #include "features/device_engine/row_divider.h"
@@ -463,28 +465,228 @@ TEST_P(DeviceEngineTest, NonDefaultOptionsAreHonoured) {
   expect_matches_reference(no_clip, tracks[0], unclipped[0], "top_db 0");
 }
 
-TEST_P(DeviceEngineTest, NonFiniteOrEmptyInputIsATypedErrorNamingTheTrack) {
-  const FeatureOptions o = chain_options();
-  DeviceEngineOptions eo;
-  eo.backend = GetParam();
-  DeviceFeatureEngine engine(o, eo);
-  std::vector<float> good = seeded_signal(4000, 3), bad = good, inf = good, empty;
-  bad[1234] = std::numeric_limits<float>::quiet_NaN();
-  inf[5] = -std::numeric_limits<float>::infinity();
-  auto expect_input_error = [&](const std::vector<std::vector<float>>& tracks, const std::string& path,
-                                const std::string& reason_part) {
-    std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
-    try {
-      engine.compute_batch(spans);
-      ADD_FAILURE() << "no InputError for " << path;
-    } catch (const InputError& e) {
-      EXPECT_EQ(e.path(), path);
-      EXPECT_NE(e.reason().find(reason_part), std::string::npos) << e.what();
+// ---- the CQT family (cqt_mag, chroma_cqt, tonnetz of chroma_cqt) ----
+
+FeatureOptions cqt_options() {
+  FeatureOptions o;
+  o.features = {"cqt_mag", "chroma_cqt", "tonnetz"};
+  return o;
+}
+
+/// actual's features against the reference engine on the same track: chroma and tonnetz by max abs, the others
+/// by relative L2 (issue 14's bars); both tunings equal.
+void expect_cqt_matches_reference(const FeatureOptions& o, const std::vector<float>& y, const TrackFeatures& actual,
+                                  const std::string& what) {
+  const TrackFeatures expected = FeatureExtractor(o).compute(y.data(), static_cast<int64_t>(y.size()));
+  auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };  // NaN: not computed
+  EXPECT_TRUE(same(actual.tuning_cqt, expected.tuning_cqt)) << what << ": " << actual.tuning_cqt << " vs " << expected.tuning_cqt;
+  EXPECT_TRUE(same(actual.tuning_chroma_stft, expected.tuning_chroma_stft))
+      << what << ": " << actual.tuning_chroma_stft << " vs " << expected.tuning_chroma_stft;
+  ASSERT_EQ(actual.frames.size(), expected.frames.size()) << what;
+  for (const auto& [name, m] : expected.frames) {
+    const FeatureMatrix& a = actual.frames.at(name);
+    ASSERT_EQ(a.frames, m.frames) << what << "/" << name;
+    ASSERT_EQ(a.dim, m.dim) << what << "/" << name;
+    if (name != "chroma_cqt" && name != "chroma_stft" && name != "tonnetz")
+      EXPECT_TRUE(RelativeL2Near(as_double(a), as_double(m), kRelL2, what + "/" + name + " vs reference", m.dim));
+    else
+      EXPECT_TRUE(MaxAbsNear(as_double(a), as_double(m), kChromaMaxAbs, what + "/" + name + " vs reference", m.dim));
+  }
+}
+
+/// Every matrix of `a` equals `b`'s within kBatchInvariance (relative L2).
+void expect_same_features(const TrackFeatures& a, const TrackFeatures& b, const std::string& what) {
+  ASSERT_EQ(a.frames.size(), b.frames.size()) << what;
+  EXPECT_EQ(a.tuning_cqt, b.tuning_cqt) << what;
+  for (const auto& [name, m] : b.frames) {
+    const FeatureMatrix& t = a.frames.at(name);
+    ASSERT_EQ(t.frames, m.frames) << what << "/" << name;
+    EXPECT_TRUE(RelativeL2Near(as_double(t), as_double(m), kBatchInvariance, what + "/" + name, m.dim));
+  }
+}
+
+TEST_P(DeviceEngineTest, CqtFamilyOfTheGoldenSignalsMatchesLibrosaAndTheReference) {
+  // librosa's defaults (the CQT's tuning estimated per track), every golden signal in one ragged batch; a budget of
+  // 50 frames cuts every track but the shortest into chunks of the CQT pass, and the estimate's pass too.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  const FeatureOptions o = cqt_options();
+  for (int64_t budget : {int64_t{0}, int64_t{50}}) {
+    const std::vector<TrackFeatures> out = run(o, tracks, budget);
+    double worst_l2 = 0.0, worst_abs = 0.0;
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const std::string what = kGoldenSignals[i] + " (budget " + std::to_string(budget) + ")";
+      const GoldenFile g(kGoldenSignals[i]);
+      EXPECT_EQ(out[i].tuning_cqt, g.attribute("tuning_cqt")) << what;
+      for (const std::string& name : o.features) {
+        const FeatureMatrix& m = out[i].frames.at(name);
+        const auto gold = g.dataset(name);
+        ASSERT_EQ(gold.rows(), m.dim) << what << "/" << name;
+        ASSERT_EQ(gold.cols(), m.frames) << what << "/" << name;
+        const std::vector<double> want = golden_transposed(gold, m.frames), got = as_double(m);
+        if (name == "cqt_mag") {
+          const auto r = RelativeL2Near(got, want, kRelL2, what + "/cqt_mag vs librosa", m.dim);
+          EXPECT_TRUE(r);
+          double num = 0.0, den = 0.0;
+          for (size_t k = 0; k < got.size(); ++k) {
+            num += (got[k] - want[k]) * (got[k] - want[k]);
+            den += want[k] * want[k];
+          }
+          if (den > 0.0) worst_l2 = std::max(worst_l2, std::sqrt(num / den));
+        } else {
+          EXPECT_TRUE(MaxAbsNear(got, want, kChromaMaxAbs, what + "/" + name + " vs librosa", m.dim));
+          for (size_t k = 0; k < got.size(); ++k) worst_abs = std::max(worst_abs, std::abs(got[k] - want[k]));
+        }
+      }
+      expect_cqt_matches_reference(o, tracks[i], out[i], what);
     }
-  };
-  expect_input_error({good, good, bad}, "track 2", "index 1234");
-  expect_input_error({inf, good}, "track 0", "index 5");
-  expect_input_error({good, empty}, "track 1", "empty");
+    std::cout << "  measured (budget " << budget << "): cqt_mag vs librosa worst relative L2 " << worst_l2
+              << ", chroma_cqt / tonnetz worst max abs " << worst_abs << "\n";  // docs/cuda.md quotes these
+  }
+}
+
+TEST_P(DeviceEngineTest, CqtInRaggedChunkedBatchesEqualsEachTrackAloneAndTheReference) {
+  // Lengths from 1 sample (a single frame of padding in every octave) past the lowest octave's 65536-sample frames;
+  // budgets of 7 and 37 frames cut tracks at awkward places, so every octave reads spans of its signal that start
+  // and end inside the track. The same tracks alone (one batch each) are the unchunked computation.
+  const std::vector<int64_t> lengths = {1, 700, 2047, 2048, 2049, 22050, 3 * 22050 + 17, 511, 9 * 22050 + 1};
+  std::vector<std::vector<float>> tracks;
+  for (size_t i = 0; i < lengths.size(); ++i) tracks.push_back(seeded_signal(lengths[i], 300 + static_cast<uint32_t>(i)));
+  FeatureOptions o = cqt_options();
+  std::vector<TrackFeatures> alone;
+  for (const auto& y : tracks) {
+    int64_t batches = 0;
+    alone.push_back(run(o, {y}, 1 << 20, &batches).at(0));
+    EXPECT_EQ(batches, 2) << "one batch of the estimate's pass, one of the CQT pass";
+  }
+  for (int64_t budget : {7, 37}) {
+    int64_t batches = 0;
+    const std::vector<TrackFeatures> together = run(o, tracks, budget, &batches);
+    int64_t cqt_frames = 0;
+    for (const auto& tf : together) cqt_frames += tf.frames.at("cqt_mag").frames;
+    EXPECT_GE(batches, (cqt_frames + budget - 1) / budget) << "budget " << budget;
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const std::string what = "track " + std::to_string(i) + " (" + std::to_string(lengths[i]) + " samples), budget " +
+                               std::to_string(budget);
+      EXPECT_EQ(together[i].frames.at("cqt_mag").frames, 1 + lengths[i] / 512) << what;
+      expect_same_features(together[i], alone[i], what + " batched vs alone");
+      if (budget == 37) expect_cqt_matches_reference(o, tracks[i], together[i], what);
+    }
+  }
+}
+
+TEST_P(DeviceEngineTest, LongCqtTrackInChunksMatchesTheReference) {
+  // 100 s (4307 CQT frames) in chunks of 1000 frames beside the STFT family, at a fixed CQT tuning, then the same
+  // with the tuning estimated; against the unchunked engine and the reference.
+  const std::vector<float> y = seeded_signal(100 * 22050, 9);
+  FeatureOptions o = cqt_options();
+  o.features.push_back("mfcc");
+  for (const std::optional<double> tuning : {std::optional<double>(0.13), std::optional<double>()}) {
+    o.cqt.tuning = tuning;
+    const std::string what = tuning ? "fixed tuning" : "estimated tuning";
+    int64_t batches = 0;
+    const TrackFeatures chunked = run(o, {y}, 1000, &batches).at(0);
+    EXPECT_GE(batches, 5 + 5) << what;
+    const TrackFeatures whole = run(o, {y}, 1 << 20).at(0);
+    expect_same_features(chunked, whole, what + ": chunked vs whole");
+    expect_cqt_matches_reference(o, y, chunked, what);
+  }
+}
+
+TEST_P(DeviceEngineTest, CqtSilenceIsZero) {
+  const std::vector<float> y(2 * 22050, 0.0f);
+  const FeatureOptions o = cqt_options();
+  const TrackFeatures tf = run(o, {y, y}, 50).at(1);
+  EXPECT_EQ(tf.tuning_cqt, 0.0);
+  for (const std::string& name : o.features)
+    for (float v : tf.frames.at(name).data) ASSERT_EQ(v, 0.0f) << name;
+  expect_cqt_matches_reference(o, y, tf, "silence");
+}
+
+TEST_P(DeviceEngineTest, NonDefaultCqtOptionsAreHonoured) {
+  // Every CQT and chroma_cqt option away from its default: 80 bins at 12 per octave (a lowest octave of 8
+  // filters), a wider filter_scale (2048-point frames), another sparsity, a fixed tuning, 12 chroma with a threshold;
+  // then 24 bins per octave with 24 chroma (a fmin whose C is rolled) and an odd STFT for the tuning estimate.
+  FeatureOptions a = cqt_options();
+  a.cqt.n_bins = 80;
+  a.cqt.bins_per_octave = 12;
+  a.cqt.filter_scale = 2.0;
+  a.cqt.sparsity = 0.05;
+  a.cqt.tuning = -0.21;
+  a.chroma_cqt.threshold = 0.3;
+  FeatureOptions b = cqt_options();
+  b.cqt.n_bins = 168;
+  b.cqt.bins_per_octave = 24;
+  b.cqt.fmin = 40.0;
+  b.chroma_cqt.n_chroma = 24;
+  b.stft.n_fft = 1024;
+  b.stft.hop_length = 300;
+  b.chroma_stft.tuning_resolution = 0.05;
+  const std::vector<std::vector<float>> tracks = {seeded_signal(5 * 22050, 21), seeded_signal(1024, 22),
+                                                  seeded_signal(2 * 22050 + 5, 23)};
+  for (const FeatureOptions& o : {a, b}) {
+    ASSERT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+    const std::vector<TrackFeatures> out = run(o, tracks, 64);
+    for (size_t i = 0; i < tracks.size(); ++i)
+      expect_cqt_matches_reference(o, tracks[i], out[i], "bpo " + std::to_string(o.cqt.bins_per_octave) + ", track " +
+                                                             std::to_string(i));
+  }
+}
+
+TEST_P(DeviceEngineTest, TonnetzOfChromaStftMatchesLibrosaAndTheReference) {
+  // tonnetz(chroma=chroma_stft(y)) (tonnetz_chroma = stft) on the golden signals in one ragged batch of 50-frame
+  // chunks: at the estimated tuning (chroma_stft not requested itself), then at a fixed one beside chroma_stft.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  FeatureOptions o;
+  o.features = {"tonnetz", "mfcc"};
+  o.tonnetz_chroma = TonnetzChroma::kStft;
+  const std::vector<TrackFeatures> out = run(o, tracks, 50);
+  double worst = 0.0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const GoldenFile g(kGoldenSignals[i]);
+    const FeatureMatrix& m = out[i].frames.at("tonnetz");
+    EXPECT_EQ(out[i].tuning_chroma_stft, g.attribute("tuning_chroma_stft")) << kGoldenSignals[i];
+    const auto gold = g.dataset("tonnetz_chroma_stft");
+    ASSERT_EQ(gold.rows(), m.dim);
+    ASSERT_EQ(gold.cols(), m.frames);
+    const std::vector<double> want = golden_transposed(gold, m.frames), got = as_double(m);
+    EXPECT_TRUE(MaxAbsNear(got, want, kChromaMaxAbs, kGoldenSignals[i] + "/tonnetz_chroma_stft vs librosa", m.dim));
+    for (size_t k = 0; k < got.size(); ++k) worst = std::max(worst, std::abs(got[k] - want[k]));
+    expect_cqt_matches_reference(o, tracks[i], out[i], kGoldenSignals[i] + " tonnetz of chroma_stft");
+  }
+  std::cout << "  measured: tonnetz of chroma_stft vs librosa, worst max abs over the goldens " << worst << "\n";
+  o.features = {"tonnetz", "chroma_stft"};
+  o.chroma_stft.tuning = 0.2;
+  o.chroma_stft.n_chroma = 24;
+  const std::vector<TrackFeatures> fixed = run(o, tracks, 50);
+  for (size_t i = 0; i < tracks.size(); ++i)
+    expect_cqt_matches_reference(o, tracks[i], fixed[i], kGoldenSignals[i] + " tonnetz of 24-bin chroma_stft at 0.2");
+}
+
+TEST_P(DeviceEngineTest, NonFiniteOrEmptyInputIsATypedErrorNamingTheTrack) {
+  for (const FeatureOptions& o : {chain_options(), cqt_options()}) {
+    DeviceEngineOptions eo;
+    eo.backend = GetParam();
+    DeviceFeatureEngine engine(o, eo);
+    std::vector<float> good = seeded_signal(4000, 3), bad = good, inf = good, empty;
+    bad[1234] = std::numeric_limits<float>::quiet_NaN();
+    inf[5] = -std::numeric_limits<float>::infinity();
+    auto expect_input_error = [&](const std::vector<std::vector<float>>& tracks, const std::string& path,
+                                  const std::string& reason_part) {
+      std::vector<std::span<const float>> spans(tracks.begin(), tracks.end());
+      try {
+        engine.compute_batch(spans);
+        ADD_FAILURE() << "no InputError for " << path;
+      } catch (const InputError& e) {
+        EXPECT_EQ(e.path(), path);
+        EXPECT_NE(e.reason().find(reason_part), std::string::npos) << e.what();
+      }
+    };
+    expect_input_error({good, good, bad}, "track 2", "index 1234");
+    expect_input_error({inf, good}, "track 0", "index 5");
+    expect_input_error({good, empty}, "track 1", "empty");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeviceEngineTest, ::testing::Values(DeviceBackend::kHost, DeviceBackend::kCuda),
@@ -492,29 +694,70 @@ INSTANTIATE_TEST_SUITE_P(Backends, DeviceEngineTest, ::testing::Values(DeviceBac
                            return std::string(info.param == DeviceBackend::kHost ? "Host" : "Cuda");
                          });
 
-TEST(DeviceEngine, UnsupportedFeaturesAreRefusedAtConstruction) {
+TEST(DeviceEngine, ComputesEveryFeatureOfTheReference) {
+  EXPECT_EQ(DeviceFeatureEngine::supported_features(), all_feature_names());
   FeatureOptions o;
   o.features.clear();  // all features
-  const std::optional<std::string> unsupported = DeviceFeatureEngine::first_unsupported_feature(o);
-  if (!unsupported) GTEST_SKIP() << "the device engine computes every feature";
-  o.features = {"mfcc", *unsupported};
-  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_feature(o).value_or(""), *unsupported);
-  try {
-    DeviceFeatureEngine engine(o);
-    ADD_FAILURE() << *unsupported << " was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("\"" + *unsupported + "\""), std::string::npos) << e.what();
-  }
-  o.features.clear();  // all features
-  EXPECT_TRUE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+  o.features = default_shard_feature_names();
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(chain_options()).has_value());
   // chroma_stft runs at a fixed tuning and at the estimated one (the default).
   o.features = {"chroma_stft"};
-  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
   EXPECT_NO_THROW(DeviceFeatureEngine engine(o));
   o.chroma_stft.tuning = 0.0;
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+}
+
+TEST(DeviceEngine, CudaRunsTheDeviceEngineForEveryFeatureItHonours) {
+  FeatureOptions all;
+  all.features.clear();
+  EXPECT_EQ(feature_engine_for(Device::kCpu, all), FeatureEngineKind::kReference);
+  EXPECT_EQ(feature_engine_for(Device::kHost, all), FeatureEngineKind::kDeviceEngine);
+  EXPECT_EQ(feature_engine_for(Device::kCuda, all), FeatureEngineKind::kDeviceEngine);
+  FeatureOptions shard;
+  shard.features = default_shard_feature_names();
+  EXPECT_EQ(feature_engine_for(Device::kCuda, shard), FeatureEngineKind::kDeviceEngine);
+  // CQT options the device engine refuses (librosa's early downsampling) stay on the old CUDA engine.
+  FeatureOptions low = all;
+  low.cqt.n_bins = 24;
+  low.cqt.bins_per_octave = 12;
+  ASSERT_TRUE(DeviceFeatureEngine::first_unsupported_option(low).has_value());
+  EXPECT_EQ(feature_engine_for(Device::kCuda, low), FeatureEngineKind::kLegacyCuda);
+}
+
+/// Constructing the engine throws UsageError mentioning `part`.
+void expect_refused(const FeatureOptions& o, const std::string& part) {
+  try {
+    DeviceFeatureEngine engine(o);
+    ADD_FAILURE() << "accepted; expected a UsageError naming " << part;
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceEngine, CqtOptionsItCannotHonourAreRefusedAtConstruction) {
+  FeatureOptions o;
+  o.features = {"cqt_mag", "chroma_cqt", "tonnetz"};
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+  FeatureOptions stft_tonnetz = o;  // tonnetz of chroma_stft
+  stft_tonnetz.tonnetz_chroma = TonnetzChroma::kStft;
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(stft_tonnetz).has_value());
+  // two octaves from C1 (a top octave near 130 Hz): librosa downsamples early, by 2^5
+  FeatureOptions low = o;
+  low.cqt.n_bins = 24;
+  low.cqt.bins_per_octave = 12;
+  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_option(low).value_or(""), "cqt.fmin");
+  expect_refused(low, "cqt.fmin");
+  // the tonnetz / chroma_cqt n_chroma check happens at setup: 10 does not divide 36 bins per octave
+  FeatureOptions ten = o;
+  ten.chroma_cqt.n_chroma = 10;
+  expect_refused(ten, "n_chroma");
+  ten.features = {"tonnetz"};
+  expect_refused(ten, "n_chroma");
 }
 
 }  // namespace

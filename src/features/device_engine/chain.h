@@ -45,8 +45,68 @@ struct ChainConstants {
   double contrast_amin = 0.0;    ///< power_to_db floor (float64: the reference's peak and valley are float64)
   double contrast_ref_db = 0.0;  ///< 10 log10(max(amin, |ref|))
   double contrast_top_db = 0.0;  ///< clip below each array's own per-track max - top_db; <= 0: no clip
+  int64_t cqt_bins_per_octave = 36;  ///< the CQT's estimate_tuning (on the MAGNITUDE): cqt.bins_per_octave
+  // The CQT family (cqt_n_bins 0: not requested). The per-tuning constants (octave bases, lengths) come with each
+  // batch (CqtBank); these do not depend on the tuning.
+  int64_t cqt_n_bins = 0;
+  int64_t cqt_n_chroma = 0;             ///< chroma_cqt.n_chroma (0: no chroma_cqt or tonnetz wanted)
+  std::vector<float> cq_to_chroma;      ///< [cqt_n_chroma, cqt_n_bins] 0/1 (filters.cq_to_chroma)
+  float chroma_cqt_threshold = 0.0f;    ///< chroma_cqt values below are zeroed
+  std::vector<double> tonnetz_phi;      ///< [6, n_chroma of tonnetz's chroma] tonnetz_phi (empty: no tonnetz)
   int64_t n_bins() const { return n_fft / 2 + 1; }
   int64_t n_contrast() const { return static_cast<int64_t>(contrast_q.size()); }
+};
+
+/// One CQT octave's geometry (cqt_octave_plan): frames of n_fft samples of the octave's signal y_i, centred, hop
+/// `hop`, projected on n_filters filters that fill output bins [first_bin, first_bin + n_filters).
+struct CqtOctaveGeometry {
+  int64_t n_fft = 0;
+  int64_t hop = 0;
+  int64_t first_bin = 0;
+  int64_t n_filters = 0;
+  bool decimate_after = false;  ///< y_{i+1} = decimation of y_i (else y_{i+1} = y_i)
+  bool operator==(const CqtOctaveGeometry&) const = default;
+};
+
+/// The CQT's constants at one tuning, built on the host from cqt_octave_plan (src/features/cqt.h).
+struct CqtBank {
+  std::vector<CqtOctaveGeometry> octaves;  ///< top octave first
+  /// Per octave [2 n_filters, 2 (n_fft/2+1)] float32, the complex64 basis B in real form for a spectrum stored
+  /// (re, im) interleaved: row 2r = (Re B_r, -Im B_r) interleaved, row 2r+1 = (Im B_r, Re B_r), so that
+  /// response [rows, 2 n_filters] = spectrum [rows, 2 (n_fft/2+1)] @ basis^T is (re, im) of basis_r . D.
+  std::vector<std::vector<float>> basis;
+  /// Per octave, the FFT bins [band_begin, band_end) holding every nonzero of the basis (the GEMM reads only these).
+  std::vector<int64_t> band_begin, band_end;
+  std::vector<double> inv_sqrt_length;  ///< [cqt_n_bins] 1 / sqrt(filter length)
+};
+
+/// The part of one octave's signal a CQT piece's frames read: y_i has `length` samples (the track's, halved at each
+/// decimation); the piece's frames read [begin, end) of it (the rest is their zero padding).
+struct CqtOctaveSpan {
+  int64_t length = 0;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+/// A run of CQT frames [frame_begin, frame_begin + n_frames) of one track (hop 512 at the track's rate).
+struct CqtPiece {
+  const CqtBank* bank = nullptr;     ///< constants at the track's CQT tuning (host)
+  std::vector<CqtOctaveSpan> spans;  ///< per octave
+  /// per octave, host: y_i[spans[i].begin, spans[i].end) (y_0 the track; y_{i+1} = cqt_decimate_octave(y_i), the
+  /// reference's libsoxr decimator run on the host over the whole track, or y_i when octave i does not decimate)
+  std::vector<const float*> signals;
+  int64_t frame_begin = 0;
+  int64_t n_frames = 0;              ///< >= 1
+  // Host destinations at row frame_begin of the track's matrices; nullptr: not wanted.
+  float* cqt_mag = nullptr;          ///< [n_frames, cqt_n_bins]
+  float* chroma = nullptr;           ///< [n_frames, cqt_n_chroma] chroma_cqt
+  float* tonnetz = nullptr;          ///< [n_frames, 6] tonnetz of chroma_cqt
+};
+
+/// One batch of CQT pieces; every piece's bank has the same octave geometry.
+struct CqtBatchRequest {
+  std::vector<CqtPiece> pieces;
+  bool poison = false;
 };
 
 /// One track's piptrack peaks (estimate_tuning's candidates: pitch > 0), gathered over its pieces: the peak
@@ -76,6 +136,7 @@ struct BatchPiece {
   float* mel_db = nullptr;         ///< [n_frames, n_mels] power_to_db (kChunk: NOT yet clipped)
   float* mfcc = nullptr;           ///< [n_frames, n_mfcc] (ignored for kChunk: finish_track writes it)
   float* chroma = nullptr;         ///< [n_frames, n_chroma] chroma_stft (row-local: written for chunks too)
+  float* tonnetz = nullptr;        ///< [n_frames, 6] tonnetz of this chroma_stft (tonnetz_chroma = stft)
   const float* chroma_bank = nullptr;  ///< host [n_chroma, n_bins] filterbank at the track's tuning (with chroma)
   TuningCandidates* tuning = nullptr;  ///< append the piece's piptrack peaks here; nullptr: not wanted
   float* contrast = nullptr;           ///< [n_frames, n_contrast] spectral_contrast (kWholeTrack only)
@@ -83,6 +144,8 @@ struct BatchPiece {
   /// clipped (float64, as the reference); finish_contrast turns them into the contrast after the last chunk.
   double* contrast_peak_db = nullptr;
   double* contrast_valley_db = nullptr;
+  /// append the piece's piptrack peaks of the MAGNITUDE at cqt_bins_per_octave (the CQT's tuning) here
+  TuningCandidates* cqt_tuning = nullptr;
 };
 
 /// Per piece, the maxima of the unclipped power_to_db arrays that are clipped per track (NaN where the piece
@@ -119,9 +182,12 @@ class Chain {
   /// the number of candidates: they are streamed through the device at most max_elements at a time.
   virtual std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                                int64_t max_elements) = 0;
+  /// The CQT family of one batch of CQT pieces: octave by octave, the pieces' spans of y_i uploaded, framing,
+  /// float64 FFT rounded to complex64, basis GEMM, scale and |.|; then chroma_cqt and tonnetz.
+  virtual void run_cqt_batch(const CqtBatchRequest& request) = 0;
 };
 
-/// Host backend (Thrust OpenMP, FFTW float32, cblas); always built.
+/// Host backend (Thrust OpenMP, FFTW float32 and float64, cblas); always built.
 std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants);
 /// CUDA backend (Thrust CUDA, cuFFT, cuBLAS) on device `ordinal`. Throws Error in a build without CUDA and
 /// DeviceError when the device cannot be used.

@@ -143,8 +143,9 @@ class CblasGemm final : public RowMajorGemm {
 }  // namespace
 
 std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants) {
-  return std::make_unique<host::MelChain>(constants, std::make_unique<FftwFft>(constants.n_fft),
-                                          std::make_unique<CblasGemm>());
+  return std::make_unique<host::MelChain>(
+      constants, [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft> { return std::make_unique<FftwFft>(n_fft); },
+      std::make_unique<CblasGemm>());
 }
 
 }  // namespace songlines::features::device_engine

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <limits>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -465,10 +466,13 @@ void download_rows(const thr::device_vector<T>& dev, int64_t row0, int64_t rows,
   thr::copy(dev.begin() + row0 * dim, dev.begin() + (row0 + rows) * dim, host);
 }
 
+#include "features/device_engine/cqt_stage.inl"
+
 class MelChain final : public Chain {
  public:
-  MelChain(const ChainConstants& c, std::unique_ptr<BatchedRealFft> fft, std::unique_ptr<RowMajorGemm> gemm)
-      : c_(c), fft_(std::move(fft)), gemm_(std::move(gemm)) {
+  /// make_fft: the backend's FFT of one size, for the STFT (n_fft) and the CQT's octaves.
+  MelChain(const ChainConstants& c, const RealFftFactory& make_fft, std::unique_ptr<RowMajorGemm> gemm)
+      : c_(c), fft_(make_fft(c.n_fft)), gemm_(std::move(gemm)), cqt_(c, make_fft, gemm_.get()) {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
@@ -482,6 +486,7 @@ class MelChain final : public Chain {
       contrast_scratch_stride_ += 2 * q;
     }
     upload(scratch_off, contrast_scratch_off_);
+    upload(c_.tonnetz_phi, phi_);
   }
 
   PieceMaxima run_batch(const BatchRequest& request) override {
@@ -493,15 +498,17 @@ class MelChain final : public Chain {
     maxima.contrast_valley = maxima.contrast_peak;
     if (P == 0) return maxima;
     bool want_mag = false, want_mel = false, want_db = false, want_mfcc = false, want_chroma = false,
-         want_tuning = false, want_contrast = false;
+         want_tuning = false, want_contrast = false, want_cqt_tuning = false, want_tonnetz = false;
     for (const BatchPiece& p : pieces) {
-      want_mag |= p.magnitude != nullptr;
+      want_mag |= p.magnitude != nullptr || p.cqt_tuning != nullptr;
+      want_cqt_tuning |= p.cqt_tuning != nullptr;
       want_contrast |= p.contrast != nullptr || p.contrast_peak_db != nullptr;
       if (p.contrast_peak_db != nullptr && (p.contrast_valley_db == nullptr || p.kind != PieceKind::kChunk))
         throw std::invalid_argument("device engine: contrast dB rows are for chunks, peak and valley together");
-      want_chroma |= p.chroma != nullptr;
+      want_chroma |= p.chroma != nullptr || p.tonnetz != nullptr;
+      want_tonnetz |= p.tonnetz != nullptr;
       want_tuning |= p.tuning != nullptr;
-      if (p.chroma != nullptr && p.chroma_bank == nullptr)
+      if ((p.chroma != nullptr || p.tonnetz != nullptr) && p.chroma_bank == nullptr)
         throw std::invalid_argument("device engine: a piece wants chroma_stft without a chroma filterbank");
       want_mel |= p.melspectrogram != nullptr || p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
       want_db |= p.mel_db != nullptr || (p.mfcc != nullptr && p.kind == PieceKind::kWholeTrack);
@@ -557,7 +564,10 @@ class MelChain final : public Chain {
     if (want_contrast) spectral_contrast(request, rows, first, maxima);
 
     // ---- piptrack peaks of each row (estimate_tuning's candidates), compacted in row order, to each piece's track ----
-    if (want_tuning) find_tuning_candidates(request, rows, first);
+    if (want_tuning) find_tuning_candidates(request, rows, first, raw(power_), c_.bins_per_octave, &BatchPiece::tuning);
+    // the CQT's estimate_tuning: the same piptrack on the MAGNITUDE, at the CQT's bins per octave
+    if (want_cqt_tuning)
+      find_tuning_candidates(request, rows, first, raw(magnitude_), c_.cqt_bins_per_octave, &BatchPiece::cqt_tuning);
 
     // ---- chroma [rows, n_chroma] = power @ C^T (C at each piece's tuning), then each row / max |row| ----
     const int64_t n_chroma = c_.n_chroma;
@@ -597,6 +607,13 @@ class MelChain final : public Chain {
                          chroma_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
       thr::for_each(thr::device, first, first + rows * n_chroma,
                     InfNormFunctor{raw(chroma_), raw(chroma_max_), RowDivider(n_chroma)});
+    }
+    if (want_tonnetz) {  // tonnetz of chroma_stft (tonnetz_chroma = stft)
+      if (static_cast<int64_t>(c_.tonnetz_phi.size()) != 6 * n_chroma)
+        throw std::invalid_argument("device engine: tonnetz of chroma_stft without its constants");
+      ensure_size(tonnetz_, rows * 6);
+      if (request.poison) poison_prefix(tonnetz_, rows * 6);
+      thr::for_each(thr::device, first, first + rows * 6, TonnetzFunctor{raw(chroma_), raw(phi_), raw(tonnetz_), n_chroma});
     }
 
     // ---- mel [rows, n_mels] = power [rows, n_bins] @ W^T; dB; per-piece max; clip; mfcc = dB @ D^T ----
@@ -644,6 +661,7 @@ class MelChain final : public Chain {
         download_rows(contrast_peak_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_peak_db);
         download_rows(contrast_valley_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_valley_db);
       }
+      if (b.tonnetz) download_rows(tonnetz_, frame_off[p], b.n_frames, 6, b.tonnetz);
     }
     return maxima;
   }
@@ -697,6 +715,8 @@ class MelChain final : public Chain {
       download_rows(contrast_, 0, n, nc, contrast + r0 * nc);
     }
   }
+
+  void run_cqt_batch(const CqtBatchRequest& request) override { cqt_.run(request); }
 
   std::vector<double> estimate_tunings(const std::vector<const TuningCandidates*>& tracks,
                                        int64_t max_elements) override {
@@ -861,8 +881,10 @@ class MelChain final : public Chain {
     thr::copy(contrast_valley_max_.begin(), contrast_valley_max_.begin() + P, maxima.contrast_valley.begin());
   }
 
-  /// Piptrack over the batch's power rows; each piece's peaks are appended to its TuningCandidates.
-  void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first) {
+  /// Piptrack over the batch's spectrum rows (power or magnitude, [rows, n_bins]) at bins_per_octave; each piece's
+  /// peaks are appended to its TuningCandidates (the piece's member `dest`).
+  void find_tuning_candidates(const BatchRequest& request, int64_t rows, thr::counting_iterator<int64_t> first,
+                              const float* spectrum, int64_t bins_per_octave, TuningCandidates* BatchPiece::*dest) {
     const auto& pieces = request.pieces;
     const int64_t P = static_cast<int64_t>(pieces.size()), n_bins = c_.n_bins();
     const int64_t kb = std::max<int64_t>(c_.tuning_k_lo, 1), width = c_.tuning_k_hi - kb;
@@ -870,17 +892,17 @@ class MelChain final : public Chain {
     ensure_size(row_max_, rows);
     ensure_size(chroma_keys_, rows);
     auto row_keys = thr::make_transform_iterator(first, RowDivider(n_bins));
-    thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_bins, power_.begin(), chroma_keys_.begin(),
-                       row_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
+    thr::reduce_by_key(thr::device, row_keys, row_keys + rows * n_bins, thr::device_pointer_cast(spectrum),
+                       chroma_keys_.begin(), row_max_.begin(), thr::equal_to<int64_t>(), thr::maximum<float>());
     const int64_t n = rows * width;
     ensure_size(peak_mag_, n);
     ensure_size(peak_bin_, n);
     thr::for_each(thr::device, first, first + n,
-                  PiptrackFunctor{raw(power_), raw(row_max_), raw(tuning_edges_), raw(peak_mag_), raw(peak_bin_),
+                  PiptrackFunctor{spectrum, raw(row_max_), raw(tuning_edges_), raw(peak_mag_), raw(peak_bin_),
                                   RowDivider(width), n_bins, kb, width,
                                   static_cast<int64_t>(c_.tuning_edges.size()) - 1,
                                   static_cast<double>(c_.sample_rate), static_cast<double>(c_.n_fft),
-                                  static_cast<float>(c_.bins_per_octave), c_.tuning_threshold});
+                                  static_cast<float>(bins_per_octave), c_.tuning_threshold});
     // Peaks per piece (every piece has >= 1 row, so every piece has a key), then the peaks in row order.
     ensure_size(peak_count_, P);
     ensure_size(max_keys_, P);
@@ -897,7 +919,7 @@ class MelChain final : public Chain {
     thr::copy(peak_count_.begin(), peak_count_.begin() + P, count.begin());
     int64_t off = 0;
     for (int64_t p = 0; p < P; ++p) {
-      TuningCandidates* t = pieces[static_cast<size_t>(p)].tuning;
+      TuningCandidates* t = pieces[static_cast<size_t>(p)].*dest;
       if (t != nullptr && count[p] > 0) {
         const size_t old = t->mag.size();
         t->mag.resize(old + static_cast<size_t>(count[p]));
@@ -912,6 +934,7 @@ class MelChain final : public Chain {
   ChainConstants c_;
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
+  CqtStage cqt_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<double> window_, frames64_, spectra64_;
   thr::device_vector<float> mel_w_, dct_, chroma_w_;
@@ -920,7 +943,8 @@ class MelChain final : public Chain {
   thr::device_vector<int32_t> peak_bin_, peak_bin_out_, tune_bin_;
   thr::device_vector<int64_t> peak_count_, tune_count_, tune_rank_, tune_prefix_, tune_run_off_, tune_run_seg_,
       tune_seg_, tune_keys_, tune_unique_, tune_key_count_, tune_hist_;
-  thr::device_vector<float> chroma_, chroma_max_;
+  thr::device_vector<float> chroma_, chroma_max_, tonnetz_;
+  thr::device_vector<double> phi_;
   thr::device_vector<int64_t> chroma_keys_;
   thr::device_vector<int64_t> row_piece_, frame_off_, sample_off_, sample_begin_, track_samples_, frame_begin_, max_keys_;
   thr::device_vector<int8_t> whole_;
