@@ -6,7 +6,6 @@
 #include "audio/audio_file.h"
 #include "cli/command.h"
 #include "core/error.h"
-#include "features/cuda_feature_engine.h"
 #include "features/device.h"
 #include "features/device_engine.h"
 #include "features/feature_extractor.h"
@@ -71,9 +70,6 @@ int features_main(const cxxopts::ParseResult& args) {
   features::TrackFeatures tf;
   if (engine) {  // one track: a batch of its own, in chunks of the frame budget when longer
     tf = std::move(engine->compute_batch({std::span<const float>(audio.samples)}).at(0));
-  } else if (kind == features::FeatureEngineKind::kLegacyCuda) {
-    std::vector<std::span<const float>> batch = {std::span<const float>(audio.samples)};
-    tf = std::move(features::compute_features_cuda(fo, batch).at(0));
   } else {
     features::FeatureExtractor extractor(fo);
     tf = extractor.compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));

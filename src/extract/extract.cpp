@@ -23,7 +23,6 @@
 #include "extract/extract_journal.h"
 #include "extract/extract_pipeline.h"
 #include "extract/partition.h"
-#include "features/cuda_feature_engine.h"
 #include "features/device_engine.h"
 #include "features/feature_extractor.h"
 #include "shards/metadata_blocks.h"
@@ -451,18 +450,10 @@ std::unique_ptr<TrackProducer> start_producer(Engine& engine, const std::vector<
   load.sample_rate = fo.sample_rate;
   if (engine.kind == features::FeatureEngineKind::kDeviceEngine)
     return start_device_producer(tasks, load, jobs, std::move(engine.device_engine), std::move(make_record), queue);
-  TrackCompute compute;
-  if (engine.kind == features::FeatureEngineKind::kReference) {
-    const features::FeatureExtractor* extractor = engine.reference.get();
-    compute = [extractor](const audio::MonoAudio& a) {
-      return extractor->compute(a.samples.data(), static_cast<int64_t>(a.samples.size()));
-    };
-  } else {
-    compute = [&fo](const audio::MonoAudio& a) {
-      std::vector<std::span<const float>> batch = {std::span<const float>(a.samples)};
-      return std::move(features::compute_features_cuda(fo, batch).at(0));
-    };
-  }
+  const features::FeatureExtractor* extractor = engine.reference.get();
+  TrackCompute compute = [extractor](const audio::MonoAudio& a) {
+    return extractor->compute(a.samples.data(), static_cast<int64_t>(a.samples.size()));
+  };
   return start_per_track_producer(tasks, load, jobs, std::move(compute), std::move(make_record), queue);
 }
 

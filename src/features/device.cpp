@@ -48,12 +48,8 @@ Device resolve_device(Device requested) {
 FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& options) {
   switch (resolved) {
     case Device::kCpu: return FeatureEngineKind::kReference;
-    case Device::kHost: return FeatureEngineKind::kDeviceEngine;
-    case Device::kCuda:
-      return DeviceFeatureEngine::first_unsupported_feature(options) ||
-                     DeviceFeatureEngine::first_unsupported_option(options)
-                 ? FeatureEngineKind::kLegacyCuda
-                 : FeatureEngineKind::kDeviceEngine;
+    case Device::kHost:
+    case Device::kCuda: return FeatureEngineKind::kDeviceEngine;
     default: throw Error("feature_engine_for: device not resolved (auto)");
   }
 }

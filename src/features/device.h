@@ -1,6 +1,5 @@
-// Which engine computes features: the CPU reference (FFTW), the device engine (features/device_engine.h) on its
-// host or CUDA backend, or the old CUDA engine (cuda/cuda_feature_engine.cu) for what the device engine does not
-// compute yet.
+// Which engine computes features: the CPU reference (FFTW) or the device engine (features/device_engine.h) on its
+// host or CUDA backend.
 #pragma once
 
 #include <string>
@@ -31,9 +30,8 @@ Device resolve_device(Device requested);
 /// The implementation that computes features on a resolved device.
 enum class FeatureEngineKind {
   kReference,     ///< FeatureExtractor (src/features, FFTW): --device cpu
-  kDeviceEngine,  ///< DeviceFeatureEngine, ragged batches: --device host, and cuda for the features it computes
-  kLegacyCuda,    ///< the old CUDA engine, one track at a time: cuda when a requested feature or option is not on
-                  ///< the device engine (every feature is; CQT options needing early downsampling are not)
+  kDeviceEngine,  ///< DeviceFeatureEngine, ragged batches: --device host and cuda (what it cannot honour it
+                  ///< refuses at setup, exit status 2)
 };
 FeatureEngineKind feature_engine_for(Device resolved, const FeatureOptions& options);
 

@@ -711,7 +711,7 @@ TEST(DeviceEngine, ComputesEveryFeatureOfTheReference) {
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
 }
 
-TEST(DeviceEngine, CudaRunsTheDeviceEngineForEveryFeatureItHonours) {
+TEST(DeviceEngine, HostAndCudaRunTheDeviceEngine) {
   FeatureOptions all;
   all.features.clear();
   EXPECT_EQ(feature_engine_for(Device::kCpu, all), FeatureEngineKind::kReference);
@@ -720,12 +720,14 @@ TEST(DeviceEngine, CudaRunsTheDeviceEngineForEveryFeatureItHonours) {
   FeatureOptions shard;
   shard.features = default_shard_feature_names();
   EXPECT_EQ(feature_engine_for(Device::kCuda, shard), FeatureEngineKind::kDeviceEngine);
-  // CQT options the device engine refuses (librosa's early downsampling) stay on the old CUDA engine.
+  // CQT options the device engine cannot honour (librosa's early downsampling) are refused at setup on every
+  // backend: there is no other GPU engine to fall back on.
   FeatureOptions low = all;
   low.cqt.n_bins = 24;
   low.cqt.bins_per_octave = 12;
   ASSERT_TRUE(DeviceFeatureEngine::first_unsupported_option(low).has_value());
-  EXPECT_EQ(feature_engine_for(Device::kCuda, low), FeatureEngineKind::kLegacyCuda);
+  EXPECT_EQ(feature_engine_for(Device::kCuda, low), FeatureEngineKind::kDeviceEngine);
+  EXPECT_THROW(DeviceFeatureEngine engine(low), UsageError);
 }
 
 /// Constructing the engine throws UsageError mentioning `part`.
