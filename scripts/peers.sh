@@ -46,7 +46,8 @@ if [ ! -f "$stamp" ]; then
   t=$(date +%s)
   if "${PIP[@]}" --no-deps "$TORCH" "${TORCH_CUDA_MISSING[@]}" && "${PIP[@]}" "${TORCH_PURE[@]}" &&
      "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
-    log "torch installed without the nvidia-* wheels the CUDA toolkit provides ($(elapsed "$t"))"
+    log "torch installed without the nvidia-* wheels the CUDA toolkit provides ($(elapsed "$t")); pip's" \
+        "complaint above about torch's missing cuda-toolkit, cudnn and triton requirements is expected"
   else
     log "torch does not import with the CUDA toolkit's libraries: installing its full dependency set (~3 GB)"
     "${PIP[@]}" "$TORCH" || log "torch: install failed"
