@@ -8,21 +8,30 @@
 //       figure = audio seconds of the batch / batch wall clock, also divided by T (per core).
 // Inputs: seeded synthetic music (extract/synthetic_music.h), a different seed, scale and tonic per track, so the
 // tuning estimates (and hence the cached CQT bases) differ as they would on a real collection.
-// Reference figures: the issue's target (1000x real time per core) and librosa 0.11's quoted ~100x
-// (0.6 s per minute of audio for these four); librosa is not installed here, so that figure is quoted, not measured.
+// Reference figure: the issue's target (1000x real time per core).
+// --peers: the same run also times librosa, torchaudio, nnAudio and essentia (scripts/bench_peers.py in the venv
+// of scripts/peers.sh) on one audio file that this writes (track 0 at 44.1 kHz stereo, FLAC), both sides pinned to
+// one core, one thread each; per feature it prints the medians and the ratios peer / songlines.
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <exception>
+#include <filesystem>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "audio/audio_file.h"
 #include "bench/benchmark.h"
 #include "core/atomic_file.h"
 #include "core/config.h"
@@ -37,7 +46,6 @@ namespace {
 
 constexpr double kDefaultSeconds = 60.0;     ///< issue 2: 60 s of music-like audio per track
 constexpr double kTargetRealTime = 1000.0;   ///< issue 2: >= 1000x real time per core
-constexpr double kLibrosaRealTime = 100.0;   ///< issue 2: librosa 0.11 ~0.6 s per minute of audio (quoted)
 
 struct Spread {
   double median = 0.0, min = 0.0, max = 0.0;
@@ -71,6 +79,202 @@ const char* feature_of(const std::string& stage) {
   if (stage == "spectral_contrast") return "spectral_contrast";
   if (stage == "tuning_cqt" || stage == "cqt" || stage == "chroma_cqt" || stage == "tonnetz") return "tonnetz";
   return "shared (input check, stft)";
+}
+
+// ---- --peers ---------------------------------------------------------------------------------------------------
+
+/// What --peers compares, in print order: a row's songlines feature set, and whether the file is loaded first
+/// (decode, downmix, resample to 22050 Hz). scripts/bench_peers.py times the peers under the same names.
+struct PeerRow {
+  std::string name;
+  std::vector<std::string> features;
+  bool load = false;
+};
+
+std::vector<PeerRow> peer_rows() {
+  const auto& seed = features::seed_feature_names();
+  std::vector<PeerRow> rows = {{"load", {}, true}};
+  for (const char* f : {"stft_mag", "melspectrogram", "mfcc", "chroma_stft", "spectral_contrast", "cqt_mag",
+                        "chroma_cqt", "tonnetz"})
+    rows.push_back({f, {f}, false});
+  rows.push_back({"seed_four", seed, false});
+  rows.push_back({"extract", seed, true});
+  return rows;
+}
+
+/// Pins the calling thread (and the threads it starts later) to one core; returns the core and the previous set.
+int pin_to_core(int requested, cpu_set_t* previous) {
+  if (sched_getaffinity(0, sizeof *previous, previous) != 0) throw Error("bench features --peers: sched_getaffinity failed");
+  int core = requested;
+  for (int c = 0; core < 0 && c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, previous)) core = c;
+  if (core < 0 || core >= CPU_SETSIZE || !CPU_ISSET(core, previous))
+    throw UsageError("bench features --core " + std::to_string(requested) + ": not a core this process may run on");
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(core, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) throw Error("bench features --peers: sched_setaffinity failed");
+  return core;
+}
+
+/// The peers' venv python, or "" with the reason in *why.
+std::string peers_python(std::string* why) {
+  const char* env = std::getenv("SONGLINES_PEERS_VENV");
+  std::filesystem::path venv;
+  try {
+    venv = env && *env ? std::filesystem::path(env) : project_file(".venv-peers");
+  } catch (const Error&) {
+    *why = "no .venv-peers found from the working directory or the binary's folders (bash scripts/peers.sh makes it)";
+    return "";
+  }
+  if (!std::filesystem::exists(venv / "bin/python")) {
+    *why = (venv / "bin/python").string() + " does not exist (bash scripts/peers.sh makes it)";
+    return "";
+  }
+  return (venv / "bin/python").string();
+}
+
+Json run_peers(const cxxopts::ParseResult& args, double seconds, int repeats) {
+  namespace fs = std::filesystem;
+  using namespace songlines::features;
+  // The audio: track 0 at 44.1 kHz, stereo (right = 0.7 left + 0.3 left delayed by 7 samples), 16-bit FLAC.
+  const std::vector<float> mono = bench_track(0, seconds, 44100);
+  std::vector<float> stereo(mono.size() * 2);
+  for (size_t i = 0; i < mono.size(); ++i) {
+    stereo[2 * i] = mono[i];
+    stereo[2 * i + 1] = 0.7f * mono[i] + 0.3f * (i >= 7 ? mono[i - 7] : 0.0f);
+  }
+  const fs::path dir = fs::temp_directory_path() / ("songlines-bench-peers-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  struct RemoveDir {
+    fs::path d;
+    ~RemoveDir() {
+      std::error_code ec;
+      fs::remove_all(d, ec);
+    }
+  } remove_dir{dir};
+  const std::string flac = (dir / "track0_44100_stereo.flac").string();
+  audio::write_audio(flac, stereo.data(), static_cast<int64_t>(stereo.size()), 44100, 2, audio::SampleEncoding::kPcm16);
+
+  cpu_set_t previous;
+  const int core = pin_to_core(args["core"].as<int>(), &previous);
+  struct Unpin {
+    cpu_set_t set;
+    ~Unpin() { sched_setaffinity(0, sizeof set, &set); }
+  } unpin{previous};
+
+  // songlines, one worker thread (it inherits the pin): the same rows, one warm-up call, then `repeats`.
+  const std::vector<PeerRow> rows = peer_rows();
+  std::map<std::string, Spread> ours, ours_cpu;  // wall, the worker thread's CPU time
+  std::exception_ptr failure;
+  std::thread worker([&] {
+    try {
+      const audio::LoadOptions lo;  // 22050 Hz, librosa.load's default
+      const std::vector<float> y = audio::load_audio(flac, lo).samples;
+      for (const PeerRow& row : rows) {
+        std::unique_ptr<FeatureExtractor> fx;
+        if (!row.features.empty()) {
+          FeatureOptions o;
+          o.features = row.features;
+          fx = std::make_unique<FeatureExtractor>(o);
+        }
+        auto once = [&] {
+          if (row.load) {
+            const audio::MonoAudio a = audio::load_audio(flac, lo);
+            if (fx) (void)fx->compute(a.samples.data(), static_cast<int64_t>(a.samples.size()));
+          } else {
+            (void)fx->compute(y.data(), static_cast<int64_t>(y.size()));
+          }
+        };
+        once();
+        std::vector<double> t, c;
+        for (int r = 0; r < repeats; ++r) {
+          const auto t0 = std::chrono::steady_clock::now();
+          const double c0 = thread_cpu_seconds();
+          once();
+          c.push_back(thread_cpu_seconds() - c0);
+          t.push_back(seconds_since(t0));
+        }
+        ours[row.name] = spread(t);
+        ours_cpu[row.name] = spread(c);
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  worker.join();
+  if (failure) std::rethrow_exception(failure);
+
+  // The peers, pinned to the same core, one thread each.
+  Json result = {{"core", core}, {"audio", "track 0, " + std::to_string(seconds) + " s, 44100 Hz stereo FLAC"},
+                 {"repeats", repeats}};
+  for (const PeerRow& row : rows) {
+    const Spread& s = ours[row.name];
+    const Spread& c = ours_cpu[row.name];
+    result["songlines"][row.name] = {{"median_s", s.median}, {"min_s", s.min},         {"max_s", s.max},
+                                     {"cpu_median_s", c.median}, {"cpu_min_s", c.min}, {"cpu_max_s", c.max}};
+  }
+  std::string why;
+  const std::string python = peers_python(&why);
+  Json peers = Json::object();
+  if (!python.empty()) {
+    const std::string cmd = "env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 "
+                            "taskset -c " + std::to_string(core) + " '" + python + "' '" +
+                            project_file("scripts/bench_peers.py").string() + "' --audio '" + flac +
+                            "' --repeats " + std::to_string(repeats);
+    int rc = 0;
+    const std::string out = run_capture(cmd, &rc);
+    const size_t line = out.rfind("\n{");
+    if (rc != 0 || line == std::string::npos) {
+      why = "scripts/bench_peers.py failed (exit " + std::to_string(rc) + "): " + out.substr(out.size() > 600 ? out.size() - 600 : 0);
+    } else {
+      peers = Json::parse(out.substr(line + 1)).at("peers");
+    }
+  }
+  result["peers"] = peers;
+  if (!why.empty()) result["peers_error"] = why;
+
+  // Report: median wall ms and peer / songlines.
+  std::printf("\npeers, same run, same audio (track 0: %.0f s, 44.1 kHz stereo FLAC; features on the 22050 Hz mono "
+              "signal), all pinned to core %d, one thread each; median CPU ms of %d calls after a warm-up (the "
+              "process's CPU time for the peers, the worker thread's for songlines; wall times in --json); "
+              "(x) = peer CPU time / songlines CPU time\n",
+              seconds, core, repeats);
+  if (!why.empty()) std::printf("  peers not run: %s\n", why.c_str());
+  const std::vector<std::string> names = {"librosa", "torchaudio", "nnAudio", "essentia"};
+  std::printf("%-18s %11s", "feature", "songlines");
+  for (const auto& n : names) std::printf(" %20s", n.c_str());
+  std::printf("\n");
+  for (const PeerRow& row : rows) {
+    const double mine = ours_cpu[row.name].median;
+    std::printf("%-18s %11.1f", row.name.c_str(), mine * 1e3);
+    for (const auto& n : names) {
+      const Json* f = peers.contains(n) && peers[n].contains("features") && peers[n]["features"].contains(row.name)
+                          ? &peers[n]["features"][row.name]
+                          : nullptr;
+      if (!f) {
+        std::printf(" %20s", "-");
+        continue;
+      }
+      const double theirs = f->at("cpu_median_s").get<double>();
+      result["ratios"][n][row.name] = theirs / mine;
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "%.1f (%.1fx)", theirs * 1e3, theirs / mine);
+      std::printf(" %20s", cell);
+    }
+    std::printf("\n");
+  }
+  for (const auto& n : names) {
+    if (!peers.contains(n)) continue;
+    if (peers[n].contains("error")) std::printf("  %s: not run: %s\n", n.c_str(), peers[n]["error"].get<std::string>().c_str());
+    else std::printf("  %s %s\n", n.c_str(), peers[n].value("version", "?").c_str());
+  }
+  std::printf("  x real time (CPU), whole extract path (load + the four), one core: songlines %.0fx",
+              seconds / ours_cpu["extract"].median);
+  if (result.contains("ratios") && result["ratios"].contains("librosa"))
+    std::printf(", librosa %.0fx", seconds / peers["librosa"]["features"]["extract"]["cpu_median_s"].get<double>());
+  std::printf("\n");
+  return result;
 }
 
 int run_features(const cxxopts::ParseResult& args) {
@@ -216,9 +420,8 @@ int run_features(const cxxopts::ParseResult& args) {
               rt1_wall, rt_all_cpu, threads);
   std::printf("vs target %.0fx per core: %.2fx (1 thread, cpu), %.2fx (1 thread, wall)\n", kTargetRealTime,
               rt1_cpu / kTargetRealTime, rt1_wall / kTargetRealTime);
-  std::printf("vs librosa 0.11 ~%.0fx (quoted in issue 2, not measured: librosa is not installed here): %.1fx "
-              "(1 thread, cpu), %.1fx (wall)\n",
-              kLibrosaRealTime, rt1_cpu / kLibrosaRealTime, rt1_wall / kLibrosaRealTime);
+  Json peers;
+  if (args.count("peers")) peers = run_peers(args, seconds, repeats);
 
   if (args.count("json")) {
     Json j;
@@ -249,8 +452,7 @@ int run_features(const cxxopts::ParseResult& args) {
     j["stages_one_thread"] = stages;
     j["cold_first_call_s"] = cold_s;
     j["target_x_real_time_per_core"] = kTargetRealTime;
-    j["librosa_x_real_time_quoted"] = kLibrosaRealTime;
-    j["librosa_measured"] = false;
+    if (!peers.is_null()) j["peers"] = peers;
     const std::string path = args["json"].as<std::string>();
     if (path == "-") std::cout << j.dump(2) << "\n";
     else write_file_atomic(path, j.dump(2) + "\n");

@@ -35,16 +35,6 @@ double median_of(std::vector<double> v) {
   return v.empty() ? NAN : (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
 }
 
-/// A project file looked up from the working directory, then beside the binary's build folder.
-fs::path project_file(const fs::path& rel) {
-  if (fs::exists(rel)) return rel;
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.parent_path(); dir = dir.parent_path())
-    if (fs::exists(dir / rel)) return dir / rel;
-  throw InputError(rel.string(), "not found from the working directory or the binary's folders");
-}
-
 /// Per-epoch seconds of fit() (epoch 0, which includes setup, is the warm-up and dropped).
 std::vector<double> time_epochs(train::NeuralLocationEstimator& est, const train::Dataset& data, int epochs) {
   std::vector<int64_t> rows(data.size());
@@ -73,13 +63,8 @@ double python_peer(const std::string& args, std::string* version) {
   // SONGLINES_PYTHON picks the interpreter whose torch is the peer (default: python3 on PATH).
   const char* env = std::getenv("SONGLINES_PYTHON");
   const std::string python = env && *env ? env : "python3";
-  std::string cmd = "'" + python + "' '" + script.string() + "' " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return NAN;
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int rc = ::pclose(p);
+  int rc = 0;
+  const std::string out = run_capture("'" + python + "' '" + script.string() + "' " + args, &rc);
   auto brace = out.rfind('{');
   if (rc != 0 || brace == std::string::npos) {
     std::printf("  PyTorch peer: failed (exit %d): %s\n", rc, out.substr(0, 300).c_str());

@@ -5,6 +5,7 @@
 
 #include <cxxopts.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +21,13 @@ struct Benchmark {
 
 bool register_benchmark(Benchmark b);
 const std::vector<Benchmark>& benchmarks();
+
+/// A project file (a peer's script, shipped data) looked up from the working directory, then beside the binary's
+/// build folder and its parents; throws InputError naming it when neither has it.
+std::filesystem::path project_file(const std::filesystem::path& rel);
+
+/// Runs a shell command line; returns its stdout and stderr together, and its exit status in *status.
+std::string run_capture(const std::string& command_line, int* status);
 
 }  // namespace songlines::bench
 

@@ -1,6 +1,8 @@
 // songlines bench NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--threads T] [--json FILE]:
 // runs one registered benchmark (each reads the options that apply to it).
+#include <cstdio>
 #include <iostream>
+#include <sys/wait.h>
 
 #include "bench/benchmark.h"
 #include "cli/command.h"
@@ -21,6 +23,27 @@ bool register_benchmark(Benchmark b) {
 }
 const std::vector<Benchmark>& benchmarks() { return registry(); }
 
+std::filesystem::path project_file(const std::filesystem::path& rel) {
+  namespace fs = std::filesystem;
+  if (fs::exists(rel)) return rel;
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  for (auto dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.parent_path(); dir = dir.parent_path())
+    if (fs::exists(dir / rel)) return dir / rel;
+  throw InputError(rel.string(), "not found from the working directory or the binary's folders");
+}
+
+std::string run_capture(const std::string& command_line, int* status) {
+  FILE* p = ::popen((command_line + " 2>&1").c_str(), "r");
+  if (!p) throw IoError("cannot run: " + command_line);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int rc = ::pclose(p);
+  *status = rc == -1 ? -1 : (WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc));
+  return out;
+}
+
 namespace {
 
 cxxopts::Options bench_options() {
@@ -35,9 +58,13 @@ cxxopts::Options bench_options() {
       "device-index", "CUDA device ordinal", cxxopts::value<int>()->default_value("0"))(
       "threads", "CPU worker threads for the all-threads figure (0: every hardware thread)",
       cxxopts::value<int>()->default_value("0"))(
+      "peers", "features: also time librosa, torchaudio, nnAudio and essentia (scripts/peers.sh's venv, or "
+      "$SONGLINES_PEERS_VENV) on the same audio, pinned to the same core, and print the ratios")(
+      "core", "features --peers: the CPU core both sides are pinned to (default: the first one allowed)",
+      cxxopts::value<int>()->default_value("-1"))(
       "json", "also write the results as JSON to this file (- for stdout)", cxxopts::value<std::string>());
   o.custom_help("NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--device-index I] "
-                "[--threads T] [--json FILE]");
+                "[--threads T] [--peers [--core C]] [--json FILE]");
   o.positional_help("NAME");
   return o;
 }
@@ -61,4 +88,5 @@ SONGLINES_REGISTER_COMMAND(songlines::cli::Command{"bench", "benchmarks (see `so
                                                    {"benchmark"},
                                    {"songlines bench features --repeats 15",
                                     "songlines bench long-track --repeats 3",
+                                    "songlines bench features --peers --seconds 30 --repeats 5",
                                     "songlines bench generate --json generate.json"}});
