@@ -1,5 +1,5 @@
 // Training of the coordinate-conditioned VAE (models/vae.h) on mel_db crops with their tracks' places, on the
-// CPU or CUDA (torch_compat::resolve_device). Used by `songlines train-vae` (src/generate/vae_run.h) and by
+// CPU or CUDA (torch_compat::resolve_device). Used by `songlines train-vae` (src/runs/vae_run.h) and by
 // tests on in-memory synthetic sets.
 #pragma once
 

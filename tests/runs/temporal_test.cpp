@@ -8,7 +8,7 @@
 
 #include "audio/audio_file.h"
 #include "core/config.h"
-#include "runs/experiment.h"
+#include "runs/location_run.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
 #include "train/dataset.h"
