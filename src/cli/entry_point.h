@@ -1,7 +1,7 @@
 // The `songlines` entry point is two binaries built from the same command sources (why, and what it saves:
 // docs/benchmarks.md, "Start-up and the whole extract path"):
 //   build/songlines                            the entry point: the commands that need neither libtorch nor CUDA
-//                                              (help, --version, features, extract, report, ...)
+//                                              (help, --version, features, extract, collect, report, ...)
 //   build/libexec/songlines/songlines-full     every command, with libtorch and the CUDA engine linked
 // The light binary hands the whole process over to the full one (execv with the same arguments, so the exit
 // status, output and behaviour are the full binary's) for a command it does not hold, for `help` of such a
