@@ -33,7 +33,6 @@
 
 #include "audio/audio_file.h"
 #include "bench/benchmark.h"
-#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/thread_cpu_time.h"
@@ -453,9 +452,7 @@ int run_features(const cxxopts::ParseResult& args) {
     j["cold_first_call_s"] = cold_s;
     j["target_x_real_time_per_core"] = kTargetRealTime;
     if (!peers.is_null()) j["peers"] = peers;
-    const std::string path = args["json"].as<std::string>();
-    if (path == "-") std::cout << j.dump(2) << "\n";
-    else write_file_atomic(path, j.dump(2) + "\n");
+    write_json_output(args["json"].as<std::string>(), j.dump(2));
   }
   return 0;
 }

@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "bench/benchmark.h"
-#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/thread_cpu_time.h"
@@ -178,9 +177,7 @@ int run_long_track(const cxxopts::ParseResult& args) {
     j["ratio_wall"] = long_wall / short_wall;
     j["target_ratio"] = kTargetRatio;
     j["target_peak_rss_bytes"] = kTargetPeakBytes;
-    const std::string path = args["json"].as<std::string>();
-    if (path == "-") std::cout << j.dump(2) << "\n";
-    else write_file_atomic(path, j.dump(2) + "\n");
+    write_json_output(args["json"].as<std::string>(), j.dump(2));
   }
   return 0;
 }

@@ -26,6 +26,9 @@ const std::vector<Benchmark>& benchmarks();
 /// build folder and its parents; throws InputError naming it when neither has it.
 std::filesystem::path project_file(const std::filesystem::path& rel);
 
+/// Writes a benchmark's JSON text (--json PATH): "-" is stdout, anything else a file written atomically.
+void write_json_output(const std::string& path, const std::string& json_text);
+
 /// Runs a shell command line; returns its stdout and stderr together, and its exit status in *status.
 std::string run_capture(const std::string& command_line, int* status);
 

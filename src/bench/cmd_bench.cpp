@@ -6,6 +6,7 @@
 
 #include "bench/benchmark.h"
 #include "cli/command.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace songlines::bench {
@@ -31,6 +32,11 @@ std::filesystem::path project_file(const std::filesystem::path& rel) {
   for (auto dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.parent_path(); dir = dir.parent_path())
     if (fs::exists(dir / rel)) return dir / rel;
   throw InputError(rel.string(), "not found from the working directory or the binary's folders");
+}
+
+void write_json_output(const std::string& path, const std::string& json_text) {
+  if (path == "-") std::cout << json_text << "\n";
+  else write_file_atomic(path, json_text + "\n");
 }
 
 std::string run_capture(const std::string& command_line, int* status) {
