@@ -10,7 +10,6 @@
 //   train:  the temporal model of `bench train` (conv 64 x 2, kernel 5, batch 32, crops of 256) on the same
 //           shards, frames in memory and streamed through the 64 MiB cache with the prefetch thread; the first
 //           epoch is a warm-up
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include <ATen/Parallel.h>
 
 #include "bench/benchmark.h"
+#include "bench/page_cache.h"
 #include "core/error.h"
 #include "train/dataset.h"
 #include "train/frame_store.h"
@@ -67,29 +67,6 @@ std::vector<fs::path> write_shards(const fs::path& dir, int64_t tracks, int64_t 
     files.push_back(dir / name);
   }
   return files;
-}
-
-/// Drops the files' pages from the OS page cache (clean pages only; the files are synced first).
-void drop_from_page_cache(const std::vector<fs::path>& files) {
-  for (const auto& f : files) {
-    const int fd = ::open(f.c_str(), O_RDONLY);
-    if (fd < 0) throw IoError(f.string() + ": cannot open to drop it from the page cache");
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
-}
-
-/// Reads every byte of the files once (so that they sit in the OS page cache).
-void warm_page_cache(const std::vector<fs::path>& files) {
-  std::vector<char> buf(1 << 20);
-  for (const auto& f : files) {
-    FILE* in = std::fopen(f.c_str(), "rb");
-    if (!in) throw IoError(f.string() + ": cannot open");
-    while (std::fread(buf.data(), 1, buf.size(), in) > 0) {
-    }
-    std::fclose(in);
-  }
 }
 
 struct ReadFigures {

@@ -12,6 +12,7 @@
 
 #include "geo/great_circle.h"
 #include "models/torch_compat.h"
+#include "shards/shard.h"
 #include "train/frame_store.h"
 
 namespace songlines::generate {
@@ -53,12 +54,22 @@ class InMemoryMelSource : public MelCropSource {
   std::vector<const MelTrack*> tracks_;
 };
 
+/// Some tracks of a shard, by their index in it.
+struct ShardTracks {
+  std::filesystem::path shard;
+  std::vector<int64_t> tracks;
+};
+
 /// Frames of one frame array (mel_db) of shard tracks, read on demand.
 class ShardMelSource : public MelCropSource {
  public:
   /// The tracks of the shards (in order) with finite coordinates and at least min_frames frames of `feature`;
   /// nothing but the layout is read here. Throws InputError naming a shard without the array.
   ShardMelSource(const std::vector<std::filesystem::path>& shards, const std::string& feature, int64_t min_frames,
+                 train::FrameStoreOptions store_options = {});
+  /// The given tracks, shard by shard in the order given (track i of the source is the i-th named); the caller
+  /// chose them (their places are taken as they are). Throws InputError naming a shard without the array.
+  ShardMelSource(const std::vector<ShardTracks>& tracks, const std::string& feature,
                  train::FrameStoreOptions store_options = {});
   int64_t size() const override { return store_->size(); }
   int64_t frames(int64_t track) const override { return store_->length(track); }
@@ -70,9 +81,32 @@ class ShardMelSource : public MelCropSource {
   const train::FrameStore& store() const { return *store_; }
 
  private:
+  void add(const shards::ShardReader& reader, const std::string& feature, const std::vector<int64_t>& tracks);
+
   std::shared_ptr<train::FrameStore> store_;
   std::vector<std::string> ids_;
   std::vector<geo::LatLon> places_;
+};
+
+/// Some tracks of another source in a given order (track i here is track tracks[i] there): a split of one set
+/// into training and held-out tracks that share one source (and, streamed, one cache). The base must outlive it.
+class MelSourceSelection : public MelCropSource {
+ public:
+  MelSourceSelection(const MelCropSource& base, std::vector<int64_t> tracks);
+  int64_t size() const override { return static_cast<int64_t>(tracks_.size()); }
+  int64_t frames(int64_t track) const override { return base_.frames(at(track)); }
+  int64_t n_mels() const override { return base_.n_mels(); }
+  const std::string& id(int64_t track) const override { return base_.id(at(track)); }
+  geo::LatLon place(int64_t track) const override { return base_.place(at(track)); }
+  torch::Tensor crop(int64_t track, int64_t start, int64_t count) const override {
+    return base_.crop(at(track), start, count);
+  }
+  bool streamed() const override { return base_.streamed(); }
+
+ private:
+  int64_t at(int64_t track) const { return tracks_[static_cast<size_t>(track)]; }
+  const MelCropSource& base_;
+  std::vector<int64_t> tracks_;
 };
 
 }  // namespace songlines::generate

@@ -88,18 +88,33 @@ std::pair<torch::Tensor, torch::Tensor> band_statistics(const MelCropSource& sou
   return {torch::tensor(mean, torch::kFloat64), torch::tensor(var, torch::kFloat64)};
 }
 
+// Pointers to tracks in memory, their widths checked against the model's.
+std::vector<const MelTrack*> checked_tracks(const std::vector<MelTrack>& tracks, int64_t n_mels) {
+  std::vector<const MelTrack*> out;
+  for (const auto& t : tracks) {
+    TORCH_CHECK(t.mel_db.dim() == 2 && t.mel_db.size(1) == n_mels, "track ", t.id, ": mel_db must be [frames, ",
+                n_mels, "], got ", t.mel_db.sizes());
+    out.push_back(&t);
+  }
+  return out;
+}
+
 }  // namespace
 
 double evaluate_reconstruction(VaeBundle& b, const std::vector<MelTrack>& tracks, int max_crops) {
+  return evaluate_reconstruction(b, InMemoryMelSource(checked_tracks(tracks, b.model_options.n_mels)), max_crops);
+}
+
+double evaluate_reconstruction(VaeBundle& b, const MelCropSource& tracks, int max_crops) {
   torch::NoGradGuard ng;
   b.net->eval();
   const int64_t seg = b.model_options.segment_frames;
   double sum = 0;
   int64_t n = 0;
-  for (const auto& t : tracks) {
-    for (int64_t c = 0; c < max_crops && (c + 1) * seg <= t.mel_db.size(0); ++c) {
-      auto x = b.normalise(t.mel_db.narrow(0, c * seg, seg));
-      auto v = models::places_to_unit_vectors({t.place}).to(b.device);
+  for (int64_t t = 0; t < tracks.size(); ++t) {
+    for (int64_t c = 0; c < max_crops && (c + 1) * seg <= tracks.frames(t); ++c) {
+      auto x = b.normalise(tracks.crop(t, c * seg, seg));
+      auto v = models::places_to_unit_vectors({tracks.place(t)}).to(b.device);
       auto xhat = b.net->decode(b.net->encode(x, v).mu, v);
       sum += torch::mse_loss(xhat, x).item<double>();
       ++n;
@@ -111,16 +126,11 @@ double evaluate_reconstruction(VaeBundle& b, const std::vector<MelTrack>& tracks
 VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
                     const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
                     const VaeMetricsCallback& on_metrics) {
-  std::vector<const MelTrack*> tracks;
-  for (const auto& t : train) {
-    TORCH_CHECK(t.mel_db.dim() == 2 && t.mel_db.size(1) == model.n_mels, "track ", t.id, ": mel_db must be [frames, ",
-                model.n_mels, "], got ", t.mel_db.sizes());
-    tracks.push_back(&t);
-  }
-  return train_vae(InMemoryMelSource(std::move(tracks)), val, model, audio, o, on_metrics);
+  return train_vae(InMemoryMelSource(checked_tracks(train, model.n_mels)),
+                   InMemoryMelSource(checked_tracks(val, model.n_mels)), model, audio, o, on_metrics);
 }
 
-VaeBundle train_vae(const MelCropSource& train, const std::vector<MelTrack>& val, const models::VaeOptions& model,
+VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const models::VaeOptions& model,
                     const MelAnalysisOptions& audio, const VaeTrainOptions& o, const VaeMetricsCallback& on_metrics) {
   model.validate();
   if (audio.n_mels != model.n_mels)
@@ -208,7 +218,7 @@ VaeBundle train_vae(const MelCropSource& train, const std::vector<MelTrack>& val
                {"adversary", acc_adv / acc_n},
                {"beta", parts.beta},
                {"crops_per_s", secs > 0 ? static_cast<double>(step * o.batch_size) / secs : 0.0}};
-      if (!val.empty()) {
+      if (val.size() > 0) {
         rec["val_reconstruction"] = evaluate_reconstruction(b, val, 4);
         b.net->train();
       }

@@ -39,14 +39,15 @@ using VaeMetricsCallback = std::function<void(const Json& record)>;
 VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
                     const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
                     const VaeMetricsCallback& on_metrics = {});
-/// The same from any crop source (tracks shorter than segment_frames are skipped). With a streamed source
-/// (ShardMelSource) a thread reads the next batch's crops while one trains; the crops, and so the trained
-/// model, equal those of the same tracks in memory.
-VaeBundle train_vae(const MelCropSource& train, const std::vector<MelTrack>& val, const models::VaeOptions& model,
+/// The same from any crop sources (training tracks shorter than segment_frames are skipped; val may be empty).
+/// With a streamed training source (ShardMelSource) a thread reads the next batch's crops while one trains; the
+/// crops, and so the trained model, equal those of the same tracks in memory.
+VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const models::VaeOptions& model,
                     const MelAnalysisOptions& audio, const VaeTrainOptions& o, const VaeMetricsCallback& on_metrics = {});
 
 /// Mean reconstruction MSE (normalised units) of the posterior mean over fixed crops (every segment_frames of
 /// each track, up to max_crops per track), decoded under the track's own place.
 double evaluate_reconstruction(VaeBundle& bundle, const std::vector<MelTrack>& tracks, int max_crops = 8);
+double evaluate_reconstruction(VaeBundle& bundle, const MelCropSource& tracks, int max_crops = 8);
 
 }  // namespace songlines::generate

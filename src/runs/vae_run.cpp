@@ -64,10 +64,12 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
     d.read("feature", c.feature);
     d.read("val_fraction", c.val_fraction);
     d.read("max_tracks", c.max_tracks);
+    d.read("memory_budget_mb", c.memory_budget_mb);
     d.finish();
     for (auto& s : c.shards)
       if (fs::path(s).is_relative()) s = (base_dir / s).lexically_normal().string();
     if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
+    if (c.memory_budget_mb < 0) throw ConfigError("data.memory_budget_mb: must be >= 0 (0: a quarter of the memory)");
   }
   if (r.has("model")) c.model = models::VaeOptions::from_json(r.raw("model"), "model");
   else r.accept("model");
@@ -127,7 +129,12 @@ Json VaeRunConfig::to_json() const {
               {"experiment", experiment},
               {"seed", seed},
               {"device", device},
-              {"data", {{"shards", shards}, {"feature", feature}, {"val_fraction", val_fraction}, {"max_tracks", max_tracks}}},
+              {"data",
+               {{"shards", shards},
+                {"feature", feature},
+                {"val_fraction", val_fraction},
+                {"max_tracks", max_tracks},
+                {"memory_budget_mb", memory_budget_mb}}},
               {"model", model.to_json()},
               {"train", train_json},
               {"samples",
@@ -149,8 +156,15 @@ VaeRunConfig load_vae_run_config(const fs::path& file, const std::vector<std::st
 
 namespace {
 
+// The run's tracks: a seeded shuffle of the shards' tracks with places and at least segment_frames frames, the
+// first val_fraction of them held out. Their frames are loaded into memory when they fit data.memory_budget_mb
+// (as before streaming existed); otherwise they are read on demand through a FrameStore of that budget
+// (docs/scaling.md "Data larger than memory"). Both give the same crops, so the same run.
 struct LoadedData {
-  std::vector<MelTrack> train, val;
+  std::vector<MelTrack> in_memory;          // the chosen tracks' frames (held-out first), when they fit
+  std::unique_ptr<MelCropSource> all;       // the chosen tracks, held-out ones first, in memory or streamed
+  std::unique_ptr<MelSourceSelection> train, val;
+  const ShardMelSource* streamed = nullptr;  // d.all when streamed (its store's accounting is logged)
   std::vector<std::string> val_paths;       // source audio of the val tracks ("" when unknown)
   std::set<std::string> train_countries;    // ISO2
   MelAnalysisOptions audio;
@@ -158,10 +172,38 @@ struct LoadedData {
   Json feature_options;                     // the first shard's features::FeatureOptions JSON
 };
 
+// The mel analysis a shard's frames were made with.
+MelAnalysisOptions shard_analysis(const shards::ShardReader& r, const std::string& feature) {
+  const auto& at = r.attributes();
+  MelAnalysisOptions a;
+  a.sample_rate = at.sample_rate;
+  a.n_fft = at.n_fft;
+  a.hop_length = at.hop_length;
+  a.n_mels = static_cast<int>(r.frame_dim(feature));
+  if (at.feature_options.is_object()) {
+    const Json& fo = at.feature_options;
+    if (fo.contains("mel") && fo["mel"].is_object()) {
+      a.fmin = fo["mel"].value("fmin", 0.0);
+      a.fmax = fo["mel"].value("fmax", 0.0);
+    }
+    if (fo.contains("db") && fo["db"].is_object()) {
+      a.amin = fo["db"].value("amin", 1e-10);
+      a.top_db = fo["db"].value("top_db", 80.0);
+    }
+  }
+  return a;
+}
+
 LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
   LoadedData d;
-  std::vector<MelTrack> all;
-  std::vector<std::string> paths, countries;
+  // Every usable track's place in the shards and what the run needs of it; no frames are read here.
+  struct Candidate {
+    size_t shard;
+    int64_t row;
+    int64_t frames;
+    std::string path, country;
+  };
+  std::vector<Candidate> all;
   bool have_attributes = false;
   for (const auto& spec : c.shards) {
     for (const auto& file : shards::list_shards(spec)) {
@@ -169,35 +211,16 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
       if (d.shard_files.empty()) d.feature_options = r.attributes().feature_options;
       d.shard_files.push_back(file);
       if (!r.has_frames(c.feature)) throw InputError(file.string(), "no /frames/" + c.feature + " array");
-      const auto& at = r.attributes();
-      MelAnalysisOptions a;
-      a.sample_rate = at.sample_rate;
-      a.n_fft = at.n_fft;
-      a.hop_length = at.hop_length;
-      a.n_mels = static_cast<int>(r.frame_dim(c.feature));
-      if (at.feature_options.is_object()) {
-        const Json& fo = at.feature_options;
-        if (fo.contains("mel") && fo["mel"].is_object()) {
-          a.fmin = fo["mel"].value("fmin", 0.0);
-          a.fmax = fo["mel"].value("fmax", 0.0);
-        }
-        if (fo.contains("db") && fo["db"].is_object()) {
-          a.amin = fo["db"].value("amin", 1e-10);
-          a.top_db = fo["db"].value("top_db", 80.0);
-        }
-      }
+      const MelAnalysisOptions a = shard_analysis(r, c.feature);
       if (have_attributes && !(a == d.audio))
         throw InputError(file.string(), "analysis options differ from the first shard's (" + d.audio.to_json().dump() + ")");
       d.audio = a;
       have_attributes = true;
       for (int64_t t = 0; t < r.size(); ++t) {
-        const geo::LatLon p{r.latitudes()[t], r.longitudes()[t]};
-        if (!std::isfinite(p.lat) || !std::isfinite(p.lon)) continue;
-        auto m = r.read_frames(c.feature, t);
-        if (m.frames < c.model.segment_frames) continue;
-        all.push_back({r.ids()[t], p, torch::from_blob(m.data.data(), {m.frames, m.dim}, torch::kFloat32).clone()});
-        paths.push_back(r.paths()[t]);
-        countries.push_back(r.countries()[t]);
+        if (!std::isfinite(r.latitudes()[t]) || !std::isfinite(r.longitudes()[t])) continue;
+        const int64_t frames = r.offsets()[t + 1] - r.offsets()[t];
+        if (frames < c.model.segment_frames) continue;
+        all.push_back({d.shard_files.size() - 1, t, frames, r.paths()[t], r.countries()[t]});
       }
     }
   }
@@ -211,16 +234,65 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
   if (c.max_tracks > 0 && order.size() > static_cast<size_t>(c.max_tracks)) order.resize(c.max_tracks);
   const size_t n_val = all.size() > 1 ? static_cast<size_t>(std::floor(c.val_fraction * order.size())) : 0;
   for (size_t k = 0; k < order.size(); ++k) {
-    const size_t i = order[k];
-    if (k < n_val) {
-      d.val.push_back(all[i]);
-      d.val_paths.push_back(paths[i]);
-    } else {
-      d.train.push_back(all[i]);
-      if (!countries[i].empty()) d.train_countries.insert(countries[i]);
-    }
+    const Candidate& t = all[order[k]];
+    if (k < n_val) d.val_paths.push_back(t.path);
+    else if (!t.country.empty()) d.train_countries.insert(t.country);
   }
-  log << "vae: " << d.train.size() << " training and " << d.val.size() << " held-out tracks\n";
+
+  int64_t frame_bytes = 0;
+  for (const size_t i : order) frame_bytes += all[i].frames * d.audio.n_mels * static_cast<int64_t>(sizeof(float));
+  const int64_t budget = c.memory_budget_mb > 0 ? c.memory_budget_mb << 20 : train::default_memory_budget_bytes();
+  const auto mib = [](int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; };
+  // The chosen tracks (by their place k in the chosen order) of each shard: every shard is opened once.
+  std::vector<std::vector<size_t>> by_shard(d.shard_files.size());
+  for (size_t k = 0; k < order.size(); ++k) by_shard[all[order[k]].shard].push_back(k);
+  // source_track[k]: the k-th chosen track's index in d.all.
+  std::vector<int64_t> source_track(order.size());
+  if (frame_bytes <= budget) {
+    d.in_memory.resize(order.size());
+    for (size_t s = 0; s < by_shard.size(); ++s) {
+      if (by_shard[s].empty()) continue;
+      shards::ShardReader r(d.shard_files[s]);
+      for (const size_t k : by_shard[s]) {
+        const int64_t row = all[order[k]].row;
+        auto m = r.read_frames(c.feature, row);
+        d.in_memory[k] = {r.ids()[row], {r.latitudes()[row], r.longitudes()[row]},
+                          torch::from_blob(m.data.data(), {m.frames, m.dim}, torch::kFloat32).clone()};
+      }
+    }
+    std::vector<const MelTrack*> tracks;
+    for (const auto& t : d.in_memory) tracks.push_back(&t);
+    d.all = std::make_unique<InMemoryMelSource>(std::move(tracks));
+    for (size_t k = 0; k < order.size(); ++k) source_track[k] = static_cast<int64_t>(k);
+    log << "vae: frames in memory (" << mib(frame_bytes) << ", data.memory_budget_mb " << mib(budget) << ")\n";
+  } else {
+    // The store holds the chosen tracks shard by shard, in shard order.
+    std::vector<ShardTracks> layout;
+    int64_t next = 0;
+    for (size_t s = 0; s < by_shard.size(); ++s) {
+      if (by_shard[s].empty()) continue;
+      std::sort(by_shard[s].begin(), by_shard[s].end(),
+                [&](size_t a, size_t b) { return all[order[a]].row < all[order[b]].row; });
+      ShardTracks st{d.shard_files[s], {}};
+      for (const size_t k : by_shard[s]) {
+        st.tracks.push_back(all[order[k]].row);
+        source_track[k] = next++;
+      }
+      layout.push_back(std::move(st));
+    }
+    train::FrameStoreOptions so;
+    so.budget_bytes = budget;
+    auto source = std::make_unique<ShardMelSource>(layout, c.feature, so);
+    d.streamed = source.get();
+    d.all = std::move(source);
+    log << "vae: frames streamed from the shards (" << mib(frame_bytes) << " > data.memory_budget_mb " << mib(budget)
+        << ": read on demand through a cache of that size)\n";
+  }
+  d.val = std::make_unique<MelSourceSelection>(
+      *d.all, std::vector<int64_t>(source_track.begin(), source_track.begin() + static_cast<std::ptrdiff_t>(n_val)));
+  d.train = std::make_unique<MelSourceSelection>(
+      *d.all, std::vector<int64_t>(source_track.begin() + static_cast<std::ptrdiff_t>(n_val), source_track.end()));
+  log << "vae: " << d.train->size() << " training and " << d.val->size() << " held-out tracks\n";
   return d;
 }
 
@@ -234,7 +306,7 @@ Json env_json(const VaeRunConfig& c, const torch::Device& device) {
 // Griffin-Lim on the mel-inverted true mel (the mel representation's ceiling), on held-out audio.
 Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, std::ostream& log) {
   std::vector<double> vae, gl_true, gl_mel;
-  for (size_t i = 0; i < d.val.size() && static_cast<int>(vae.size()) < c.eval_audio_tracks; ++i) {
+  for (size_t i = 0; i < d.val_paths.size() && static_cast<int>(vae.size()) < c.eval_audio_tracks; ++i) {
     const std::string& path = d.val_paths[i];
     if (path.empty() || !fs::is_regular_file(path)) continue;
     audio::LoadOptions lo;
@@ -250,7 +322,8 @@ Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, st
       continue;
     }
     auto y = torch::tensor(full.samples, torch::kFloat32);
-    auto rec = transfer_audio(b, full.samples, d.val[i].place, d.val[i].place, c.seed, c.griffin_lim_iterations);
+    const geo::LatLon place = d.val->place(static_cast<int64_t>(i));
+    auto rec = transfer_audio(b, full.samples, place, place, c.seed, c.griffin_lim_iterations);
     vae.push_back(multi_resolution_stft_distance(y, torch::tensor(rec)).total);
     GriffinLimOptions gl;
     gl.n_fft = b.audio.n_fft;
@@ -284,12 +357,20 @@ Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, st
 std::vector<geo::LatLon> generation_places(const VaeRunConfig& c, const LoadedData& d) {
   std::vector<geo::LatLon> places;
   std::set<std::pair<long, long>> seen;
-  for (const auto& t : d.train)
-    if (seen.insert({std::lround(t.place.lat * 1000), std::lround(t.place.lon * 1000)}).second) places.push_back(t.place);
+  for (int64_t t = 0; t < d.train->size(); ++t) {
+    const geo::LatLon p = d.train->place(t);
+    if (seen.insert({std::lround(p.lat * 1000), std::lround(p.lon * 1000)}).second) places.push_back(p);
+  }
   std::mt19937_64 rng(c.seed + 7);
   std::shuffle(places.begin(), places.end(), rng);
   if (c.geo.max_places > 0 && places.size() > static_cast<size_t>(c.geo.max_places)) places.resize(c.geo.max_places);
   return places;
+}
+
+// The middle min(want_frames, its length) frames of a track: [frames, n_mels].
+torch::Tensor middle_crop(const MelCropSource& tracks, int64_t t, int64_t want_frames) {
+  const int64_t frames = std::min<int64_t>(want_frames, tracks.frames(t));
+  return tracks.crop(t, (tracks.frames(t) - frames) / 2, frames);
 }
 
 Json spread_over(const std::vector<double>& km) {
@@ -318,8 +399,8 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   auto extractor = std::make_shared<const features::FeatureExtractor>(fo);
 
   std::set<std::string> train_ids, val_ids;
-  for (const auto& t : d.train) train_ids.insert(t.id);
-  for (const auto& t : d.val) val_ids.insert(t.id);
+  for (int64_t t = 0; t < d.train->size(); ++t) train_ids.insert(d.train->id(t));
+  for (int64_t t = 0; t < d.val->size(); ++t) val_ids.insert(d.val->id(t));
   std::vector<int64_t> train_rows, val_rows;
   for (int64_t i = 0; i < ds.size(); ++i) {
     if (train_ids.count(ds.ids[i])) train_rows.push_back(i);
@@ -335,22 +416,22 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
     train::Dataset v;
     v.features = ds.features;
     std::vector<int64_t> vt, vv;
-    auto add = [&](const MelTrack& t, std::vector<int64_t>& rows) {
-      const int64_t frames = std::min<int64_t>(want_frames, t.mel_db.size(0));
-      const auto crop = t.mel_db.narrow(0, (t.mel_db.size(0) - frames) / 2, frames);
+    auto add = [&](const MelCropSource& tracks, int64_t t, std::vector<int64_t>& rows) {
+      const auto crop = middle_crop(tracks, t, want_frames);
+      const int64_t frames = crop.size(0);
       auto wav = mel_db_to_audio(b, crop.to(b.device), (frames - 1) * hop, c.seed, c.griffin_lim_iterations).contiguous();
       const auto row = clip_summaries(*extractor, ds.features,
                                       {std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel())});
       v.dim = static_cast<int64_t>(row.size());
       v.x.insert(v.x.end(), row.begin(), row.end());
       rows.push_back(v.size());
-      v.coords.push_back(t.place);
-      v.ids.push_back(t.id);
+      v.coords.push_back(tracks.place(t));
+      v.ids.push_back(tracks.id(t));
       v.countries.emplace_back();
       v.artists.emplace_back();
     };
-    for (const auto& t : d.train) add(t, vt);
-    for (const auto& t : d.val) add(t, vv);
+    for (int64_t t = 0; t < d.train->size(); ++t) add(*d.train, t, vt);
+    for (int64_t t = 0; t < d.val->size(); ++t) add(*d.val, t, vv);
     ds = std::move(v);
     train_rows = std::move(vt);
     val_rows = std::move(vv);
@@ -391,25 +472,25 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   }
 
   // Transfer: a held-out track's middle g.seconds, encoded and decoded under another generation place.
-  std::vector<const MelTrack*> sources;
-  for (const auto& t : d.val)
-    if (static_cast<int>(sources.size()) < g.transfer_tracks) sources.push_back(&t);
-  if (!sources.empty() && !seeds.empty()) {
+  const MelCropSource& val = *d.val;
+  const int64_t n_sources = std::min<int64_t>(std::max(0, g.transfer_tracks), val.size());  // the first ones
+  if (n_sources > 0 && !seeds.empty()) {
     std::vector<double> to_target, control, to_source;
     for (const uint64_t seed : seeds) {
       std::vector<std::vector<float>> clips;
       std::vector<geo::LatLon> targets;
-      for (size_t j = 0; j < sources.size(); ++j) {
-        const MelTrack& t = *sources[j];
+      const auto n = static_cast<size_t>(n_sources);
+      for (size_t j = 0; j < n; ++j) {
+        const auto t = static_cast<int64_t>(j);
+        const geo::LatLon own = val.place(t);
         // Target: the (j + seed)-th generation place that is not the source's own place.
         geo::LatLon target = places[(j + seed) % places.size()];
-        for (size_t q = 1; q < places.size() && geo::distance_km(target, t.place) < 1.0; ++q)
+        for (size_t q = 1; q < places.size() && geo::distance_km(target, own) < 1.0; ++q)
           target = places[(j + seed + q) % places.size()];
-        const int64_t frames = std::min<int64_t>(want_frames, t.mel_db.size(0));
-        const auto crop = t.mel_db.narrow(0, (t.mel_db.size(0) - frames) / 2, frames);
-        const int64_t length = (frames - 1) * hop;
-        for (const auto& decode : {target, t.place}) {
-          auto wav = mel_db_to_audio(b, transfer_mel_db(b, crop, t.place, decode), length, seed,
+        const auto crop = middle_crop(val, t, want_frames);
+        const int64_t length = (crop.size(0) - 1) * hop;
+        for (const auto& decode : {target, own}) {
+          auto wav = mel_db_to_audio(b, transfer_mel_db(b, crop, own, decode), length, seed,
                                      c.griffin_lim_iterations).contiguous();
           clips.emplace_back(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
         }
@@ -417,17 +498,17 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
       }
       const auto located = locate(clips);
       double a = 0, ctl = 0, src = 0;
-      const double n = static_cast<double>(sources.size());
-      for (size_t j = 0; j < sources.size(); ++j) {
-        a += geo::distance_km(located[2 * j], targets[j]) / n;
-        ctl += geo::distance_km(located[2 * j + 1], targets[j]) / n;
-        src += geo::distance_km(located[2 * j], sources[j]->place) / n;
+      const double nd = static_cast<double>(n);
+      for (size_t j = 0; j < n; ++j) {
+        a += geo::distance_km(located[2 * j], targets[j]) / nd;
+        ctl += geo::distance_km(located[2 * j + 1], targets[j]) / nd;
+        src += geo::distance_km(located[2 * j], val.place(static_cast<int64_t>(j))) / nd;
       }
       to_target.push_back(a);
       control.push_back(ctl);
       to_source.push_back(src);
     }
-    out["transfer"] = Json{{"tracks", sources.size()},
+    out["transfer"] = Json{{"tracks", n_sources},
                            {"to_target", SeedSpread::of(to_target).to_json()},
                            {"own_place_control_to_target", SeedSpread::of(control).to_json()},
                            {"to_source", SeedSpread::of(to_source).to_json()}};
@@ -470,7 +551,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
   auto t0 = std::chrono::steady_clock::now();
   // Steps, rate and ETA on a terminal (every log_every steps); nothing extra in a log.
   ProgressBar bar("steps", c.train.steps);
-  VaeBundle b = train_vae(data.train, data.val, c.model, data.audio, c.train, [&](const Json& rec) {
+  VaeBundle b = train_vae(*data.train, *data.val, c.model, data.audio, c.train, [&](const Json& rec) {
     Json r = rec;
     r["phase"] = "train";
     jsonl.append(r);
@@ -490,13 +571,13 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
 
   Json metrics{{"task", "vae"},
                {"device", device.str()},
-               {"train_tracks", data.train.size()},
-               {"val_tracks", data.val.size()},
+               {"train_tracks", data.train->size()},
+               {"val_tracks", data.val->size()},
                {"steps", c.train.steps},
                {"train_seconds", train_s},
                {"train_crops_per_s", train_s > 0 ? c.train.steps * c.train.batch_size / train_s : 0.0},
                {"final_train", last}};
-  if (!data.val.empty()) metrics["val_reconstruction_mse"] = evaluate_reconstruction(b, data.val, 16);
+  if (data.val->size() > 0) metrics["val_reconstruction_mse"] = evaluate_reconstruction(b, *data.val, 16);
   if (c.eval_audio_tracks > 0) {
     Json a = evaluate_audio(b, c, data, log);
     if (!a.is_null()) metrics["held_out_audio"] = a;
@@ -539,6 +620,12 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
     Json geo = evaluate_geo_consistency(b, c, data, log);
     if (geo.contains("skipped")) log << "vae: geo-consistency skipped: " << geo["skipped"].get<std::string>() << "\n";
     metrics["geo_consistency"] = geo;
+  }
+  if (data.streamed) {
+    const auto st = data.streamed->store().stats();
+    log << "vae: frame cache peak " << st.peak_cached_bytes << " of " << data.streamed->store().options().budget_bytes
+        << " bytes, " << st.page_misses << " pages read (" << st.bytes_read << " bytes) in " << st.read_seconds
+        << " s, " << st.page_hits << " served from the cache\n";
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
   return metrics;

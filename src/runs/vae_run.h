@@ -31,6 +31,10 @@ struct VaeRunConfig {
   std::string feature = "mel_db";     ///< frame array the VAE models
   double val_fraction = 0.1;          ///< held-out share of tracks (seeded shuffle)
   int max_tracks = 0;                 ///< 0: all tracks with coordinates
+  /// MiB of frames held in memory (0: a quarter of physical memory); the chosen tracks' frames load into memory
+  /// when they fit, else they are read on demand through a cache of this size (docs/scaling.md). Not part of
+  /// the run's identity.
+  int64_t memory_budget_mb = 0;
   models::VaeOptions model;
   generate::VaeTrainOptions train;    ///< seed and device come from the top level (train.seed is refused)
   double sample_seconds = 8.0;        ///< length of each samples/*.wav
