@@ -10,8 +10,6 @@
 //   train:  the temporal model of `bench train` (conv 64 x 2, kernel 5, batch 32, crops of 256) on the same
 //           shards, frames in memory and streamed through the 64 MiB cache with the prefetch thread; the first
 //           epoch is a warm-up
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +20,8 @@
 
 #include "bench/benchmark.h"
 #include "bench/page_cache.h"
+#include "bench/scratch_dir.h"
+#include "bench/synthetic_shards.h"
 #include "core/error.h"
 #include "train/dataset.h"
 #include "train/frame_store.h"
@@ -38,36 +38,6 @@ constexpr int64_t kCacheBytes = int64_t{64} << 20;
 constexpr int kTracksPerShard = 100;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-/// Synthetic shards of the seed's four frame blocks; returns their paths.
-std::vector<fs::path> write_shards(const fs::path& dir, int64_t tracks, int64_t frames) {
-  std::vector<fs::path> files;
-  std::mt19937_64 rng(0);
-  std::normal_distribution<float> normal;
-  std::uniform_real_distribution<float> lat(-60, 70), lon(-180, 180);
-  const std::map<std::string, int64_t> dims = {{"mfcc", 20}, {"chroma_stft", 12}, {"spectral_contrast", 7}, {"tonnetz", 6}};
-  for (int64_t first = 0; first < tracks; first += kTracksPerShard) {
-    char name[32];
-    std::snprintf(name, sizeof name, "shard-%05lld.h5", static_cast<long long>(first / kTracksPerShard));
-    shards::ShardWriter w(dir / name, shards::ShardAttributes{});
-    for (int64_t i = first; i < std::min<int64_t>(tracks, first + kTracksPerShard); ++i) {
-      shards::TrackRecord t;
-      t.id = "t" + std::to_string(i);
-      t.path = t.id + ".wav";
-      t.latitude = lat(rng);
-      t.longitude = lon(rng);
-      for (const auto& [block, d] : dims) {
-        features::FeatureMatrix m(frames, d);
-        for (auto& v : m.data) v = normal(rng);
-        t.frames.emplace(block, std::move(m));
-      }
-      w.add(t);
-    }
-    w.close();
-    files.push_back(dir / name);
-  }
-  return files;
-}
 
 struct ReadFigures {
   double crops_per_s, crop_mb_per_s, shard_mb_per_s;
@@ -134,18 +104,16 @@ int run(const cxxopts::ParseResult& args) {
   const int64_t frames = static_cast<int64_t>(seconds * 22050 / 512) + 1;
   if (tracks < 1 || frames < kCropFrames) throw UsageError("bench crops: need --tracks >= 1 and --seconds >= 6");
   const int epochs = std::max(3, args["repeats"].as<int>() + 1);
-  const fs::path dir = fs::temp_directory_path() / ("songlines-bench-crops-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const ScratchDir scratch("crops");
+  const fs::path& dir = scratch.path();
 
   auto t0 = Clock::now();
-  const auto files = write_shards(dir, tracks, frames);
+  SyntheticShards data;
+  data.tracks = tracks;
+  data.frames = frames;
+  data.tracks_per_shard = kTracksPerShard;
+  data.blocks = {{"mfcc", 20}, {"chroma_stft", 12}, {"spectral_contrast", 7}, {"tonnetz", 6}};
+  const auto files = write_synthetic_shards(dir, data);
   const double data_mb = static_cast<double>(tracks * frames * 45 * 4) / 1e6;
   std::printf("songlines bench crops: %lld tracks x %lld frames x 45 float32 = %.0f MB of frames in %zu shards "
               "(written in %.1f s), cache %lld MiB, crops of %lld frames, %d intra-op threads\n",

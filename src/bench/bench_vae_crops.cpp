@@ -11,8 +11,6 @@
 //   train:  train_vae at the default model size (channels 32-64-128-128, batch 16, fp32, CPU) on one intra-op
 //           thread, frames in memory and streamed through the 64 MiB cache with the prefetch thread: crops/s of
 //           the training loop (the band statistics before it excluded), median of --repeats runs after a warm-up
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +21,8 @@
 
 #include "bench/benchmark.h"
 #include "bench/page_cache.h"
+#include "bench/scratch_dir.h"
+#include "bench/synthetic_shards.h"
 #include "core/error.h"
 #include "generate/mel_crop_source.h"
 #include "generate/vae_training.h"
@@ -38,37 +38,6 @@ constexpr int kTracksPerShard = 25;
 constexpr int kBatch = 16;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-/// Synthetic mel_db shards [frames, n_mels] per track (seeded noise around -40 dB); returns their paths.
-std::vector<fs::path> write_mel_shards(const fs::path& dir, int64_t tracks, int64_t frames, int64_t n_mels) {
-  std::vector<fs::path> files;
-  std::mt19937_64 rng(0);
-  std::normal_distribution<float> db(-40.0f, 12.0f);
-  std::uniform_real_distribution<float> lat(-60, 70), lon(-180, 180);
-  for (int64_t first = 0; first < tracks; first += kTracksPerShard) {
-    char name[32];
-    std::snprintf(name, sizeof name, "mel-%05lld.h5", static_cast<long long>(first / kTracksPerShard));
-    shards::ShardAttributes at;
-    at.sample_rate = 22050;
-    at.n_fft = 2048;
-    at.hop_length = 512;
-    shards::ShardWriter w(dir / name, at);
-    for (int64_t i = first; i < std::min<int64_t>(tracks, first + kTracksPerShard); ++i) {
-      shards::TrackRecord t;
-      t.id = "t" + std::to_string(i);
-      t.path = t.id + ".wav";
-      t.latitude = lat(rng);
-      t.longitude = lon(rng);
-      features::FeatureMatrix m(frames, n_mels);
-      for (auto& v : m.data) v = db(rng);
-      t.frames.emplace("mel_db", std::move(m));
-      w.add(t);
-    }
-    w.close();
-    files.push_back(dir / name);
-  }
-  return files;
-}
 
 struct ReadFigures {
   double crops_per_s, crop_mb_per_s, shard_mb_per_s;
@@ -130,18 +99,21 @@ int run(const cxxopts::ParseResult& args) {
   const int64_t frames = static_cast<int64_t>(seconds * audio.sample_rate / audio.hop_length) + 1;
   if (tracks < 1 || frames < segment) throw UsageError("bench vae-crops: need --tracks >= 1 and --seconds >= 3");
   at::set_num_threads(1);
-  const fs::path dir = fs::temp_directory_path() / ("songlines-bench-vae-crops-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  const ScratchDir scratch("vae-crops");
+  const fs::path& dir = scratch.path();
 
   auto t0 = Clock::now();
-  const auto files = write_mel_shards(dir, tracks, frames, n_mels);
+  SyntheticShards data;  // mel_db as extract writes it, around -40 dB
+  data.tracks = tracks;
+  data.frames = frames;
+  data.tracks_per_shard = kTracksPerShard;
+  data.blocks = {{"mel_db", n_mels}};
+  data.mean = -40.0f;
+  data.stddev = 12.0f;
+  data.attributes.sample_rate = audio.sample_rate;
+  data.attributes.n_fft = audio.n_fft;
+  data.attributes.hop_length = audio.hop_length;
+  const auto files = write_synthetic_shards(dir, data);
   const double data_mb = static_cast<double>(tracks * frames * n_mels * 4) / 1e6;
   std::printf("songlines bench vae-crops: %lld tracks x %lld frames x %lld mel bands float32 = %.0f MB in %zu shards "
               "(written in %.1f s), cache %lld MiB, crops of %lld frames, batch %d, %d intra-op thread\n",
