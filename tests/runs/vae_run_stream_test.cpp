@@ -1,16 +1,19 @@
 // `songlines run` of a VAE config on frames larger than data.memory_budget_mb (docs/scaling.md "Data larger
 // than memory"): with a 1 MiB budget over 2+ MiB of mel_db in two shards the run streams its crops through the
 // frame cache and gives the run that loads them into memory (the default budget): the same metrics records,
-// metrics.json (but for its timings), weights and band statistics, and samples. The budget is not part of the
+// metrics.json (but for its timings; geo-consistency and its transfer included), weights and band statistics,
+// and samples. The budget is not part of the
 // run's identity; its cache never held more than the budget.
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <regex>
 #include <sstream>
 
 #include "core/config.h"
+#include "features/feature_options.h"
 #include "generate/vae_bundle.h"
 #include "runs/vae_run.h"
 #include "shards/shard.h"
@@ -23,16 +26,31 @@ namespace fs = std::filesystem;
 
 constexpr int kMels = 32;
 
-/// 10 tracks of mel_db [800..1599 frames, 32] (seeded) at three places; one has no coordinates and one is
-/// shorter than a segment (both left out).
+/// The analysis of the shards below (8 kHz, 32 mel bands, 5 spectral contrast bands, 216 CQT bins).
+features::FeatureOptions tiny_features() {
+  features::FeatureOptions f;
+  f.sample_rate = 8000;
+  f.stft.n_fft = 256;
+  f.stft.hop_length = 64;
+  f.mel.n_mels = kMels;
+  f.spectral_contrast.n_bands = 4;
+  f.cqt.n_bins = 216;  // below Nyquist at 8 kHz (tonnetz)
+  return f;
+}
+
+/// 10 tracks of mel_db [800..1599 frames, 32] (seeded) at three places, with seeded summary means of the seed's
+/// four features (what geo-consistency's locator needs); one has no coordinates and one is shorter than a
+/// segment (both left out).
 void write_mel_shard(const fs::path& file, uint64_t seed) {
   shards::ShardAttributes at;
   at.sample_rate = 8000;
   at.n_fft = 256;
   at.hop_length = 64;
+  at.feature_options = tiny_features().to_json();
   shards::ShardWriter w(file, at);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> noise(0.0f, 6.0f);
+  const std::map<std::string, int> summary_dims = {{"mfcc", 20}, {"chroma_stft", 12}, {"spectral_contrast", 5}, {"tonnetz", 6}};
   std::uniform_int_distribution<int64_t> length(800, 1599);
   const geo::LatLon places[3] = {{48.85, 2.35}, {35.68, 139.69}, {-12.05, -77.04}};
   for (int i = 0; i < 10; ++i) {
@@ -44,6 +62,11 @@ void write_mel_shard(const fs::path& file, uint64_t seed) {
     features::FeatureMatrix m(i == 8 ? 20 : length(rng), kMels);
     for (auto& v : m.data) v = -40.0f + 10.0f * static_cast<float>(i % 3) + noise(rng);
     t.frames["mel_db"] = std::move(m);
+    for (const auto& [name, dim] : summary_dims) {
+      shards::SummaryStats st;
+      for (int k = 0; k < dim; ++k) st.mean.push_back(noise(rng));
+      t.summary[name] = st;
+    }
     w.add(t);
   }
   w.close();
@@ -66,7 +89,10 @@ Json config_json(int64_t memory_budget_mb) {
             {"griffin_lim_iterations", 2},
             {"training_capitals", true},
             {"places", {{{"name", "lima"}, {"latitude", -12.05}, {"longitude", -77.04}}}}}},
-          {"evaluation", {{"audio_tracks", 0}, {"geo_consistency", {{"seeds", 0}}}}}};
+          {"evaluation",
+           {{"audio_tracks", 0},
+            {"geo_consistency",
+             {{"seeds", 1}, {"seconds", 0.5}, {"max_places", 3}, {"knn_k", 1}, {"transfer_tracks", 2}}}}}};
 }
 
 std::string read_file(const fs::path& p) {
@@ -127,6 +153,9 @@ TEST(VaeRunStreaming, AMemoryBudgetSmallerThanTheFramesStreamsAndGivesTheInMemor
   // The same run: metrics, records, weights, samples.
   EXPECT_EQ(m_memory["train_tracks"], 12);
   EXPECT_EQ(m_memory["val_tracks"], 4);
+  ASSERT_TRUE(m_memory.contains("geo_consistency") && !m_memory["geo_consistency"].contains("skipped"))
+      << m_memory.dump(2);
+  EXPECT_EQ(m_memory["geo_consistency"]["transfer"]["tracks"], 2);
   EXPECT_EQ(without_timings(m_stream), without_timings(m_memory)) << m_stream.dump(2) << "\nvs\n" << m_memory.dump(2);
   const auto rec_memory = read_jsonl(dir_memory / "metrics.jsonl"), rec_stream = read_jsonl(dir_stream / "metrics.jsonl");
   ASSERT_EQ(rec_memory.size(), 3u);
