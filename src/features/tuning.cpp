@@ -78,15 +78,27 @@ void piptrack_peaks(const float* S, int64_t rows, int sample_rate, int n_fft, Pi
   std::vector<float> x(static_cast<size_t>(K));
   const int64_t x_lo = std::max<int64_t>(std::max<int64_t>(k_lo, 1) - 1, 0);
   const int64_t x_hi = std::min<int64_t>(k_hi + 1, K);
+  // Masked bins with a right neighbour are [k_first, k_inner); the spectrum's top bin, when masked, is last.
+  const int64_t k_first = std::max<int64_t>(k_lo, 1);
+  const int64_t k_inner = std::min<int64_t>(k_hi, K - 1);
+  const bool top_masked = k_hi == K && K - 1 >= k_first;
+  std::vector<int64_t> found(static_cast<size_t>(K));  // the frame's peak bins, ascending
   for (int64_t t = 0; t < rows; ++t) {
     const float* s = S + t * K;
     const float mx = row_max(s, K);
     const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
     // The peak test reads x[k-1..k+1] for masked k only, so x is needed on [x_lo, x_hi) alone.
     for (int64_t k = x_lo; k < x_hi; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
-    for (int64_t k = std::max<int64_t>(k_lo, 1); k < k_hi; ++k) {
-      const bool peak = (k + 1 < K) ? (x[k] > x[k - 1] && x[k] >= x[k + 1]) : (x[k] > x[k - 1]);
-      if (!peak) continue;
+    // The peaks, listed without a branch per bin (whether a bin is a peak is data-dependent and mispredicts);
+    // they are then taken in ascending order, as the bin-by-bin scan took them.
+    size_t n_found = 0;
+    for (int64_t k = k_first; k < k_inner; ++k) {
+      found[n_found] = k;
+      n_found += static_cast<size_t>((x[k] > x[k - 1]) & (x[k] >= x[k + 1]));
+    }
+    if (top_masked && x[K - 1] > x[K - 2]) found[n_found++] = K - 1;
+    for (size_t j = 0; j < n_found; ++j) {
+      const int64_t k = found[j];
       // _parabolic_interpolation (numba stencil; int literal * float32 promotes to float64):
       // a = x[1] + x[-1] - 2 x[0], b = (x[1] - x[-1]) / 2, shift = -b / a unless |b| >= |a|; 0 at both ends.
       float shift = 0.0f;
