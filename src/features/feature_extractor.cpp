@@ -96,7 +96,10 @@ class StageClock {
 TrackFeatures FeatureExtractor::compute(const float* y, int64_t n, StageTimes* times) const {
   StageClock clock(times);
   if (n <= 0) throw InputError("track", "empty signal (0 samples)");
-  for (int64_t i = 0; i < n; ++i)
+  // Branch-free over the whole signal (it vectorises); the position is looked up only for the error message.
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(y[i]);
+  for (int64_t i = 0; i < n && !finite; ++i)
     if (!std::isfinite(y[i]))
       throw InputError("track", "non-finite sample " + std::to_string(y[i]) + " at index " + std::to_string(i));
   clock.mark("input_check");
