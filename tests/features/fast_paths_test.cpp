@@ -87,7 +87,7 @@ TEST(FastPaths, SpectralContrastSelectionEqualsFullSort) {
 TEST(FastPaths, ChromaBinMajorEqualsRowDotProducts) {
   for (int n_chroma : {12, 24, 7}) {  // the compile-time 12 path and the generic one
     const ChromaFilterbank fb(kSampleRate, kNfft, n_chroma, 0.13);
-    const FeatureMatrix S = random_spectrum(150, 1000, 99u + static_cast<uint32_t>(n_chroma));
+    const FeatureMatrix S = random_spectrum(151, 1000, 99u + static_cast<uint32_t>(n_chroma));  // pairs + one
     FeatureMatrix want(S.frames, n_chroma);  // raw[t, c] = sum_k W[c, k] S[t, k] in ascending k, then / max
     for (int64_t t = 0; t < S.frames; ++t) {
       float mx = 0.0f;
