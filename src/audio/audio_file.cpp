@@ -1,5 +1,6 @@
-// Decoding and writing audio files with libsndfile, the way librosa.load reads them through soundfile
-// (librosa 0.11, librosa/core/audio.py: load, __soundfile_load, to_mono; then resample, see resample.cpp).
+// Decoding and writing audio files with libsndfile (FLAC decoded by libFLAC directly), the way librosa.load reads
+// them through soundfile (librosa 0.11, librosa/core/audio.py: load, __soundfile_load, to_mono; then resample,
+// see resample.cpp).
 #include "audio/audio_file.h"
 
 #include <FLAC/stream_decoder.h>
