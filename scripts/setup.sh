@@ -12,7 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libcxxopts-dev
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsndfile1-dev libsoxr-dev libfftw3-dev libpng-dev
+  libsndfile1-dev libflac-dev libsoxr-dev libfftw3-dev libpng-dev
   libsqlite3-dev
   python3
   ccache

@@ -1,7 +1,9 @@
-// Decoding and writing audio files with libsndfile, the way librosa.load reads them through soundfile
-// (librosa 0.11, librosa/core/audio.py: load, __soundfile_load, to_mono; then resample, see resample.cpp).
+// Decoding and writing audio files with libsndfile (FLAC decoded by libFLAC directly), the way librosa.load reads
+// them through soundfile (librosa 0.11, librosa/core/audio.py: load, __soundfile_load, to_mono; then resample,
+// see resample.cpp).
 #include "audio/audio_file.h"
 
+#include <FLAC/stream_decoder.h>
 #include <sndfile.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include "audio/resample.h"
 #include "core/atomic_file.h"
@@ -182,6 +185,107 @@ void downmix(const float* frames, size_t n, int channels, float* mono) {
   }
 }
 
+/// Bits per sample of a FLAC file as libsndfile reports it; 0 for subtypes the direct libFLAC path leaves to
+/// libsndfile.
+int flac_bits(int format) {
+  if ((format & SF_FORMAT_TYPEMASK) != SF_FORMAT_FLAC) return 0;
+  switch (format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_S8: return 8;
+    case SF_FORMAT_PCM_16: return 16;
+    case SF_FORMAT_PCM_24: return 24;
+    default: return 0;
+  }
+}
+
+/// Decodes frames [start, start + wanted) of a FLAC file with libFLAC directly, downmixed on the fly, and hands
+/// the mono samples to `sink` in blocks of kReadBlockFrames (the last one shorter): the same blocks, and the same
+/// float32 values, as sf_readf_float followed by downmix() (libsndfile's FLAC reader converts each sample as
+/// int * (1 / 2^(bits-1)) in float32, an exact scaling; the channels are then summed in order from 0.0f and
+/// divided by the channel count). Skips libsndfile's interleaved copy and its per-sample conversion loop.
+/// Returns the frames decoded; `error` gets libFLAC's description of the first decoding error ("" if none).
+template <class Sink>
+sf_count_t decode_flac_mono(const std::string& path, int channels, int bits, sf_count_t start, sf_count_t wanted,
+                            std::string& error, Sink&& sink) {
+  struct State {
+    int channels;
+    float norm;
+    sf_count_t wanted;
+    sf_count_t done = 0;
+    std::vector<float> mono;
+    size_t fill = 0;
+    std::string error;
+    std::remove_reference_t<Sink>* sink;
+  };
+  State st{channels, 1.0f / static_cast<float>(1 << (bits - 1)), wanted, 0, {}, 0, {}, &sink};
+  st.mono.resize(static_cast<size_t>(kReadBlockFrames));
+  auto write = [](const FLAC__StreamDecoder*, const FLAC__Frame* frame, const FLAC__int32* const buffer[],
+                  void* client) -> FLAC__StreamDecoderWriteStatus {
+    State& s = *static_cast<State*>(client);
+    if (static_cast<int>(frame->header.channels) != s.channels) {
+      s.error = "a frame has " + std::to_string(frame->header.channels) + " channels, the stream " +
+                std::to_string(s.channels);
+      return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
+    }
+    const float norm = s.norm;
+    auto left = static_cast<size_t>(std::min<sf_count_t>(frame->header.blocksize, s.wanted - s.done));
+    size_t at = 0;
+    while (left > 0) {
+      const size_t n = std::min(left, s.mono.size() - s.fill);
+      float* m = s.mono.data() + s.fill;
+      if (s.channels == 2) {
+        const FLAC__int32* l = buffer[0] + at;
+        const FLAC__int32* r = buffer[1] + at;
+        for (size_t i = 0; i < n; ++i) {
+          float sum = 0.0f;
+          sum += static_cast<float>(l[i]) * norm;
+          sum += static_cast<float>(r[i]) * norm;
+          m[i] = sum / 2.0f;
+        }
+      } else {
+        const auto channel_count = static_cast<float>(s.channels);
+        for (size_t i = 0; i < n; ++i) {
+          float sum = 0.0f;
+          for (int c = 0; c < s.channels; ++c) sum += static_cast<float>(buffer[c][at + i]) * norm;
+          m[i] = s.channels == 1 ? sum : sum / channel_count;
+        }
+      }
+      s.fill += n;
+      at += n;
+      left -= n;
+      s.done += static_cast<sf_count_t>(n);
+      if (s.fill == s.mono.size()) {
+        (*s.sink)(s.mono.data(), s.fill);
+        s.fill = 0;
+      }
+    }
+    return s.done >= s.wanted ? FLAC__STREAM_DECODER_WRITE_STATUS_ABORT : FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE;
+  };
+  auto on_error = [](const FLAC__StreamDecoder*, FLAC__StreamDecoderErrorStatus status, void* client) {
+    State& s = *static_cast<State*>(client);
+    if (s.error.empty()) s.error = FLAC__StreamDecoderErrorStatusString[status];
+  };
+  struct DecoderDeleter {
+    void operator()(FLAC__StreamDecoder* d) const { FLAC__stream_decoder_delete(d); }
+  };
+  std::unique_ptr<FLAC__StreamDecoder, DecoderDeleter> decoder(FLAC__stream_decoder_new());
+  if (!decoder) throw Error(path + ": libFLAC could not allocate a decoder");
+  if (FLAC__stream_decoder_init_file(decoder.get(), path.c_str(), write, nullptr, on_error, &st) !=
+      FLAC__STREAM_DECODER_INIT_STATUS_OK)
+    throw InputError(path, "libFLAC cannot open the stream that libsndfile opened");
+  if (start > 0 && !FLAC__stream_decoder_seek_absolute(decoder.get(), static_cast<FLAC__uint64>(start)))
+    throw InputError(path, std::string("cannot seek to offset (libFLAC: ") +
+                               FLAC__StreamDecoderStateString[FLAC__stream_decoder_get_state(decoder.get())] + ")");
+  // A seek decodes the target's frame already (the write callback gets it from the target sample on).
+  while (st.done < st.wanted && st.error.empty()) {
+    if (!FLAC__stream_decoder_process_single(decoder.get())) break;
+    const FLAC__StreamDecoderState state = FLAC__stream_decoder_get_state(decoder.get());
+    if (state == FLAC__STREAM_DECODER_END_OF_STREAM || state == FLAC__STREAM_DECODER_ABORTED) break;
+  }
+  if (st.fill > 0) sink(st.mono.data(), st.fill);
+  error = st.error;
+  return st.done;
+}
+
 }  // namespace
 
 const std::vector<std::string>& audio_extensions() {
@@ -228,9 +332,26 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
   StreamingResampler resampler(sr, target);
   std::vector<float>& samples = out.samples;
   if (length_known) samples.reserve(static_cast<size_t>(target == sr ? wanted : resampled_length(wanted, sr, target)));
+  sf_count_t done = 0;
+  if (const int bits = flac_bits(sfinfo.format); bits > 0 && length_known) {
+    // FLAC (the common compressed case): libFLAC directly, int -> float fused with the downmix.
+    file.reset();
+    std::string error;
+    done = decode_flac_mono(path, channels, bits, start, wanted, error, [&](const float* mono, size_t count) {
+      resampler.push(mono, static_cast<int64_t>(count), samples);
+    });
+    if (!error.empty())
+      throw InputError(path, "corrupt audio data after " + std::to_string(start + done) + " frames (libFLAC: " +
+                                 error + ")");
+    if (done < wanted)
+      throw InputError(path, "truncated or corrupt: header declares " + std::to_string(sfinfo.frames) +
+                                 " frames but decoding stopped at frame " + std::to_string(start + done));
+    resampler.finish(samples);
+    out.sample_rate = target;
+    return out;
+  }
   std::vector<float> block(static_cast<size_t>(kReadBlockFrames) * static_cast<size_t>(channels));
   std::vector<float> mono(static_cast<size_t>(kReadBlockFrames));
-  sf_count_t done = 0;
   while (done < wanted) {
     const sf_count_t ask = std::min(kReadBlockFrames, wanted - done);
     const sf_count_t got = sf_readf_float(file.get(), block.data(), ask);

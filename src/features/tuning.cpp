@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -16,17 +17,45 @@ namespace {
 constexpr double kPiptrackFmin = 150.0;     // piptrack default fmin, Hz
 constexpr double kPiptrackFmax = 4000.0;    // piptrack default fmax, Hz
 
-/// max(x[0..n)), n >= 1, x finite. Eight running maxima (which vectorise); the maximum does not depend on order.
+/// Floats handled together (one SSE register of the baseline x86-64 build; GCC vector extensions, so the same
+/// IEEE operation per lane on any target). Written out because GCC left both loops below scalar.
+constexpr int kLanes = 4;
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int LaneMask __attribute__((vector_size(kLanes * sizeof(int))));
+
+Lanes load_lanes(const float* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// max(x[0..n)), n >= 1, x finite. Eight running maxima in two registers; the maximum does not depend on order.
 float row_max(const float* x, int64_t n) {
-  float m[8];
-  for (int l = 0; l < 8; ++l) m[l] = x[0];
+  Lanes m0 = {x[0], x[0], x[0], x[0]}, m1 = m0;
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (int l = 0; l < 8; ++l) m[l] = m[l] > x[k + l] ? m[l] : x[k + l];
-  for (; k < n; ++k) m[0] = m[0] > x[k] ? m[0] : x[k];
-  float mx = m[0];
-  for (int l = 1; l < 8; ++l) mx = mx > m[l] ? mx : m[l];
+  for (; k + 2 * kLanes <= n; k += 2 * kLanes) {
+    const Lanes a = load_lanes(x + k), b = load_lanes(x + k + kLanes);
+    m0 = m0 > a ? m0 : a;
+    m1 = m1 > b ? m1 : b;
+  }
+  m0 = m0 > m1 ? m0 : m1;
+  float mx = m0[0];
+  for (int l = 1; l < kLanes; ++l) mx = mx > m0[l] ? mx : m0[l];
+  for (; k < n; ++k) mx = mx > x[k] ? mx : x[k];
   return mx;
+}
+
+/// x[k] = s[k] * float(s[k] > ref) for k in [lo, hi): the values above the threshold, 0 elsewhere.
+void above_threshold(const float* s, float ref, int64_t lo, int64_t hi, float* x) {
+  const Lanes r = {ref, ref, ref, ref};
+  int64_t k = lo;
+  for (; k + kLanes <= hi; k += kLanes) {
+    const Lanes v = load_lanes(s + k);
+    const LaneMask above = v > r;  // -1 where true, 0 where false
+    const Lanes y = v * __builtin_convertvector(-above, Lanes);
+    std::memcpy(x + k, &y, sizeof y);
+  }
+  for (; k < hi; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
 }
 }  // namespace
 
@@ -78,15 +107,27 @@ void piptrack_peaks(const float* S, int64_t rows, int sample_rate, int n_fft, Pi
   std::vector<float> x(static_cast<size_t>(K));
   const int64_t x_lo = std::max<int64_t>(std::max<int64_t>(k_lo, 1) - 1, 0);
   const int64_t x_hi = std::min<int64_t>(k_hi + 1, K);
+  // Masked bins with a right neighbour are [k_first, k_inner); the spectrum's top bin, when masked, is last.
+  const int64_t k_first = std::max<int64_t>(k_lo, 1);
+  const int64_t k_inner = std::min<int64_t>(k_hi, K - 1);
+  const bool top_masked = k_hi == K && K - 1 >= k_first;
+  std::vector<int64_t> found(static_cast<size_t>(K));  // the frame's peak bins, ascending
   for (int64_t t = 0; t < rows; ++t) {
     const float* s = S + t * K;
     const float mx = row_max(s, K);
     const float ref = kPiptrackThreshold * mx;  // threshold * np.max(S, axis=-2), float32
     // The peak test reads x[k-1..k+1] for masked k only, so x is needed on [x_lo, x_hi) alone.
-    for (int64_t k = x_lo; k < x_hi; ++k) x[k] = s[k] * static_cast<float>(s[k] > ref);
-    for (int64_t k = std::max<int64_t>(k_lo, 1); k < k_hi; ++k) {
-      const bool peak = (k + 1 < K) ? (x[k] > x[k - 1] && x[k] >= x[k + 1]) : (x[k] > x[k - 1]);
-      if (!peak) continue;
+    above_threshold(s, ref, x_lo, x_hi, x.data());
+    // The peaks, listed without a branch per bin (whether a bin is a peak is data-dependent and mispredicts);
+    // they are then taken in ascending order, as the bin-by-bin scan took them.
+    size_t n_found = 0;
+    for (int64_t k = k_first; k < k_inner; ++k) {
+      found[n_found] = k;
+      n_found += static_cast<size_t>((x[k] > x[k - 1]) & (x[k] >= x[k + 1]));
+    }
+    if (top_masked && x[K - 1] > x[K - 2]) found[n_found++] = K - 1;
+    for (size_t j = 0; j < n_found; ++j) {
+      const int64_t k = found[j];
       // _parabolic_interpolation (numba stencil; int literal * float32 promotes to float64):
       // a = x[1] + x[-1] - 2 x[0], b = (x[1] - x[-1]) / 2, shift = -b / a unless |b| >= |a|; 0 at both ends.
       float shift = 0.0f;

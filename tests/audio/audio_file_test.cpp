@@ -221,14 +221,19 @@ TEST(LoadAudio, EveryNativeRateGoesTo22050WithCeilLengthAndTheRightTone) {
 
 // load_audio decodes, downmixes and resamples block by block into a buffer sized once; the samples are the
 // ones of the whole-signal formula (read everything, librosa.to_mono, resample()) bit for bit, on lengths that
-// end mid-block, with an offset and duration, in stereo FLAC at 44.1 kHz (the common case) and 6-channel WAV.
+// end mid-block, with an offset and duration, in stereo FLAC at 44.1 kHz (the common case), 24-bit mono and 8-bit
+// 3-channel FLAC, and 6-channel WAV.
 TEST(LoadAudio, BlockwiseDecodingEqualsTheWholeSignalFormulaBitForBit) {
   struct Case {
     std::string name;
     int format, rate, channels;
     int64_t frames;
   };
+  // FLAC is decoded by libFLAC directly (int -> float fused with the downmix): its 8-, 16- and 24-bit cases are
+  // compared with libsndfile's sf_readf_float here.
   const Case cases[] = {{"stereo.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, 3 * 8192 + 4099},
+                        {"mono24.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 48000, 1, 3 * 8192 + 77},
+                        {"three8.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_S8, 22050, 3, 2 * 8192 + 5},
                         {"six.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 48000, 6, 20011},
                         {"mono.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 22050, 1, 8192 * 2 + 1}};
   for (const Case& c : cases) {

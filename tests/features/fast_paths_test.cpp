@@ -4,13 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "features/chroma_stft.h"
+#include "features/feature_extractor.h"
 #include "features/mel.h"
 #include "features/spectral_contrast.h"
+#include "features/tuning.h"
 
 namespace songlines::features {
 namespace {
@@ -81,7 +87,7 @@ TEST(FastPaths, SpectralContrastSelectionEqualsFullSort) {
 TEST(FastPaths, ChromaBinMajorEqualsRowDotProducts) {
   for (int n_chroma : {12, 24, 7}) {  // the compile-time 12 path and the generic one
     const ChromaFilterbank fb(kSampleRate, kNfft, n_chroma, 0.13);
-    const FeatureMatrix S = random_spectrum(150, 1000, 99u + static_cast<uint32_t>(n_chroma));
+    const FeatureMatrix S = random_spectrum(151, 1000, 99u + static_cast<uint32_t>(n_chroma));  // pairs + one
     FeatureMatrix want(S.frames, n_chroma);  // raw[t, c] = sum_k W[c, k] S[t, k] in ascending k, then / max
     for (int64_t t = 0; t < S.frames; ++t) {
       float mx = 0.0f;
@@ -95,6 +101,89 @@ TEST(FastPaths, ChromaBinMajorEqualsRowDotProducts) {
     }
     expect_bitwise_equal(fb.apply(S), want, "chroma_stft");
   }
+}
+
+TEST(FastPaths, MelFourFramesAtATimeEqualsRowDotProducts) {
+  const MelFilterbank fb(kSampleRate, kNfft, MelOptions{});
+  for (int64_t frames : {1, 4, 150, 203}) {  // the four-frame loop, its remainder, and both
+    const FeatureMatrix S = random_spectrum(frames, 1000, 7u + static_cast<uint32_t>(frames));
+    FeatureMatrix want(S.frames, fb.n_mels());  // mel[t, i] = sum over all k, ascending, of W[i, k] S[t, k]
+    for (int64_t t = 0; t < S.frames; ++t)
+      for (int i = 0; i < fb.n_mels(); ++i) {
+        float acc = 0.0f;
+        for (int k = 0; k < kBins; ++k) acc += fb.dense()[static_cast<size_t>(i) * kBins + k] * S.at(t, k);
+        want.at(t, i) = acc;
+      }
+    expect_bitwise_equal(fb.apply(S), want, "mel");
+  }
+}
+
+/// piptrack's candidates by a plain bin-by-bin scan (librosa core/pitch.py piptrack, its localmax and
+/// _parabolic_interpolation), the reference for the vectorised row max, threshold and peak listing.
+PitchPeaks piptrack_by_scan(const FeatureMatrix& S, int sample_rate, int n_fft) {
+  const int64_t K = S.dim;
+  const PiptrackBand band = piptrack_band(sample_rate, n_fft);
+  PitchPeaks peaks;
+  for (int64_t t = 0; t < S.frames; ++t) {
+    const float* s = S.row(t);
+    const float ref = kPiptrackThreshold * *std::max_element(s, s + K);
+    std::vector<float> x(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) x[k] = s[k] > ref ? s[k] : 0.0f;
+    for (int64_t k = std::max<int64_t>(band.k_lo, 1); k < band.k_hi; ++k) {
+      const bool peak = (k + 1 < K) ? (x[k] > x[k - 1] && x[k] >= x[k + 1]) : (x[k] > x[k - 1]);
+      if (!peak) continue;
+      float shift = 0.0f;
+      if (k < K - 1) {
+        const double a = static_cast<double>(s[k + 1] + s[k - 1]) - 2.0 * static_cast<double>(s[k]);
+        const double b = static_cast<double>(s[k + 1] - s[k - 1]) / 2.0;
+        shift = std::abs(b) >= std::abs(a) ? 0.0f : static_cast<float>(-b / a);
+      }
+      const float avg = k == K - 1 ? s[K - 1] - s[K - 2] : (s[k + 1] - s[k - 1]) / 2.0f;
+      const float pitch = static_cast<float>((static_cast<double>(k) + shift) * sample_rate / n_fft);
+      if (!(pitch > 0.0f)) continue;
+      peaks.pitch.push_back(pitch);
+      peaks.mag.push_back(s[k] + (0.5f * avg) * shift);
+    }
+  }
+  return peaks;
+}
+
+TEST(FastPaths, PiptrackPeaksEqualTheBinByBinScan) {
+  for (int levels : {0, 3, 50, 100000}) {  // flat (no peaks), plateaus (ties), nearly distinct
+    const FeatureMatrix S = random_spectrum(97, levels, 40u + static_cast<uint32_t>(levels));
+    PitchPeaks got;
+    piptrack_peaks(S.data.data(), S.frames, kSampleRate, kNfft, got);
+    const PitchPeaks want = piptrack_by_scan(S, kSampleRate, kNfft);
+    ASSERT_EQ(got.pitch.size(), want.pitch.size()) << "levels " << levels;
+    if (levels == 100000) EXPECT_GT(want.pitch.size(), 1000u) << "the test must see many peaks";
+    for (size_t i = 0; i < want.pitch.size(); ++i) {
+      ASSERT_EQ(got.pitch[i], want.pitch[i]) << "levels " << levels << ", candidate " << i;
+      ASSERT_EQ(got.mag[i], want.mag[i]) << "levels " << levels << ", candidate " << i;
+    }
+  }
+}
+
+TEST(FastPaths, FinitenessCheckFindsEveryNonFiniteSampleAndPassesExtremeFiniteOnes) {
+  FeatureOptions o;
+  o.features = {"mel_db"};
+  const FeatureExtractor fx(o);
+  std::vector<float> y(4099, 0.25f);  // 4099: the vector loop and a 3-sample tail
+  y[17] = std::numeric_limits<float>::max();
+  y[18] = -std::numeric_limits<float>::max();
+  y[19] = std::numeric_limits<float>::denorm_min();
+  EXPECT_NO_THROW(fx.compute(y.data(), static_cast<int64_t>(y.size())));
+  for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::quiet_NaN()})
+    for (size_t at : {size_t{0}, size_t{2050}, size_t{4096}, size_t{4098}}) {
+      std::vector<float> z = y;
+      z[at] = bad;
+      try {
+        fx.compute(z.data(), static_cast<int64_t>(z.size()));
+        ADD_FAILURE() << bad << " at " << at << " was accepted";
+      } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("at index " + std::to_string(at)), std::string::npos) << e.what();
+      }
+    }
 }
 
 }  // namespace
