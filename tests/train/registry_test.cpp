@@ -12,13 +12,8 @@
 namespace songlines::train {
 namespace {
 
+using testing_data::range;
 using testing_data::synthetic;
-
-std::vector<int64_t> range(int64_t a, int64_t b) {
-  std::vector<int64_t> r;
-  for (int64_t i = a; i < b; ++i) r.push_back(i);
-  return r;
-}
 
 // The message of the ConfigError that f throws ("" when it throws none).
 template <typename F>
