@@ -48,8 +48,7 @@ HeadOptions HeadOptions::from_config(ConfigReader& r) {
   r.read("initial_kappa", o.initial_kappa);
   r.read("learn_means", o.learn_means);
   r.read("predict", o.predict);
-  if (o.type != "sphere" && o.type != "latlon_mse" && o.type != "vmf_mixture")
-    throw ConfigError(r.join("type") + ": unknown head \"" + o.type + "\" (sphere, latlon_mse, vmf_mixture)");
+  check_head_type(o.type, r.join("type"));
   if (o.predict != "mode" && o.predict != "mean" && o.predict != "median")
     throw ConfigError(r.join("predict") + ": expected \"mode\", \"mean\" or \"median\", got \"" + o.predict + "\"");
   if (!(o.initial_kappa > 0)) throw ConfigError(r.join("initial_kappa") + ": must be > 0");
@@ -162,11 +161,47 @@ torch::Tensor VmfMixtureHeadImpl::uncertainty_km(const std::vector<torch::Tensor
 }
 
 // ---- registry and conversions ----------------------------------------------------------------------------
+namespace {
+// One row per head type; a new head is its class above and one row here.
+struct HeadKind {
+  const char* type;
+  std::shared_ptr<LocationHeadImpl> (*make)(int64_t in, const torch::Tensor& centres, const HeadOptions& options);
+};
+
+constexpr HeadKind kHeads[] = {
+    {"sphere",
+     [](int64_t in, const torch::Tensor&, const HeadOptions&) -> std::shared_ptr<LocationHeadImpl> {
+       return std::make_shared<SphereHeadImpl>(in);
+     }},
+    {"latlon_mse",
+     [](int64_t in, const torch::Tensor&, const HeadOptions&) -> std::shared_ptr<LocationHeadImpl> {
+       return std::make_shared<LatLonMseHeadImpl>(in);
+     }},
+    {"vmf_mixture",
+     [](int64_t in, const torch::Tensor& centres, const HeadOptions& o) -> std::shared_ptr<LocationHeadImpl> {
+       return std::make_shared<VmfMixtureHeadImpl>(in, centres, o);
+     }},
+};
+
+const HeadKind& head_kind(const std::string& type, const std::string& key_path) {
+  for (const auto& h : kHeads)
+    if (type == h.type) return h;
+  std::string known;
+  for (const auto& h : kHeads) known += (known.empty() ? "" : ", ") + std::string(h.type);
+  throw ConfigError(key_path + ": unknown head \"" + type + "\" (" + known + ")");
+}
+}  // namespace
+
+std::vector<std::string> head_types() {
+  std::vector<std::string> types;
+  for (const auto& h : kHeads) types.emplace_back(h.type);
+  return types;
+}
+
+void check_head_type(const std::string& type, const std::string& key_path) { (void)head_kind(type, key_path); }
+
 std::shared_ptr<LocationHeadImpl> make_head(const HeadOptions& options, int64_t in, const torch::Tensor& centres) {
-  if (options.type == "sphere") return std::make_shared<SphereHeadImpl>(in);
-  if (options.type == "latlon_mse") return std::make_shared<LatLonMseHeadImpl>(in);
-  if (options.type == "vmf_mixture") return std::make_shared<VmfMixtureHeadImpl>(in, centres, options);
-  throw ConfigError("head.type: unknown head \"" + options.type + "\"");
+  return head_kind(options.type, "head.type").make(in, centres, options);
 }
 
 torch::Tensor unit_to_latlon(const torch::Tensor& v) {

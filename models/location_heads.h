@@ -1,6 +1,7 @@
 // Output heads of the location model. A head maps encoder features [B, in] to its raw output, computes a loss
 // against true points (unit 3-vectors [B, 3], x toward (0,0), z north, as geo::to_unit_vector), and turns raw
-// outputs into predicted unit vectors. Chosen by "type" in configs: sphere, latlon_mse, vmf_mixture.
+// outputs into predicted unit vectors. Chosen by "type" in configs from a registry (the table at the end of
+// location_heads.cpp; after tiny-cuda-nn's "otype" factory): sphere, latlon_mse, vmf_mixture.
 #pragma once
 
 #include <memory>
@@ -13,7 +14,7 @@
 namespace songlines::models {
 
 struct HeadOptions {
-  std::string type = "sphere";  ///< "sphere" | "latlon_mse" | "vmf_mixture"
+  std::string type = "sphere";  ///< head_types(): "sphere" | "latlon_mse" | "vmf_mixture"
   /// vmf_mixture: initial concentration kappa of every component (dimensionless; 1/kappa ~ angular variance).
   double initial_kappa = 50.0;
   /// vmf_mixture: learn the component means (else they stay at their initial training locations).
@@ -89,6 +90,10 @@ class VmfMixtureHeadImpl : public LocationHeadImpl {
   torch::Tensor log_kappa_;  ///< [K]
 };
 
+/// The registered head types (the table in location_heads.cpp), in the order error messages list them.
+std::vector<std::string> head_types();
+/// ConfigError `<key_path>: unknown head "x" (sphere, latlon_mse, vmf_mixture)` unless type is registered.
+void check_head_type(const std::string& type, const std::string& key_path);
 /// Builds a head by options.type. centres ([K, 3]) are needed by vmf_mixture only. Throws ConfigError.
 std::shared_ptr<LocationHeadImpl> make_head(const HeadOptions& options, int64_t in, const torch::Tensor& centres);
 

@@ -1,5 +1,7 @@
 // The location model: an encoder chosen by "type" (mlp on summary vectors [B, D]; temporal on frame crops
 // [B, T, D]: 1-D convolutions then attention pooling over frames) followed by a head (models/location_heads.h).
+// Encoders are a registry (the table in location_model.cpp): a new encoder is one row there, and every run
+// config, sweep and saved model then knows its type (train/estimator_registry.h makes it a location estimator).
 #pragma once
 
 #include <vector>
@@ -9,7 +11,7 @@
 namespace songlines::models {
 
 struct LocationModelOptions {
-  std::string type = "mlp";                ///< "mlp" | "temporal"
+  std::string type = "mlp";                ///< the encoder: encoder_types() ("mlp" | "temporal")
   std::vector<int64_t> hidden_sizes{256};  ///< mlp: widths of the hidden layers
   double dropout = 0.2;                    ///< dropout after each hidden layer (probability)
   int64_t conv_channels = 64;              ///< temporal: channels of each 1-D convolution
@@ -20,6 +22,18 @@ struct LocationModelOptions {
   /// Reads the keys of a model section (the caller reads "type" and training keys around it).
   void read(ConfigReader& r);
   Json to_json() const;
+};
+
+/// The registered encoder types, in the order error messages list them.
+std::vector<std::string> encoder_types();
+/// Whether an encoder reads frame sequences [B, T, D] (else summary vectors [B, D]). ConfigError for an
+/// unknown type, naming model.type and the known types.
+bool encoder_reads_frames(const std::string& type);
+
+/// The modules an encoder builds, kept under the names saved checkpoints use ("body", "attention").
+struct EncoderLayers {
+  torch::nn::Sequential body{nullptr};   ///< mlp layers, or the convolutions for temporal
+  torch::nn::Linear attention{nullptr};  ///< temporal: frame scores for attention pooling
 };
 
 class LocationModelImpl : public torch::nn::Module {
@@ -33,8 +47,7 @@ class LocationModelImpl : public torch::nn::Module {
 
  private:
   LocationModelOptions options_;
-  torch::nn::Sequential body_{nullptr};     ///< mlp layers, or the convolutions for temporal
-  torch::nn::Linear attention_{nullptr};    ///< temporal: frame scores for attention pooling
+  EncoderLayers layers_;
   std::shared_ptr<LocationHeadImpl> head_;
 };
 TORCH_MODULE(LocationModel);

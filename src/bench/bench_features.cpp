@@ -276,63 +276,59 @@ Json run_peers(const cxxopts::ParseResult& args, double seconds, int repeats) {
   return result;
 }
 
-int run_features(const cxxopts::ParseResult& args) {
-  using namespace songlines::features;
-  const double seconds = args.count("seconds") ? args["seconds"].as<double>() : kDefaultSeconds;
-  const int repeats = std::max(1, args["repeats"].as<int>());
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const int threads = args["threads"].as<int>() > 0 ? args["threads"].as<int>() : static_cast<int>(hw);
-  const int n_tracks = args.count("tracks") ? std::max(1, args["tracks"].as<int>()) : threads;
-  if (!(seconds > 0.0)) throw UsageError("bench features: --seconds must be positive, got " + std::to_string(seconds));
-
-  FeatureOptions opt;  // librosa defaults: sr 22050, n_fft 2048, hop 512, 128 mels, 20 mfcc, 252-bin CQT (36 per octave)
-  opt.features = seed_feature_names();
-  const FeatureExtractor extractor(opt);
-
-  std::vector<std::vector<float>> tracks;
-  for (int i = 0; i < n_tracks; ++i) tracks.push_back(bench_track(i, seconds, opt.sample_rate));
-  const auto n = static_cast<int64_t>(tracks[0].size());
-
-  // ---- (a) one thread, track 0: cold call (plans, filterbanks, CQT basis for this tuning), then R timed calls.
-  // On a worker thread, where extract computes: on this 2-vCPU VM the process's main thread ran the same calls
-  // ~1.4x slower in about one process in three (75-78 ms instead of 53-54 ms per 60 s track, same binary, idle
-  // machine; with or without ASLR, on either core), while fresh threads of the same processes took 52-54 ms in
-  // 24 of 24 measurements (docs/benchmarks.md).
-  auto t0 = std::chrono::steady_clock::now();
-  double cold_s = 0;
-  std::vector<double> wall1, cpu1;
+// (a) one thread, one track: the cold first call and R timed calls with their per-stage split.
+struct OneThreadTimes {
+  double cold_s = 0;  ///< first call: plans, filterbanks, the CQT basis for this tuning
+  std::vector<double> wall, cpu;
   std::map<std::string, std::vector<double>> stage_wall, stage_cpu;
-  std::vector<std::string> stage_order;
-  std::exception_ptr single_failure;
+  std::vector<std::string> stage_order;  ///< stages in the order compute() ran them
+};
+
+// On a worker thread, where extract computes: on this 2-vCPU VM the process's main thread ran the same calls
+// ~1.4x slower in about one process in three (75-78 ms instead of 53-54 ms per 60 s track, same binary, idle
+// machine; with or without ASLR, on either core), while fresh threads of the same processes took 52-54 ms in
+// 24 of 24 measurements (docs/benchmarks.md).
+OneThreadTimes time_one_thread(const features::FeatureExtractor& extractor, const std::vector<float>& track,
+                               int repeats) {
+  using namespace songlines::features;
+  const auto n = static_cast<int64_t>(track.size());
+  OneThreadTimes out;
+  std::exception_ptr failure;
   std::thread single([&] {
     try {
-      t0 = std::chrono::steady_clock::now();
-      const TrackFeatures first = extractor.compute(tracks[0].data(), n);
-      cold_s = seconds_since(t0);
+      auto t0 = std::chrono::steady_clock::now();
+      const TrackFeatures first = extractor.compute(track.data(), n);
+      out.cold_s = seconds_since(t0);
       for (int r = 0; r < repeats; ++r) {
         StageTimes times;
         t0 = std::chrono::steady_clock::now();
         const double c0 = thread_cpu_seconds();
-        const TrackFeatures tf = extractor.compute(tracks[0].data(), n, &times);
-        cpu1.push_back(thread_cpu_seconds() - c0);
-        wall1.push_back(seconds_since(t0));
+        const TrackFeatures tf = extractor.compute(track.data(), n, &times);
+        out.cpu.push_back(thread_cpu_seconds() - c0);
+        out.wall.push_back(seconds_since(t0));
         for (const auto& st : times.stages) {
-          if (!stage_wall.count(st.name)) stage_order.push_back(st.name);
-          stage_wall[st.name].push_back(st.wall_s);
-          stage_cpu[st.name].push_back(st.cpu_s);
+          if (!out.stage_wall.count(st.name)) out.stage_order.push_back(st.name);
+          out.stage_wall[st.name].push_back(st.wall_s);
+          out.stage_cpu[st.name].push_back(st.cpu_s);
         }
         if (tf.n_frames != first.n_frames) throw Error("bench features: frame count changed between repeats");
       }
     } catch (...) {
-      single_failure = std::current_exception();
+      failure = std::current_exception();
     }
   });
   single.join();
-  if (single_failure) std::rethrow_exception(single_failure);
-  const Spread one_wall = spread(wall1), one_cpu = spread(cpu1);
+  if (failure) std::rethrow_exception(failure);
+  return out;
+}
 
-  // ---- (b) all threads: T persistent workers (like extract's pool, so per-thread scratch is reused) share the
-  // extractor and drain a queue of the tracks; round 0 is the warm-up (every track's tuning gets its CQT basis).
+// (b) all threads: T persistent workers (like extract's pool, so per-thread scratch is reused) share the
+// extractor and drain a queue of the tracks; round 0 is the warm-up (every track's tuning gets its CQT basis).
+// Returns the wall seconds and the CPU seconds of all workers of each timed round.
+std::pair<std::vector<double>, std::vector<double>> time_all_threads(const features::FeatureExtractor& extractor,
+                                                                     const std::vector<std::vector<float>>& tracks,
+                                                                     int threads, int repeats) {
+  const int n_tracks = static_cast<int>(tracks.size());
   std::atomic<int> next{0};
   std::barrier sync(threads + 1);
   std::exception_ptr failure;
@@ -362,34 +358,40 @@ int run_features(const cxxopts::ParseResult& args) {
   std::vector<double> wall_all;
   for (int round = 0; round <= repeats; ++round) {
     next = 0;
-    t0 = std::chrono::steady_clock::now();
+    const auto t0 = std::chrono::steady_clock::now();
     sync.arrive_and_wait();
     sync.arrive_and_wait();
     if (round > 0) wall_all.push_back(seconds_since(t0));
   }
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
-  const Spread all_wall = spread(wall_all);
-  const Spread all_cpu = spread(std::vector<double>(round_cpu.begin() + 1, round_cpu.end()));
+  return {wall_all, std::vector<double>(round_cpu.begin() + 1, round_cpu.end())};
+}
 
-  // ---- report
-  const double audio_all = seconds * n_tracks;
-  const double rt1_wall = seconds / one_wall.median, rt1_cpu = seconds / one_cpu.median;
-  const double rt_all = audio_all / all_wall.median;
-  const double rt_all_per_thread = rt_all / threads;
-  const double rt_all_cpu = audio_all / all_cpu.median;  // per core: audio over CPU seconds spent
+// What one run measured, and the figures derived from it.
+struct FeaturesBench {
+  double seconds = 0;  ///< audio per track
+  int sample_rate = 0, repeats = 0, threads = 0, n_tracks = 0;
+  unsigned hw = 0;  ///< hardware threads
+  OneThreadTimes one;
+  Spread one_wall, one_cpu, all_wall, all_cpu;
+  double rt1_wall = 0, rt1_cpu = 0, rt_all = 0, rt_all_per_thread = 0, rt_all_cpu = 0;
+};
+
+void print_features_report(const FeaturesBench& b) {
+  const double seconds = b.seconds;
   std::printf("songlines bench features: mfcc, chroma_stft, spectral_contrast, tonnetz (librosa 0.11 defaults), "
               "%.0f s synthetic music at %d Hz, %d repeats after a warm-up (median [min, max])\n",
-              seconds, opt.sample_rate, repeats);
+              seconds, b.sample_rate, b.repeats);
   std::printf("machine: %u hardware threads. wall = elapsed; cpu = the thread's CPU time (robust on a shared "
               "machine)\n\n",
-              hw);
+              b.hw);
   std::printf("%-26s %9s %9s %9s %9s %11s %11s\n", "stage (1 thread, track 0)", "wall ms", "min", "max", "cpu ms",
               "x RT wall", "x RT cpu");
   std::map<std::string, std::pair<double, double>> feature_s;  // feature -> (wall, cpu) medians
   double sum_wall = 0.0, sum_cpu = 0.0;
-  for (const auto& name : stage_order) {
-    const Spread w = spread(stage_wall[name]), c = spread(stage_cpu[name]);
+  for (const auto& name : b.one.stage_order) {
+    const Spread w = spread(b.one.stage_wall.at(name)), c = spread(b.one.stage_cpu.at(name));
     sum_wall += w.median;
     sum_cpu += c.median;
     feature_s[feature_of(name)].first += w.median;
@@ -406,54 +408,88 @@ int run_features(const cxxopts::ParseResult& args) {
                 seconds / ws.first, seconds / ws.second, 100.0 * ws.second / sum_cpu);
   std::printf("\n%-26s %9s %9s %9s %9s %11s %11s\n", "end to end (compute())", "wall s", "min", "max", "cpu s",
               "x RT wall", "x RT cpu");
-  std::printf("%-26s %9.4f %9.4f %9.4f %9.4f %11.0f %11.0f\n", "1 thread, 1 track", one_wall.median, one_wall.min,
-              one_wall.max, one_cpu.median, rt1_wall, rt1_cpu);
+  std::printf("%-26s %9.4f %9.4f %9.4f %9.4f %11.0f %11.0f\n", "1 thread, 1 track", b.one_wall.median, b.one_wall.min,
+              b.one_wall.max, b.one_cpu.median, b.rt1_wall, b.rt1_cpu);
   char label[64];
-  std::snprintf(label, sizeof label, "%d threads, %d tracks", threads, n_tracks);
-  std::printf("%-26s %9.4f %9.4f %9.4f %9.4f %11.0f %11.0f\n", label, all_wall.median, all_wall.min, all_wall.max,
-              all_cpu.median, rt_all, rt_all_cpu);
-  std::printf("  all threads: %.0fx real time in total, %.0fx per thread (wall), %.0fx per core (cpu)\n", rt_all,
-              rt_all_per_thread, rt_all_cpu);
-  std::printf("cold first call (plans, filterbanks, CQT basis): %.3f s\n\n", cold_s);
-  std::printf("x real time per core: %.0f (1 thread, cpu), %.0f (1 thread, wall), %.0f (%d threads, cpu)\n", rt1_cpu,
-              rt1_wall, rt_all_cpu, threads);
+  std::snprintf(label, sizeof label, "%d threads, %d tracks", b.threads, b.n_tracks);
+  std::printf("%-26s %9.4f %9.4f %9.4f %9.4f %11.0f %11.0f\n", label, b.all_wall.median, b.all_wall.min,
+              b.all_wall.max, b.all_cpu.median, b.rt_all, b.rt_all_cpu);
+  std::printf("  all threads: %.0fx real time in total, %.0fx per thread (wall), %.0fx per core (cpu)\n", b.rt_all,
+              b.rt_all_per_thread, b.rt_all_cpu);
+  std::printf("cold first call (plans, filterbanks, CQT basis): %.3f s\n\n", b.one.cold_s);
+  std::printf("x real time per core: %.0f (1 thread, cpu), %.0f (1 thread, wall), %.0f (%d threads, cpu)\n",
+              b.rt1_cpu, b.rt1_wall, b.rt_all_cpu, b.threads);
   std::printf("vs target %.0fx per core: %.2fx (1 thread, cpu), %.2fx (1 thread, wall)\n", kTargetRealTime,
-              rt1_cpu / kTargetRealTime, rt1_wall / kTargetRealTime);
-  Json peers;
-  if (args.count("peers")) peers = run_peers(args, seconds, repeats);
+              b.rt1_cpu / kTargetRealTime, b.rt1_wall / kTargetRealTime);
+}
 
-  if (args.count("json")) {
-    Json j;
-    j["benchmark"] = "features";
-    j["features"] = opt.features;
-    j["audio_seconds_per_track"] = seconds;
-    j["sample_rate"] = opt.sample_rate;
-    j["repeats"] = repeats;
-    j["hardware_threads"] = hw;
-    auto spread_json = [](const Spread& s) { return Json{{"median", s.median}, {"min", s.min}, {"max", s.max}}; };
-    j["one_thread"] = {{"wall_s", spread_json(one_wall)},
-                       {"cpu_s", spread_json(one_cpu)},
-                       {"x_real_time_wall", rt1_wall},
-                       {"x_real_time_cpu", rt1_cpu}};
-    j["all_threads"] = {{"threads", threads},
-                        {"tracks", n_tracks},
-                        {"wall_s", spread_json(all_wall)},
-                        {"cpu_s_all_threads", spread_json(all_cpu)},
-                        {"x_real_time_wall", rt_all},
-                        {"x_real_time_wall_per_thread", rt_all_per_thread},
-                        {"x_real_time_cpu_per_core", rt_all_cpu}};
-    Json stages = Json::array();
-    for (const auto& name : stage_order)
-      stages.push_back({{"stage", name},
-                        {"feature", feature_of(name)},
-                        {"wall_s", spread_json(spread(stage_wall[name]))},
-                        {"cpu_s", spread_json(spread(stage_cpu[name]))}});
-    j["stages_one_thread"] = stages;
-    j["cold_first_call_s"] = cold_s;
-    j["target_x_real_time_per_core"] = kTargetRealTime;
-    if (!peers.is_null()) j["peers"] = peers;
-    write_json_output(args["json"].as<std::string>(), j.dump(2));
-  }
+Json features_json(const FeaturesBench& b, const std::vector<std::string>& features, const Json& peers) {
+  Json j;
+  j["benchmark"] = "features";
+  j["features"] = features;
+  j["audio_seconds_per_track"] = b.seconds;
+  j["sample_rate"] = b.sample_rate;
+  j["repeats"] = b.repeats;
+  j["hardware_threads"] = b.hw;
+  auto spread_json = [](const Spread& s) { return Json{{"median", s.median}, {"min", s.min}, {"max", s.max}}; };
+  j["one_thread"] = {{"wall_s", spread_json(b.one_wall)},
+                     {"cpu_s", spread_json(b.one_cpu)},
+                     {"x_real_time_wall", b.rt1_wall},
+                     {"x_real_time_cpu", b.rt1_cpu}};
+  j["all_threads"] = {{"threads", b.threads},
+                      {"tracks", b.n_tracks},
+                      {"wall_s", spread_json(b.all_wall)},
+                      {"cpu_s_all_threads", spread_json(b.all_cpu)},
+                      {"x_real_time_wall", b.rt_all},
+                      {"x_real_time_wall_per_thread", b.rt_all_per_thread},
+                      {"x_real_time_cpu_per_core", b.rt_all_cpu}};
+  Json stages = Json::array();
+  for (const auto& name : b.one.stage_order)
+    stages.push_back({{"stage", name},
+                      {"feature", feature_of(name)},
+                      {"wall_s", spread_json(spread(b.one.stage_wall.at(name)))},
+                      {"cpu_s", spread_json(spread(b.one.stage_cpu.at(name)))}});
+  j["stages_one_thread"] = stages;
+  j["cold_first_call_s"] = b.one.cold_s;
+  j["target_x_real_time_per_core"] = kTargetRealTime;
+  if (!peers.is_null()) j["peers"] = peers;
+  return j;
+}
+
+int run_features(const cxxopts::ParseResult& args) {
+  using namespace songlines::features;
+  FeaturesBench b;
+  b.seconds = args.count("seconds") ? args["seconds"].as<double>() : kDefaultSeconds;
+  b.repeats = std::max(1, args["repeats"].as<int>());
+  b.hw = std::max(1u, std::thread::hardware_concurrency());
+  b.threads = args["threads"].as<int>() > 0 ? args["threads"].as<int>() : static_cast<int>(b.hw);
+  b.n_tracks = args.count("tracks") ? std::max(1, args["tracks"].as<int>()) : b.threads;
+  if (!(b.seconds > 0.0)) throw UsageError("bench features: --seconds must be positive, got " + std::to_string(b.seconds));
+
+  FeatureOptions opt;  // librosa defaults: sr 22050, n_fft 2048, hop 512, 128 mels, 20 mfcc, 252-bin CQT (36 per octave)
+  opt.features = seed_feature_names();
+  b.sample_rate = opt.sample_rate;
+  const FeatureExtractor extractor(opt);
+  std::vector<std::vector<float>> tracks;
+  for (int i = 0; i < b.n_tracks; ++i) tracks.push_back(bench_track(i, b.seconds, opt.sample_rate));
+
+  b.one = time_one_thread(extractor, tracks[0], b.repeats);
+  b.one_wall = spread(b.one.wall);
+  b.one_cpu = spread(b.one.cpu);
+  const auto [wall_all, cpu_all] = time_all_threads(extractor, tracks, b.threads, b.repeats);
+  b.all_wall = spread(wall_all);
+  b.all_cpu = spread(cpu_all);
+
+  const double audio_all = b.seconds * b.n_tracks;
+  b.rt1_wall = b.seconds / b.one_wall.median;
+  b.rt1_cpu = b.seconds / b.one_cpu.median;
+  b.rt_all = audio_all / b.all_wall.median;
+  b.rt_all_per_thread = b.rt_all / b.threads;
+  b.rt_all_cpu = audio_all / b.all_cpu.median;  // per core: audio over CPU seconds spent
+  print_features_report(b);
+  Json peers;
+  if (args.count("peers")) peers = run_peers(args, b.seconds, b.repeats);
+  if (args.count("json")) write_json_output(args["json"].as<std::string>(), features_json(b, opt.features, peers).dump(2));
   return 0;
 }
 

@@ -28,17 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::unique_ptr<train::LocationEstimator> make_estimator(const ModelConfig& m, uint64_t seed,
-                                                         const std::optional<fs::path>& checkpoint_dir) {
-  if (m.type == "centroid") return std::make_unique<train::CentroidBaseline>();
-  if (m.type == "knn") return std::make_unique<train::KnnBaseline>(m.k);
-  auto t = m.train;
-  t.seed = seed;
-  auto e = std::make_unique<train::NeuralLocationEstimator>(m.model, t);
-  if (checkpoint_dir) e->set_checkpoint_dir(*checkpoint_dir);
-  return e;
-}
-
 struct FoldPrediction {
   std::vector<int64_t> rows;
   std::vector<geo::LatLon> points;
@@ -106,21 +95,13 @@ bool final_model_complete(const fs::path& run_dir) {
   return fs::exists(final_model_dir(run_dir) / kFinalModelMarker);
 }
 
-RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
-  // Absolute from here on: every path this run records or hands on is independent of the working directory.
-  const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
-  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
-  const Json resolved = config.to_json();
-  const auto config_path = run_dir / "config.json";
-  // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
-  const bool resuming = check_run_dir(run_dir, resolved) != RunDirState::kNew;
+namespace {
 
-  // Everything that can fail before training is checked before the run directory records a config, so a
-  // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
-  auto device = torch_compat::resolve_device(config.device);
-  auto data = load_run_data(config);
+// Per repeat: the fold of each row (seed + repeat; grouped by country or artist when the config says so). The
+// same assignment serves every model.
+std::vector<std::vector<int>> fold_assignments(const RunConfig& config, const train::Dataset& data) {
   const auto& ev = config.evaluation;
-  std::vector<std::vector<int>> assignments;  // per repeat: the fold of each row
+  std::vector<std::vector<int>> assignments;
   for (int r = 0; r < ev.repeats; ++r) {
     const uint64_t fold_seed = config.seed + static_cast<uint64_t>(r);
     if (ev.group_by == "none") {
@@ -132,11 +113,11 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
       assignments.push_back(train::grouped_kfold_assignment(groups, ev.folds, fold_seed));
     }
   }
-  fs::create_directories(run_dir / "checkpoints");
-  if (resuming)
-    log << "resuming " << run_dir.string() << "\n";
-  else
-    write_json_file_atomic(config_path.string(), resolved);
+  return assignments;
+}
+
+void write_env_json(const fs::path& run_dir, const RunConfig& config, const torch::Device& device,
+                    const train::Dataset& data) {
   write_json_file_atomic((run_dir / "env.json").string(),
                          {{"songlines_version", kVersion},
                           {"git_revision", git_revision()},
@@ -146,98 +127,99 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
                           {"tracks", data.size()},
                           {"feature_dim", data.dim},
                           {"features", data.features}});
-  log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
+}
 
+// One fold of one model: where it trains and what it writes there.
+struct FoldTask {
+  const ModelConfig& model;
+  int repeat;
+  int fold;
+  fs::path dir;  ///< checkpoints/r<repeat>-f<fold>/<model>
+};
+
+// Fits a fresh estimator on train_rows, predicts test_rows and their nearest training country, and stores the
+// fold's predictions in task.dir/predictions.json (the mark of a finished fold).
+FoldPrediction fit_and_predict_fold(const RunConfig& config, const FoldTask& task, const train::Dataset& data,
+                                    const std::vector<int64_t>& train_rows, const std::vector<int64_t>& test_rows,
+                                    JsonlLog& jsonl, std::ostream& log) {
+  const ModelConfig& m = task.model;
+  const int r = task.repeat, f = task.fold;
+  std::set<std::string> train_countries;
+  for (auto i : train_rows)
+    if (!data.countries[i].empty()) train_countries.insert(data.countries[i]);
+  const std::vector<std::string> country_list(train_countries.begin(), train_countries.end());
+
+  auto est = train::make_estimator(m, config.seed + 1000u * r + 10u * f, task.dir);
+  auto t0 = std::chrono::steady_clock::now();
+  // Epochs, rate and ETA inside the fold on a terminal (nothing in a log: the fold line below says it).
+  const bool neural = m.kind().trains_by_epochs;
+  ProgressBar bar(m.name + " r" + std::to_string(r) + " f" + std::to_string(f) + " epochs",
+                  static_cast<int64_t>(m.train.epochs) * std::max(1, m.train.ensemble),
+                  neural ? ProgressMode::kAuto : ProgressMode::kQuiet);
+  int64_t epochs_seen = 0;
+  est->fit(data, train_rows, [&](int epoch, double loss) {
+    if (epoch % 10 == 0 || epoch + 1 == m.train.epochs)
+      jsonl.append(Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}});
+    char detail[32];
+    std::snprintf(detail, sizeof detail, "loss %.4f", loss);
+    bar.set(++epochs_seen, detail);
+  });
+  bar.finish();
+  auto pred = est->predict(data, test_rows);
+  FoldPrediction fp;
+  fp.rows = test_rows;
+  fp.points = pred.points;
+  fp.uncertainty = pred.uncertainty_km;
   const auto& gazetteer = geo::Gazetteer::builtin();
-  // One whole line per record; a line torn by a kill of an earlier attempt is cut before appending.
-  JsonlLog jsonl(run_dir / "metrics.jsonl");
-  if (jsonl.torn_bytes_removed() > 0)
-    log << "metrics.jsonl: removed a torn last line (" << jsonl.torn_bytes_removed() << " bytes) left by a kill\n";
-  std::map<std::string, std::vector<train::LocationMetrics>> per_model;
-  std::vector<std::pair<std::string, std::pair<int, FoldPrediction>>> all_predictions;  // model, repeat, fold rows
-  for (int r = 0; r < ev.repeats; ++r) {
-    const std::vector<int>& assignment = assignments[r];
-    for (int f = 0; f < ev.folds; ++f) {
-      auto train_rows = train::fold_rows(assignment, f, false);
-      auto test_rows = train::fold_rows(assignment, f, true);
-      std::set<std::string> train_countries;
-      for (auto i : train_rows)
-        if (!data.countries[i].empty()) train_countries.insert(data.countries[i]);
-      std::vector<std::string> country_list(train_countries.begin(), train_countries.end());
-      for (const auto& m : config.models) {
-        auto fold_dir = run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name;
-        auto done_file = fold_dir / "predictions.json";
-        FoldPrediction fp;
-        if (fs::exists(done_file)) {
-          fp = fold_from_json(load_json_file(done_file.string()));
-        } else {
-          auto est = make_estimator(m, config.seed + 1000u * r + 10u * f, fold_dir);
-          auto t0 = std::chrono::steady_clock::now();
-          // Epochs, rate and ETA inside the fold on a terminal (nothing in a log: the fold line below says it).
-          const bool neural = m.type != "centroid" && m.type != "knn";
-          ProgressBar bar(m.name + " r" + std::to_string(r) + " f" + std::to_string(f) + " epochs",
-                          static_cast<int64_t>(m.train.epochs) * std::max(1, m.train.ensemble),
-                          neural ? ProgressMode::kAuto : ProgressMode::kQuiet);
-          int64_t epochs_seen = 0;
-          est->fit(data, train_rows, [&](int epoch, double loss) {
-            if (epoch % 10 == 0 || epoch + 1 == m.train.epochs)
-              jsonl.append(Json{{"model", m.name}, {"repeat", r}, {"fold", f}, {"epoch", epoch}, {"loss", loss}});
-            char detail[32];
-            std::snprintf(detail, sizeof detail, "loss %.4f", loss);
-            bar.set(++epochs_seen, detail);
-          });
-          bar.finish();
-          auto pred = est->predict(data, test_rows);
-          fp.rows = test_rows;
-          fp.points = pred.points;
-          fp.uncertainty = pred.uncertainty_km;
-          for (const auto& p : pred.points)
-            fp.predicted_country.push_back(country_list.empty() ? "" : gazetteer.nearest(p, country_list).iso2);
-          fs::create_directories(fold_dir);
-          write_json_file_atomic(done_file.string(), fold_to_json(fp), -1);
-          double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          log << m.name << " repeat " << r << " fold " << f << ": " << std::fixed << std::setprecision(2) << secs
-              << " s\n";
-        }
-        std::vector<double> errors;
-        std::vector<int> correct;
-        for (size_t i = 0; i < fp.rows.size(); ++i) {
-          errors.push_back(geo::distance_km(data.coords[fp.rows[i]], fp.points[i]));
-          correct.push_back(fp.predicted_country[i] == data.countries[fp.rows[i]] ? 1 : 0);
-        }
-        auto met = train::compute_metrics(errors, correct);
-        per_model[m.name].push_back(met);
-        Json line = met.to_json();
-        line["model"] = m.name;
-        line["repeat"] = r;
-        line["fold"] = f;
-        jsonl.append(line);
-        all_predictions.push_back({m.name, {r, std::move(fp)}});
-      }
+  for (const auto& p : pred.points)
+    fp.predicted_country.push_back(country_list.empty() ? "" : gazetteer.nearest(p, country_list).iso2);
+  fs::create_directories(task.dir);
+  write_json_file_atomic((task.dir / "predictions.json").string(), fold_to_json(fp), -1);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  log << m.name << " repeat " << r << " fold " << f << ": " << std::fixed << std::setprecision(2) << secs << " s\n";
+  return fp;
+}
+
+train::LocationMetrics score_fold(const train::Dataset& data, const FoldPrediction& fp) {
+  std::vector<double> errors;
+  std::vector<int> correct;
+  for (size_t i = 0; i < fp.rows.size(); ++i) {
+    errors.push_back(geo::distance_km(data.coords[fp.rows[i]], fp.points[i]));
+    correct.push_back(fp.predicted_country[i] == data.countries[fp.rows[i]] ? 1 : 0);
+  }
+  return train::compute_metrics(errors, correct);
+}
+
+struct ModelFold {
+  std::string model;
+  int repeat;
+  FoldPrediction prediction;
+};
+
+// predictions.csv: one row per (model, repeat, test track), written whole and atomically (a full disk is an
+// IoError naming the file).
+void write_predictions_csv(const fs::path& run_dir, const train::Dataset& data, const std::vector<ModelFold>& folds) {
+  std::ostringstream csv;
+  csv << "track_id,model,repeat,latitude,longitude,predicted_latitude,predicted_longitude,error_km,country,"
+         "predicted_country,uncertainty_km\n";
+  csv << std::setprecision(8);
+  for (const auto& [name, repeat, fp] : folds) {
+    for (size_t i = 0; i < fp.rows.size(); ++i) {
+      auto row = fp.rows[i];
+      csv << csv_field(data.ids[row]) << "," << name << "," << repeat << "," << data.coords[row].lat << ","
+          << data.coords[row].lon << "," << fp.points[i].lat << "," << fp.points[i].lon << ","
+          << geo::distance_km(data.coords[row], fp.points[i]) << "," << data.countries[row] << ","
+          << fp.predicted_country[i] << ",";
+      if (!std::isnan(fp.uncertainty[i])) csv << fp.uncertainty[i];
+      csv << "\n";
     }
   }
+  write_file_atomic(run_dir / "predictions.csv", csv.str());
+}
 
-  // predictions.csv: one row per (model, repeat, test track).
-  {
-    std::ostringstream csv;  // written whole and atomically (a full disk is an IoError naming the file)
-    csv << "track_id,model,repeat,latitude,longitude,predicted_latitude,predicted_longitude,error_km,country,"
-           "predicted_country,uncertainty_km\n";
-    csv << std::setprecision(8);
-    for (const auto& [name, rp] : all_predictions) {
-      const auto& fp = rp.second;
-      for (size_t i = 0; i < fp.rows.size(); ++i) {
-        auto row = fp.rows[i];
-        csv << csv_field(data.ids[row]) << "," << name << "," << rp.first << "," << data.coords[row].lat << ","
-            << data.coords[row].lon << "," << fp.points[i].lat << "," << fp.points[i].lon << ","
-            << geo::distance_km(data.coords[row], fp.points[i]) << "," << data.countries[row] << ","
-            << fp.predicted_country[i] << ",";
-        if (!std::isnan(fp.uncertainty[i])) csv << fp.uncertainty[i];
-        csv << "\n";
-      }
-    }
-    write_file_atomic(run_dir / "predictions.csv", csv.str());
-  }
-
+// metrics.json without "final_model": each model's means over folds and repeats, and the best by mean km.
+Json aggregate_run_metrics(const RunConfig& config, const train::Dataset& data,
+                           std::map<std::string, std::vector<train::LocationMetrics>>& per_model) {
   Json metrics = {{"models", Json::object()}};
   std::string best;
   double best_mean = 1e300;
@@ -248,44 +230,103 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
     if (v < best_mean) best_mean = v, best = m.name;
   }
   metrics["best_model"] = best;
-  metrics["folds"] = ev.folds;
-  metrics["repeats"] = ev.repeats;
-  metrics["group_by"] = ev.group_by;
+  metrics["folds"] = config.evaluation.folds;
+  metrics["repeats"] = config.evaluation.repeats;
+  metrics["group_by"] = config.evaluation.group_by;
   metrics["tracks"] = data.size();
+  return metrics;
+}
 
-  if (config.refit_final) {
-    // complete.json, written last and atomically, is the only proof of a finished final model: a folder
-    // without it (a kill after model.json, before inputs.json or the marker) is removed and refitted.
-    const auto final_dir = final_model_dir(run_dir);
-    if (!final_model_complete(run_dir)) {
-      if (fs::exists(final_dir)) {
-        log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker
-            << "), refitting\n";
-        fs::remove_all(final_dir);
-      }
+// checkpoints/final: the final model refitted on every row, unless a finished one is there. complete.json,
+// written last and atomically, is the only proof of a finished final model: a folder without it (a kill after
+// model.json, before inputs.json or the marker) is removed and refitted.
+void refit_final_model(const RunConfig& config, const train::Dataset& data, const fs::path& run_dir,
+                       std::ostream& log) {
+  const auto final_dir = final_model_dir(run_dir);
+  if (final_model_complete(run_dir)) return;
+  if (fs::exists(final_dir)) {
+    log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker << "), refitting\n";
+    fs::remove_all(final_dir);
+  }
+  for (const auto& m : config.models) {
+    if (m.name != config.final_model) continue;
+    std::vector<int64_t> all(data.size());
+    for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
+    auto est = train::make_estimator(m, config.seed, std::nullopt);
+    est->fit(data, all, {});
+    est->save(final_dir);
+    test_kill_point("final-model-saved");
+    const std::set<std::string> countries(data.countries.begin(), data.countries.end());
+    const bool reads_frames = m.kind().reads_frames;
+    write_json_file_atomic((final_dir / "inputs.json").string(),
+                           {{"features", data.features},
+                            {"dim", data.dim},
+                            {"frame_features", reads_frames ? config.data.frame_features : std::vector<std::string>{}},
+                            {"model", m.name},
+                            {"countries", std::vector<std::string>(countries.begin(), countries.end())}});
+    test_kill_point("final-model-inputs-written");
+    Json files = Json::array();
+    for (const auto& e : fs::directory_iterator(final_dir)) files.push_back(e.path().filename().string());
+    write_json_file_atomic((final_dir / kFinalModelMarker).string(), {{"model", m.name}, {"files", files}});
+    log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";
+  }
+}
+
+}  // namespace
+
+RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
+  // Absolute from here on: every path this run records or hands on is independent of the working directory.
+  const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
+  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
+  const Json resolved = config.to_json();
+  // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
+  const bool resuming = check_run_dir(run_dir, resolved) != RunDirState::kNew;
+
+  // Everything that can fail before training is checked before the run directory records a config, so a
+  // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
+  auto device = torch_compat::resolve_device(config.device);
+  auto data = load_run_data(config);
+  const auto assignments = fold_assignments(config, data);
+  fs::create_directories(run_dir / "checkpoints");
+  if (resuming)
+    log << "resuming " << run_dir.string() << "\n";
+  else
+    write_json_file_atomic((run_dir / "config.json").string(), resolved);
+  write_env_json(run_dir, config, device, data);
+  log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
+
+  // One whole line per record; a line torn by a kill of an earlier attempt is cut before appending.
+  JsonlLog jsonl(run_dir / "metrics.jsonl");
+  if (jsonl.torn_bytes_removed() > 0)
+    log << "metrics.jsonl: removed a torn last line (" << jsonl.torn_bytes_removed() << " bytes) left by a kill\n";
+  std::map<std::string, std::vector<train::LocationMetrics>> per_model;
+  std::vector<ModelFold> all_predictions;
+  const auto& ev = config.evaluation;
+  for (int r = 0; r < ev.repeats; ++r) {
+    for (int f = 0; f < ev.folds; ++f) {
+      const auto train_rows = train::fold_rows(assignments[r], f, false);
+      const auto test_rows = train::fold_rows(assignments[r], f, true);
       for (const auto& m : config.models) {
-        if (m.name != config.final_model) continue;
-        std::vector<int64_t> all(data.size());
-        for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
-        auto est = make_estimator(m, config.seed, std::nullopt);
-        est->fit(data, all, {});
-        est->save(final_dir);
-        test_kill_point("final-model-saved");
-        const std::set<std::string> countries(data.countries.begin(), data.countries.end());
-        write_json_file_atomic((final_dir / "inputs.json").string(),
-                               {{"features", data.features},
-                                {"dim", data.dim},
-                                {"frame_features", m.type == "temporal" ? config.data.frame_features
-                                                                        : std::vector<std::string>{}},
-                                {"model", m.name},
-                                {"countries", std::vector<std::string>(countries.begin(), countries.end())}});
-        test_kill_point("final-model-inputs-written");
-        Json files = Json::array();
-        for (const auto& e : fs::directory_iterator(final_dir)) files.push_back(e.path().filename().string());
-        write_json_file_atomic((final_dir / kFinalModelMarker).string(), {{"model", m.name}, {"files", files}});
-        log << "final model " << m.name << " refitted on " << data.size() << " tracks\n";
+        const FoldTask task{m, r, f, run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name};
+        const auto done_file = task.dir / "predictions.json";
+        FoldPrediction fp = fs::exists(done_file) ? fold_from_json(load_json_file(done_file.string()))
+                                                  : fit_and_predict_fold(config, task, data, train_rows, test_rows, jsonl, log);
+        const auto met = score_fold(data, fp);
+        per_model[m.name].push_back(met);
+        Json line = met.to_json();
+        line["model"] = m.name;
+        line["repeat"] = r;
+        line["fold"] = f;
+        jsonl.append(line);
+        all_predictions.push_back({m.name, r, std::move(fp)});
       }
     }
+  }
+  write_predictions_csv(run_dir, data, all_predictions);
+
+  Json metrics = aggregate_run_metrics(config, data, per_model);
+  if (config.refit_final) {
+    refit_final_model(config, data, run_dir, log);
     metrics["final_model"] = config.final_model;
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);

@@ -71,23 +71,7 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
   std::set<std::string> names;
   for (size_t i = 0; i < ms.size(); ++i) {
     ConfigReader m(ms[i], "models[" + std::to_string(i) + "]");
-    ModelConfig mc;
-    m.require("type", mc.type);
-    mc.name = mc.type;
-    m.read("name", mc.name);
-    if (mc.type == "knn") {
-      m.read("k", mc.k);
-      if (mc.k < 1) throw ConfigError(m.join("k") + ": must be >= 1");
-    } else if (mc.type == "mlp" || mc.type == "temporal") {
-      mc.model.type = mc.type;
-      mc.model.read(m);
-      auto t = m.child("train");
-      mc.train.read(t);
-      t.finish();
-      mc.train.device = c.device;
-    } else if (mc.type != "centroid") {
-      throw ConfigError(m.join("type") + ": unknown model \"" + mc.type + "\" (centroid, knn, mlp, temporal)");
-    }
+    ModelConfig mc = train::read_model_config(m, c.device);
     m.finish();
     if (!names.insert(mc.name).second) throw ConfigError(m.join("name") + ": duplicate model name \"" + mc.name + "\"");
     c.models.push_back(std::move(mc));
@@ -105,7 +89,7 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
 
 bool RunConfig::has_temporal() const {
   for (const auto& m : models)
-    if (m.type == "temporal") return true;
+    if (m.kind().reads_frames) return true;
   return false;
 }
 
@@ -116,16 +100,7 @@ Json RunConfig::to_json() const {
   if (!this->data.shards.empty()) data["shards"] = this->data.shards;
   else data["table"] = {{"format", this->data.table_format}, {"path", this->data.table_path}};
   Json ms = Json::array();
-  for (const auto& m : models) {
-    Json mj = {{"name", m.name}, {"type", m.type}};
-    if (m.type == "knn") mj["k"] = m.k;
-    if (m.type == "mlp" || m.type == "temporal") {
-      const Json model_json = m.model.to_json();  // items() must not iterate a temporary
-      for (auto& [k, v] : model_json.items()) mj[k] = v;
-      mj["train"] = m.train.to_json();
-    }
-    ms.push_back(mj);
-  }
+  for (const auto& m : models) ms.push_back(train::model_config_to_json(m));
   return {{"experiment", experiment},
           {"seed", seed},
           {"device", device},

@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "models/location_model.h"
-#include "train/trainer.h"
+#include "train/estimator_registry.h"
 
 namespace songlines::runs {
 
@@ -30,13 +30,8 @@ struct EvaluationConfig {
   std::string group_by = "none"; ///< "none" | "country" | "artist": grouped folds
 };
 
-struct ModelConfig {
-  std::string name;  ///< unique within the run (defaults to type)
-  std::string type;  ///< "centroid" | "knn" | "mlp" | "temporal"
-  int k = 10;        ///< knn neighbours
-  models::LocationModelOptions model;
-  train::TrainOptions train;
-};
+/// One entry of "models": its keys depend on its type (train/estimator_registry.h).
+using train::ModelConfig;
 
 struct RunConfig {
   std::string experiment = "default";  ///< runs/<experiment>/

@@ -378,6 +378,115 @@ Json spread_over(const std::vector<double>& km) {
   return Json{{"mean_km", s.mean_km}, {"std_km", s.std_km}, {"n", km.size()}};
 }
 
+// The tracks the geo-consistency kNN is fitted on (training tracks) and scored on (held-out tracks): the shards'
+// seed summary features, and the feature extractor that turns clips into the same rows.
+struct GeoReference {
+  train::Dataset ds;
+  std::vector<int64_t> train_rows, val_rows;  ///< rows of ds
+  std::shared_ptr<const features::FeatureExtractor> extractor;
+  std::string skipped;  ///< why there is no reference ("" when there is one)
+};
+
+GeoReference load_geo_reference(const VaeBundle& b, const LoadedData& d) {
+  GeoReference ref;
+  try {
+    ref.ds = train::load_summary_dataset(d.shard_files, features::seed_feature_names());
+  } catch (const InputError& e) {
+    ref.skipped = std::string("no seed summary features in the shards: ") + e.what();
+    return ref;
+  }
+  features::FeatureOptions fo = features::FeatureOptions::from_json(d.feature_options, "shard feature_options");
+  if (fo.sample_rate != b.audio.sample_rate)
+    throw InputError(d.shard_files.front().string(), "feature sample rate " + std::to_string(fo.sample_rate) +
+                                                         " differs from the mel analysis's");
+  fo.features = ref.ds.features;
+  ref.extractor = std::make_shared<const features::FeatureExtractor>(fo);
+
+  std::set<std::string> train_ids, val_ids;
+  for (int64_t t = 0; t < d.train->size(); ++t) train_ids.insert(d.train->id(t));
+  for (int64_t t = 0; t < d.val->size(); ++t) val_ids.insert(d.val->id(t));
+  for (int64_t i = 0; i < ref.ds.size(); ++i) {
+    if (train_ids.count(ref.ds.ids[i])) ref.train_rows.push_back(i);
+    else if (val_ids.count(ref.ds.ids[i])) ref.val_rows.push_back(i);
+  }
+  if (ref.train_rows.empty()) ref.skipped = "no training track has summary features";
+  return ref;
+}
+
+// Replaces the reference by the tracks as the generator's audio path renders them (their middle want_frames of
+// mel_db -> NNLS -> Griffin-Lim): generated and reference clips then share the vocoder's artefacts, and the kNN
+// compares music rather than vocoder against no vocoder.
+void vocode_reference(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, int64_t want_frames,
+                      GeoReference& ref) {
+  const int64_t hop = b.audio.hop_length;
+  train::Dataset v;
+  v.features = ref.ds.features;
+  std::vector<int64_t> vt, vv;
+  auto add = [&](const MelCropSource& tracks, int64_t t, std::vector<int64_t>& rows) {
+    const auto crop = middle_crop(tracks, t, want_frames);
+    auto wav = mel_db_to_audio(b, crop.to(b.device), (crop.size(0) - 1) * hop, c.seed, c.griffin_lim_iterations).contiguous();
+    const auto row = clip_summaries(*ref.extractor, ref.ds.features,
+                                    {std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel())});
+    v.dim = static_cast<int64_t>(row.size());
+    v.x.insert(v.x.end(), row.begin(), row.end());
+    rows.push_back(v.size());
+    v.coords.push_back(tracks.place(t));
+    v.ids.push_back(tracks.id(t));
+    v.countries.emplace_back();
+    v.artists.emplace_back();
+  };
+  for (int64_t t = 0; t < d.train->size(); ++t) add(*d.train, t, vt);
+  for (int64_t t = 0; t < d.val->size(); ++t) add(*d.val, t, vv);
+  ref.ds = std::move(v);
+  ref.train_rows = std::move(vt);
+  ref.val_rows = std::move(vv);
+}
+
+// metrics.json "geo_consistency"."transfer": held-out tracks' middle clips encoded and decoded under another
+// generation place (to_target; control: decoded under their own place), per seed. Null without sources.
+Json transfer_scores(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, const std::vector<geo::LatLon>& places,
+                     const std::vector<uint64_t>& seeds, const ClipLocator& locate, int64_t want_frames) {
+  const MelCropSource& val = *d.val;
+  const auto n = static_cast<size_t>(std::min<int64_t>(std::max(0, c.geo.transfer_tracks), val.size()));  // the first ones
+  if (n == 0 || seeds.empty()) return Json();
+  std::vector<double> to_target, control, to_source;
+  for (const uint64_t seed : seeds) {
+    std::vector<std::vector<float>> clips;
+    std::vector<geo::LatLon> targets;
+    for (size_t j = 0; j < n; ++j) {
+      const auto t = static_cast<int64_t>(j);
+      const geo::LatLon own = val.place(t);
+      // Target: the (j + seed)-th generation place that is not the source's own place.
+      geo::LatLon target = places[(j + seed) % places.size()];
+      for (size_t q = 1; q < places.size() && geo::distance_km(target, own) < 1.0; ++q)
+        target = places[(j + seed + q) % places.size()];
+      const auto crop = middle_crop(val, t, want_frames);
+      const int64_t length = (crop.size(0) - 1) * b.audio.hop_length;
+      for (const auto& decode : {target, own}) {
+        auto wav = mel_db_to_audio(b, transfer_mel_db(b, crop, own, decode), length, seed,
+                                   c.griffin_lim_iterations).contiguous();
+        clips.emplace_back(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
+      }
+      targets.push_back(target);
+    }
+    const auto located = locate(clips);
+    double a = 0, ctl = 0, src = 0;
+    const double nd = static_cast<double>(n);
+    for (size_t j = 0; j < n; ++j) {
+      a += geo::distance_km(located[2 * j], targets[j]) / nd;
+      ctl += geo::distance_km(located[2 * j + 1], targets[j]) / nd;
+      src += geo::distance_km(located[2 * j], val.place(static_cast<int64_t>(j))) / nd;
+    }
+    to_target.push_back(a);
+    control.push_back(ctl);
+    to_source.push_back(src);
+  }
+  return Json{{"tracks", n},
+              {"to_target", SeedSpread::of(to_target).to_json()},
+              {"own_place_control_to_target", SeedSpread::of(control).to_json()},
+              {"to_source", SeedSpread::of(to_source).to_json()}};
+}
+
 // metrics.json "geo_consistency" (docs/vae.md): a kNN location model fitted on the training tracks' summary
 // features scores generated clips against their condition, the shuffled-condition control, the held-out real
 // tracks, and transfer of held-out tracks to another place (control: decoded under their own place).
@@ -385,61 +494,14 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   const GeoConsistencyOptions& g = c.geo;
   const auto places = generation_places(c, d);
   if (places.size() < 2) return Json{{"skipped", "fewer than two distinct training places"}};
-  train::Dataset ds;
-  try {
-    ds = train::load_summary_dataset(d.shard_files, features::seed_feature_names());
-  } catch (const InputError& e) {
-    return Json{{"skipped", std::string("no seed summary features in the shards: ") + e.what()}};
-  }
-  features::FeatureOptions fo = features::FeatureOptions::from_json(d.feature_options, "shard feature_options");
-  if (fo.sample_rate != b.audio.sample_rate)
-    throw InputError(d.shard_files.front().string(), "feature sample rate " + std::to_string(fo.sample_rate) +
-                                                         " differs from the mel analysis's");
-  fo.features = ds.features;
-  auto extractor = std::make_shared<const features::FeatureExtractor>(fo);
-
-  std::set<std::string> train_ids, val_ids;
-  for (int64_t t = 0; t < d.train->size(); ++t) train_ids.insert(d.train->id(t));
-  for (int64_t t = 0; t < d.val->size(); ++t) val_ids.insert(d.val->id(t));
-  std::vector<int64_t> train_rows, val_rows;
-  for (int64_t i = 0; i < ds.size(); ++i) {
-    if (train_ids.count(ds.ids[i])) train_rows.push_back(i);
-    else if (val_ids.count(ds.ids[i])) val_rows.push_back(i);
-  }
-  if (train_rows.empty()) return Json{{"skipped", "no training track has summary features"}};
-  const int64_t hop = b.audio.hop_length;
-  const int64_t want_frames = 1 + static_cast<int64_t>(g.seconds * b.audio.sample_rate) / hop;
-  if (g.vocoded_reference) {
-    // The reference tracks as the generator's audio path renders them (their middle g.seconds of mel_db ->
-    // NNLS -> Griffin-Lim): generated and reference clips then share the vocoder's artefacts, and the kNN
-    // compares music rather than vocoder against no vocoder.
-    train::Dataset v;
-    v.features = ds.features;
-    std::vector<int64_t> vt, vv;
-    auto add = [&](const MelCropSource& tracks, int64_t t, std::vector<int64_t>& rows) {
-      const auto crop = middle_crop(tracks, t, want_frames);
-      const int64_t frames = crop.size(0);
-      auto wav = mel_db_to_audio(b, crop.to(b.device), (frames - 1) * hop, c.seed, c.griffin_lim_iterations).contiguous();
-      const auto row = clip_summaries(*extractor, ds.features,
-                                      {std::vector<float>(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel())});
-      v.dim = static_cast<int64_t>(row.size());
-      v.x.insert(v.x.end(), row.begin(), row.end());
-      rows.push_back(v.size());
-      v.coords.push_back(tracks.place(t));
-      v.ids.push_back(tracks.id(t));
-      v.countries.emplace_back();
-      v.artists.emplace_back();
-    };
-    for (int64_t t = 0; t < d.train->size(); ++t) add(*d.train, t, vt);
-    for (int64_t t = 0; t < d.val->size(); ++t) add(*d.val, t, vv);
-    ds = std::move(v);
-    train_rows = std::move(vt);
-    val_rows = std::move(vv);
-  }
-  const int k = std::min<int>(g.knn_k, static_cast<int>(train_rows.size()));
+  GeoReference ref = load_geo_reference(b, d);
+  if (!ref.skipped.empty()) return Json{{"skipped", ref.skipped}};
+  const int64_t want_frames = 1 + static_cast<int64_t>(g.seconds * b.audio.sample_rate) / b.audio.hop_length;
+  if (g.vocoded_reference) vocode_reference(b, c, d, want_frames, ref);
+  const int k = std::min<int>(g.knn_k, static_cast<int>(ref.train_rows.size()));
   auto knn = std::make_shared<train::KnnBaseline>(k);
-  knn->fit(ds, train_rows, {});
-  const ClipLocator locate = make_clip_locator(extractor, ds.features, knn);
+  knn->fit(ref.ds, ref.train_rows, {});
+  const ClipLocator locate = make_clip_locator(ref.extractor, ref.ds.features, knn);
 
   std::vector<uint64_t> seeds;
   for (int s = 0; s < g.seeds; ++s) seeds.push_back(c.seed + 1000 + static_cast<uint64_t>(s));
@@ -455,7 +517,7 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
   const GeoConsistencyScores gen = score_geo_consistency(places, seeds, make_clip, locate);
 
   Json out{{"location_model",
-            {{"type", "knn"}, {"k", k}, {"train_tracks", train_rows.size()}, {"features", ds.features},
+            {{"type", train::KnnBaseline::kType}, {"k", k}, {"train_tracks", ref.train_rows.size()}, {"features", ref.ds.features},
              {"reference", g.vocoded_reference ? "audio path (mel -> NNLS -> Griffin-Lim)" : "shard summaries"}}},
            {"places", places.size()},
            {"seeds", seeds},
@@ -463,56 +525,15 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
            {"generated", gen.conditioned.to_json()},
            {"shuffled_control", gen.shuffled.to_json()},
            {"margin_km", gen.shuffled.mean_km - gen.conditioned.mean_km}};
-
-  if (!val_rows.empty()) {
-    const auto pred = knn->predict(ds, val_rows);
+  if (!ref.val_rows.empty()) {
+    const auto pred = knn->predict(ref.ds, ref.val_rows);
     std::vector<double> km;
-    for (size_t i = 0; i < val_rows.size(); ++i) km.push_back(geo::distance_km(pred.points[i], ds.coords[val_rows[i]]));
+    for (size_t i = 0; i < ref.val_rows.size(); ++i)
+      km.push_back(geo::distance_km(pred.points[i], ref.ds.coords[ref.val_rows[i]]));
     out["real_held_out"] = spread_over(km);
   }
-
-  // Transfer: a held-out track's middle g.seconds, encoded and decoded under another generation place.
-  const MelCropSource& val = *d.val;
-  const int64_t n_sources = std::min<int64_t>(std::max(0, g.transfer_tracks), val.size());  // the first ones
-  if (n_sources > 0 && !seeds.empty()) {
-    std::vector<double> to_target, control, to_source;
-    for (const uint64_t seed : seeds) {
-      std::vector<std::vector<float>> clips;
-      std::vector<geo::LatLon> targets;
-      const auto n = static_cast<size_t>(n_sources);
-      for (size_t j = 0; j < n; ++j) {
-        const auto t = static_cast<int64_t>(j);
-        const geo::LatLon own = val.place(t);
-        // Target: the (j + seed)-th generation place that is not the source's own place.
-        geo::LatLon target = places[(j + seed) % places.size()];
-        for (size_t q = 1; q < places.size() && geo::distance_km(target, own) < 1.0; ++q)
-          target = places[(j + seed + q) % places.size()];
-        const auto crop = middle_crop(val, t, want_frames);
-        const int64_t length = (crop.size(0) - 1) * hop;
-        for (const auto& decode : {target, own}) {
-          auto wav = mel_db_to_audio(b, transfer_mel_db(b, crop, own, decode), length, seed,
-                                     c.griffin_lim_iterations).contiguous();
-          clips.emplace_back(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
-        }
-        targets.push_back(target);
-      }
-      const auto located = locate(clips);
-      double a = 0, ctl = 0, src = 0;
-      const double nd = static_cast<double>(n);
-      for (size_t j = 0; j < n; ++j) {
-        a += geo::distance_km(located[2 * j], targets[j]) / nd;
-        ctl += geo::distance_km(located[2 * j + 1], targets[j]) / nd;
-        src += geo::distance_km(located[2 * j], val.place(static_cast<int64_t>(j))) / nd;
-      }
-      to_target.push_back(a);
-      control.push_back(ctl);
-      to_source.push_back(src);
-    }
-    out["transfer"] = Json{{"tracks", n_sources},
-                           {"to_target", SeedSpread::of(to_target).to_json()},
-                           {"own_place_control_to_target", SeedSpread::of(control).to_json()},
-                           {"to_source", SeedSpread::of(to_source).to_json()}};
-  }
+  const Json transfer = transfer_scores(b, c, d, places, seeds, locate, want_frames);
+  if (!transfer.is_null()) out["transfer"] = transfer;
   return out;
 }
 

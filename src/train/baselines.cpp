@@ -24,7 +24,13 @@ LocationPrediction CentroidBaseline::predict_raw(const std::vector<float>&, int6
 void CentroidBaseline::save(const std::filesystem::path& dir) const {
   std::filesystem::create_directories(dir);
   write_json_file_atomic((dir / "model.json").string(),
-                         {{"type", "centroid"}, {"latitude", centroid.lat}, {"longitude", centroid.lon}});
+                         {{"type", kType}, {"latitude", centroid.lat}, {"longitude", centroid.lon}});
+}
+
+std::unique_ptr<CentroidBaseline> CentroidBaseline::load(const Json& saved) {
+  auto c = std::make_unique<CentroidBaseline>();
+  c->centroid = {saved.at("latitude").get<double>(), saved.at("longitude").get<double>()};
+  return c;
 }
 
 void KnnBaseline::fit(const Dataset& data, const std::vector<int64_t>& rows, const EpochCallback&) {
@@ -73,13 +79,22 @@ void KnnBaseline::save(const std::filesystem::path& dir) const {
   std::filesystem::create_directories(dir);
   Json pts = Json::array();
   for (const auto& p : train_points_) pts.push_back({p.lat, p.lon});
-  write_json_file_atomic((dir / "model.json").string(), {{"type", "knn"},
+  write_json_file_atomic((dir / "model.json").string(), {{"type", kType},
                                                           {"k", k_},
                                                           {"dim", dim_},
                                                           {"standardizer", standardizer_.to_json()},
                                                           {"train_x", train_x_},
                                                           {"train_points", pts}},
                          -1);
+}
+
+std::unique_ptr<KnnBaseline> KnnBaseline::load(const Json& saved) {
+  auto k = std::make_unique<KnnBaseline>(saved.at("k").get<int>());
+  k->dim_ = saved.at("dim").get<int64_t>();
+  k->standardizer_ = Standardizer::from_json(saved.at("standardizer"));
+  k->train_x_ = saved.at("train_x").get<std::vector<float>>();
+  for (const auto& p : saved.at("train_points")) k->train_points_.push_back({p[0].get<double>(), p[1].get<double>()});
+  return k;
 }
 
 }  // namespace songlines::train

@@ -154,33 +154,46 @@ Dataset dataset_from_table(const ImportedTable& table, const std::vector<std::st
   return d;
 }
 
-Standardizer Standardizer::fit(const Dataset& data, const std::vector<int64_t>& rows) {
+namespace {
+// Mean and population standard deviation of each of dim columns over n rows, which for_each_block hands to its
+// visitor as blocks (x [rows, dim] row-major, rows), twice and in the same order both times. A constant column
+// gets scale 1, so its centred values stay 0.
+template <typename ForEachBlock>
+Standardizer fit_columns(int64_t dim, double n, const ForEachBlock& for_each_block) {
   Standardizer s;
-  s.mean.assign(data.dim, 0.0);
-  s.scale.assign(data.dim, 0.0);
-  SONGLINES_CHECK(!rows.empty(), "Standardizer::fit: no rows");
-  for (auto i : rows)
-    for (int64_t k = 0; k < data.dim; ++k) s.mean[k] += data.row(i)[k];
-  for (auto& m : s.mean) m /= static_cast<double>(rows.size());
-  for (auto i : rows)
-    for (int64_t k = 0; k < data.dim; ++k) {
-      double dlt = data.row(i)[k] - s.mean[k];
-      s.scale[k] += dlt * dlt;
-    }
+  s.mean.assign(dim, 0.0);
+  s.scale.assign(dim, 0.0);
+  for_each_block([&](const float* x, int64_t rows) {
+    for (int64_t f = 0; f < rows; ++f)
+      for (int64_t k = 0; k < dim; ++k) s.mean[k] += x[f * dim + k];
+  });
+  for (auto& m : s.mean) m /= n;
+  for_each_block([&](const float* x, int64_t rows) {
+    for (int64_t f = 0; f < rows; ++f)
+      for (int64_t k = 0; k < dim; ++k) {
+        double dlt = x[f * dim + k] - s.mean[k];
+        s.scale[k] += dlt * dlt;
+      }
+  });
   for (auto& v : s.scale) {
-    v = std::sqrt(v / static_cast<double>(rows.size()));
-    if (!(v > 1e-12)) v = 1.0;  // constant column: leave centred values at 0
+    v = std::sqrt(v / n);
+    if (!(v > 1e-12)) v = 1.0;
   }
   return s;
 }
+}  // namespace
+
+Standardizer Standardizer::fit(const Dataset& data, const std::vector<int64_t>& rows) {
+  SONGLINES_CHECK(!rows.empty(), "Standardizer::fit: no rows");
+  return fit_columns(data.dim, static_cast<double>(rows.size()), [&](const auto& visit) {
+    for (auto i : rows) visit(data.row(i), 1);
+  });
+}
 
 Standardizer Standardizer::fit_frames(const FrameSequences& seq, const std::vector<int64_t>& tracks) {
-  Standardizer s;
-  s.mean.assign(seq.dim, 0.0);
-  s.scale.assign(seq.dim, 0.0);
   SONGLINES_CHECK(!tracks.empty(), "Standardizer::fit_frames: no tracks");
   // Every frame of the given tracks in order, in pieces ([rows, D]): the whole track in memory, a page at a time
-  // when streamed. The sums below run frame by frame in the same order either way.
+  // when streamed. The sums run frame by frame in the same order either way.
   std::vector<float> buffer;
   auto for_each_piece = [&](int64_t t, const auto& visit) {
     if (!seq.streamed()) return visit(seq.track(t), seq.length(t));
@@ -193,27 +206,10 @@ Standardizer Standardizer::fit_frames(const FrameSequences& seq, const std::vect
     }
   };
   double n = 0;
-  for (auto t : tracks) {
-    for_each_piece(t, [&](const float* x, int64_t rows) {
-      for (int64_t f = 0; f < rows; ++f)
-        for (int64_t k = 0; k < seq.dim; ++k) s.mean[k] += x[f * seq.dim + k];
-    });
-    n += static_cast<double>(seq.length(t));
-  }
-  for (auto& m : s.mean) m /= n;
-  for (auto t : tracks)
-    for_each_piece(t, [&](const float* x, int64_t rows) {
-      for (int64_t f = 0; f < rows; ++f)
-        for (int64_t k = 0; k < seq.dim; ++k) {
-          double dlt = x[f * seq.dim + k] - s.mean[k];
-          s.scale[k] += dlt * dlt;
-        }
-    });
-  for (auto& v : s.scale) {
-    v = std::sqrt(v / n);
-    if (!(v > 1e-12)) v = 1.0;
-  }
-  return s;
+  for (auto t : tracks) n += static_cast<double>(seq.length(t));
+  return fit_columns(seq.dim, n, [&](const auto& visit) {
+    for (auto t : tracks) for_each_piece(t, visit);
+  });
 }
 
 std::vector<float> Standardizer::apply(const Dataset& data, const std::vector<int64_t>& rows) const {

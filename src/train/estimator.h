@@ -1,5 +1,6 @@
 // Everything a cross-validation fold evaluates: fit on training rows, predict points for other rows. The
-// baselines (spherical centroid, kNN) and the libtorch models share this interface and the same folds.
+// baselines (spherical centroid, kNN) and the libtorch models share this interface and the same folds. Run
+// configs name them by "type" through the registry of train/estimator_registry.h.
 #pragma once
 
 #include <filesystem>
@@ -39,7 +40,10 @@ class CentroidBaseline : public LocationEstimator {
   LocationPrediction predict(const Dataset& data, const std::vector<int64_t>& rows) override;
   LocationPrediction predict_raw(const std::vector<float>& x, int64_t n) override;
   void save(const std::filesystem::path& dir) const override;
-  std::string type() const override { return "centroid"; }
+  static constexpr const char* kType = "centroid";  ///< its config type and model.json "type"
+  std::string type() const override { return kType; }
+  /// What save() wrote (model.json's JSON).
+  static std::unique_ptr<CentroidBaseline> load(const Json& saved);
   geo::LatLon centroid;
 };
 
@@ -52,7 +56,10 @@ class KnnBaseline : public LocationEstimator {
   LocationPrediction predict(const Dataset& data, const std::vector<int64_t>& rows) override;
   LocationPrediction predict_raw(const std::vector<float>& x, int64_t n) override;
   void save(const std::filesystem::path& dir) const override;
-  std::string type() const override { return "knn"; }
+  static constexpr const char* kType = "knn";  ///< its config type and model.json "type"
+  std::string type() const override { return kType; }
+  /// What save() wrote (model.json's JSON).
+  static std::unique_ptr<KnnBaseline> load(const Json& saved);
 
  private:
   int k_;
@@ -60,10 +67,10 @@ class KnnBaseline : public LocationEstimator {
   int64_t dim_ = 0;
   std::vector<float> train_x_;  ///< [m, D] standardised
   std::vector<geo::LatLon> train_points_;
-  friend std::unique_ptr<LocationEstimator> load_estimator(const std::filesystem::path& dir, const std::string& device);
 };
 
-/// Loads what save() wrote (model.json names the type).
+/// Loads what save() wrote: model.json's "type" picks the estimator kind (train/estimator_registry.h), which
+/// loads its own state. InputError naming the file when there is no model or its type is unknown.
 std::unique_ptr<LocationEstimator> load_estimator(const std::filesystem::path& dir, const std::string& device);
 
 }  // namespace songlines::train

@@ -314,7 +314,7 @@ void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
   std::vector<float> cv(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   for (size_t m = 0; m < members_.size(); ++m)
     torch_compat::save_module(*members_[m], (dir / ("member-" + std::to_string(m) + ".pt")).string());
-  write_json_file_atomic((dir / "model.json").string(), {{"type", "neural"},
+  write_json_file_atomic((dir / "model.json").string(), {{"type", kSavedType},
                                                           {"model", model_options_.to_json()},
                                                           {"train", train_options_.to_json()},
                                                           {"input_dim", input_dim_},
@@ -352,28 +352,6 @@ std::unique_ptr<NeuralLocationEstimator> NeuralLocationEstimator::load(const std
     est->members_.push_back(model);
   }
   return est;
-}
-
-std::unique_ptr<LocationEstimator> load_estimator(const std::filesystem::path& dir, const std::string& device) {
-  auto file = dir / "model.json";
-  if (!std::filesystem::exists(file)) throw InputError(file.string(), "no saved model here");
-  Json j = load_json_file(file.string());
-  std::string type = j.value("type", "");
-  if (type == "neural") return NeuralLocationEstimator::load(dir, device);
-  if (type == "centroid") {
-    auto c = std::make_unique<CentroidBaseline>();
-    c->centroid = {j.at("latitude").get<double>(), j.at("longitude").get<double>()};
-    return c;
-  }
-  if (type == "knn") {
-    auto k = std::make_unique<KnnBaseline>(j.at("k").get<int>());
-    k->dim_ = j.at("dim").get<int64_t>();
-    k->standardizer_ = Standardizer::from_json(j.at("standardizer"));
-    k->train_x_ = j.at("train_x").get<std::vector<float>>();
-    for (const auto& p : j.at("train_points")) k->train_points_.push_back({p[0].get<double>(), p[1].get<double>()});
-    return k;
-  }
-  throw InputError(file.string(), "unknown model type \"" + type + "\"");
 }
 
 }  // namespace songlines::train

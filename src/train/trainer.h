@@ -38,11 +38,14 @@ class NeuralLocationEstimator : public LocationEstimator {
   LocationPrediction predict_raw(const std::vector<float>& x, int64_t n) override;
   /// Temporal models: predicts the given tracks of `seq` (frame blocks as at training).
   LocationPrediction predict_sequences(const FrameSequences& seq, const std::vector<int64_t>& tracks);
-  bool temporal() const { return model_options_.type == "temporal"; }
+  /// The model reads frame sequences (its encoder's, e.g. temporal).
+  bool temporal() const { return models::encoder_reads_frames(model_options_.type); }
   const std::vector<std::string>& frame_blocks() const { return frame_blocks_; }
   void save(const std::filesystem::path& dir) const override;
   std::string type() const override { return model_options_.type; }
 
+  /// The "type" save() writes into model.json, whatever the encoder.
+  static constexpr const char* kSavedType = "neural";
   static std::unique_ptr<NeuralLocationEstimator> load(const std::filesystem::path& dir, const std::string& device);
   std::vector<models::LocationModel>& members() { return members_; }
   /// Unique training locations as unit vectors [K, 3] (vmf_mixture component means).

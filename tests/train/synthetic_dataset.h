@@ -5,11 +5,19 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "geo/great_circle.h"
 #include "train/dataset.h"
 
 namespace songlines::train::testing_data {
+
+/// Rows a, a + 1, ..., b - 1.
+inline std::vector<int64_t> range(int64_t a, int64_t b) {
+  std::vector<int64_t> r;
+  for (int64_t i = a; i < b; ++i) r.push_back(i);
+  return r;
+}
 
 inline Dataset synthetic(int64_t n, uint64_t seed) {
   const geo::LatLon places[] = {{48.85, 2.35}, {-33.87, 151.21}, {35.68, 139.69}, {-15.78, -47.93}};

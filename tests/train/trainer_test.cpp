@@ -12,13 +12,8 @@
 namespace songlines::train {
 namespace {
 
+using testing_data::range;
 using testing_data::synthetic;
-
-std::vector<int64_t> range(int64_t a, int64_t b) {
-  std::vector<int64_t> r;
-  for (int64_t i = a; i < b; ++i) r.push_back(i);
-  return r;
-}
 
 TEST(Metrics, MeanMedianSharesAndAccuracy) {
   auto m = compute_metrics({100, 600, 1200, 3000}, {1, 0, 1, 1});
