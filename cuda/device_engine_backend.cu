@@ -68,6 +68,76 @@ class CublasGemm final : public RowMajorGemm {
   cuda::CublasHandle handle_;
 };
 
+/// The result staging's CopyQueue on CUDA (staging.h): pinned host buffers, device buffers from cudaMalloc, and
+/// two non-blocking streams of copies ordered against the compute work (the legacy default stream, which Thrust,
+/// cuFFT and cuBLAS use here) by events: a device-to-host copy waits for the compute queued before it, and a
+/// ticket is an event on the copy stream. Not yet run on a GPU (docs/cuda.md "Unverified").
+class CudaCopyQueue final : public CopyQueue {
+ public:
+  CudaCopyQueue() { CUDA_CHECK_THROW(cudaStreamCreateWithFlags(&d2h_, cudaStreamNonBlocking)); }
+  ~CudaCopyQueue() override {
+    wait_all();
+    for (auto& [ticket, event] : tickets_) cudaEventDestroy(event);
+    cudaStreamDestroy(d2h_);
+  }
+  CudaCopyQueue(const CudaCopyQueue&) = delete;
+  CudaCopyQueue& operator=(const CudaCopyQueue&) = delete;
+
+  void* alloc_host(size_t bytes) override {
+    void* p = nullptr;
+    CUDA_CHECK_THROW(cudaHostAlloc(&p, bytes > 0 ? bytes : 1, cudaHostAllocDefault));
+    return p;
+  }
+  void free_host(void* p) noexcept override {
+    if (p) cudaFreeHost(p);
+  }
+  void* alloc_device(size_t bytes) override {
+    void* p = nullptr;
+    CUDA_CHECK_THROW(cudaMalloc(&p, bytes > 0 ? bytes : 1));
+    return p;
+  }
+  void free_device(void* p) noexcept override {
+    if (p) cudaFree(p);
+  }
+  void device_to_device(void* dst, const void* src, size_t bytes) override {
+    if (bytes > 0) CUDA_CHECK_THROW(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cudaStreamLegacy));
+  }
+  void device_to_host(void* host, const void* device, size_t bytes) override {
+    cudaEvent_t computed = nullptr;
+    CUDA_CHECK_THROW(cudaEventCreateWithFlags(&computed, cudaEventDisableTiming));
+    const cudaError_t recorded = cudaEventRecord(computed, cudaStreamLegacy);
+    const cudaError_t waited = recorded == cudaSuccess ? cudaStreamWaitEvent(d2h_, computed, 0) : recorded;
+    cudaEventDestroy(computed);  // released once the device has passed it
+    CUDA_CHECK_THROW(waited);
+    if (bytes > 0) CUDA_CHECK_THROW(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, d2h_));
+  }
+  int64_t record() override {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK_THROW(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    tickets_.emplace(++last_ticket_, e);
+    CUDA_CHECK_THROW(cudaEventRecord(e, d2h_));
+    return last_ticket_;
+  }
+  void wait(int64_t ticket) override {
+    auto it = tickets_.find(ticket);
+    if (it == tickets_.end()) return;  // waited for already
+    CUDA_CHECK_THROW(cudaEventSynchronize(it->second));
+    for (auto done = tickets_.begin(); done != tickets_.end() && done->first <= ticket;) {  // and every earlier one
+      cudaEventDestroy(done->second);
+      done = tickets_.erase(done);
+    }
+  }
+  void wait_all() noexcept override {
+    cudaStreamSynchronize(d2h_);
+    cudaStreamSynchronize(cudaStreamLegacy);
+  }
+
+ private:
+  cudaStream_t d2h_ = nullptr;
+  std::map<int64_t, cudaEvent_t> tickets_;
+  int64_t last_ticket_ = 0;
+};
+
 /// Turns Thrust's CUDA errors (thrust::system_error) into DeviceError, and checks the last error after each step,
 /// so a failed launch surfaces with the step's name.
 class CheckedChain final : public Chain {
@@ -118,6 +188,24 @@ class CheckedChain final : public Chain {
       throw DeviceError(std::string("device engine (CUDA) estimate_tunings: ") + e.what());
     }
   }
+  CopyBandwidth measure_copy_bandwidth(int64_t bytes) override {
+    try {
+      CopyBandwidth r = inner_->measure_copy_bandwidth(bytes);
+      CUDA_CHECK_THROW(cudaGetLastError());
+      return r;
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) measure_copy_bandwidth: ") + e.what());
+    }
+  }
+  void drain() override {
+    try {
+      inner_->drain();
+      CUDA_CHECK_THROW(cudaGetLastError());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("device engine (CUDA) drain: ") + e.what());
+    }
+  }
+  void discard() noexcept override { inner_->discard(); }
 
  private:
   std::unique_ptr<Chain> inner_;
@@ -140,7 +228,7 @@ std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordi
   try {
     return std::make_unique<CheckedChain>(std::make_unique<cuda_backend::MelChain>(
         constants, [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft> { return std::make_unique<CufftRealFft>(n_fft); },
-        std::make_unique<CublasGemm>()));
+        std::make_unique<CublasGemm>(), std::make_unique<CudaCopyQueue>()));
   } catch (const thrust::system_error& e) {
     throw DeviceError(std::string("device engine (CUDA) setup: ") + e.what());
   }
