@@ -104,6 +104,45 @@ TEST(DeviceStaging, ABatchThatThrewIsNeverDeliveredAndTheOthersKeepTheirOrder) {
   EXPECT_THROW(staging.add(device.data(), a.data(), 12), std::logic_error);
 }
 
+TEST(DeviceStaging, UploadsArePackedInOrderAndASlotIsRewrittenOnlyAfterItsCopy) {
+  // Batches of random sizes packed from several host pieces into one device buffer each; the queue checks that no
+  // slot's bytes change before a wait covers the copy that reads them (an asynchronous copy could read them late).
+  DeferredCopyQueue queue;
+  device_engine::StagedUploads staging(queue);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> pieces_of(1, 4), size_of(0, 300);
+  std::vector<float> device;
+  for (int b = 0; b < 12; ++b) {
+    std::vector<std::vector<float>> pieces(static_cast<size_t>(pieces_of(rng)));
+    std::vector<float> expected;
+    for (size_t p = 0; p < pieces.size(); ++p) {
+      pieces[p].resize(static_cast<size_t>(size_of(rng)));
+      for (size_t k = 0; k < pieces[p].size(); ++k) pieces[p][k] = static_cast<float>(b * 100000 + p * 1000 + k);
+      expected.insert(expected.end(), pieces[p].begin(), pieces[p].end());
+    }
+    device.assign(expected.size() + 1, -1.0f);
+    staging.begin(expected.size() * sizeof(float));
+    size_t at = 0;
+    for (const auto& piece : pieces) {
+      EXPECT_EQ(staging.add(piece.data(), piece.size() * sizeof(float)), at);
+      at += piece.size() * sizeof(float);
+    }
+    staging.end(device.data());
+    ASSERT_EQ(std::vector<float>(device.begin(), device.end() - 1), expected) << "batch " << b;
+    EXPECT_EQ(device.back(), -1.0f) << "batch " << b << " wrote past its bytes";
+  }
+  queue.wait_all();
+  EXPECT_EQ(queue.stale_uploads, 0);
+  EXPECT_THROW(staging.add(device.data(), 4), std::logic_error);  // outside begin()/end()
+  // The check itself: a source changed before the wait is caught.
+  std::vector<float> src(8, 1.0f), dst(8, 0.0f);
+  queue.host_to_device(dst.data(), src.data(), 8 * sizeof(float));
+  const int64_t ticket = queue.record();
+  src[3] = 2.0f;
+  EXPECT_THROW(queue.wait(ticket), std::logic_error);
+  EXPECT_EQ(queue.stale_uploads, 1);
+}
+
 /// Tracks of random lengths (some longer than the budget: chunks, finish_track after a drain).
 std::vector<std::vector<float>> tracks_for_staging() {
   std::mt19937 rng(2024);

@@ -502,6 +502,7 @@ class MelChain final : public Chain {
         gemm_(std::move(gemm)),
         copies_(std::move(copies)),
         downloads_(*copies_),
+        uploads_(*copies_),
         cqt_(c, make_fft, gemm_.get(), &downloads_) {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
@@ -569,10 +570,13 @@ class MelChain final : public Chain {
     upload(frame_begin, frame_begin_);
     upload(whole, whole_);
     ensure_size(samples_, std::max<int64_t>(samples, 1));
+    // the pieces' samples through the upload staging (pinned on CUDA): packed in piece order, one copy
+    uploads_.begin(static_cast<size_t>(samples) * sizeof(float));
     for (int64_t p = 0; p < P; ++p) {
       const BatchPiece& b = pieces[static_cast<size_t>(p)];
-      thr::copy(b.samples, b.samples + b.n_samples, samples_.begin() + sample_off[p]);
+      uploads_.add(b.samples, static_cast<size_t>(b.n_samples) * sizeof(float));
     }
+    uploads_.end(raw(samples_));
     thr::counting_iterator<int64_t> first(0);
     ensure_size(row_piece_, rows);
     thr::upper_bound(thr::device, frame_off_.begin() + 1, frame_off_.begin() + 1 + P, first, first + rows,
@@ -994,6 +998,7 @@ class MelChain final : public Chain {
   std::unique_ptr<RowMajorGemm> gemm_;
   std::unique_ptr<CopyQueue> copies_;
   StagedDownloads downloads_;  // results of run_batch and run_cqt_batch on their way to the host
+  StagedUploads uploads_;      // run_batch's samples on their way to the device
   CqtStage cqt_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<double> window_, frames64_, spectra64_;

@@ -40,7 +40,10 @@ class CopyQueue {
   virtual void device_to_device(void* dst, const void* src, size_t bytes) = 0;
   /// device -> host after the compute work queued so far; may return before the copy is done (CUDA).
   virtual void device_to_host(void* host, const void* device, size_t bytes) = 0;
-  /// A ticket covering every device_to_host queued so far.
+  /// host -> device; the compute work queued after it waits for it, the host does not (CUDA): `host` must stay
+  /// unchanged until a wait() on a later ticket.
+  virtual void host_to_device(void* device, const void* host, size_t bytes) = 0;
+  /// A ticket covering every copy (either direction) queued so far.
   virtual int64_t record() = 0;
   /// Blocks the host until the copies of `ticket` are done.
   virtual void wait(int64_t ticket) = 0;
@@ -57,6 +60,7 @@ class HostCopyQueue final : public CopyQueue {
   void free_device(void* p) noexcept override { ::operator delete(p); }
   void device_to_device(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
   void device_to_host(void* host, const void* device, size_t bytes) override { copy(host, device, bytes); }
+  void host_to_device(void* device, const void* host, size_t bytes) override { copy(device, host, bytes); }
   int64_t record() override { return ++tickets_; }
   void wait(int64_t) override {}
   void wait_all() noexcept override {}
@@ -69,7 +73,10 @@ class HostCopyQueue final : public CopyQueue {
 };
 
 /// Tests: device_to_host copies are held back until a wait() covers them (then done in order), as an asynchronous
-/// copy engine may; everything else as HostCopyQueue. Counts what it did, for the tests' assertions.
+/// copy engine may. host_to_device copies are done at once (the compute that follows needs them), but an
+/// asynchronous one may read its source any time until a wait() covers it: the source is kept and compared then,
+/// and a source changed before that counts in stale_uploads and makes wait() throw std::logic_error. Everything
+/// else as HostCopyQueue.
 class DeferredCopyQueue final : public CopyQueue {
  public:
   void* alloc_host(size_t bytes) override { return host_.alloc_host(bytes); }
@@ -80,13 +87,27 @@ class DeferredCopyQueue final : public CopyQueue {
   void device_to_host(void* host, const void* device, size_t bytes) override {
     held_.push_back({host, device, bytes, -1});
   }
+  void host_to_device(void* device, const void* host, size_t bytes) override {
+    host_.host_to_device(device, host, bytes);
+    const char* p = static_cast<const char*>(host);
+    uploads_.push_back({p, std::vector<char>(p, p + bytes), -1});
+  }
   int64_t record() override {
     ++tickets_;
     for (Held& h : held_)
       if (h.ticket < 0) h.ticket = tickets_;
+    for (Upload& u : uploads_)
+      if (u.ticket < 0) u.ticket = tickets_;
     return tickets_;
   }
   void wait(int64_t ticket) override {
+    const int64_t stale_before = stale_uploads;
+    while (!uploads_.empty() && uploads_.front().ticket >= 0 && uploads_.front().ticket <= ticket) {
+      check(uploads_.front());
+      uploads_.pop_front();
+    }
+    if (stale_uploads != stale_before)
+      throw std::logic_error("DeferredCopyQueue: an upload's source changed before a wait covered its copy");
     while (!held_.empty() && held_.front().ticket >= 0 && held_.front().ticket <= ticket) {
       const Held h = held_.front();
       held_.pop_front();
@@ -99,10 +120,15 @@ class DeferredCopyQueue final : public CopyQueue {
       if (h.bytes > 0) std::memcpy(h.host, h.device, h.bytes);
     copies_done += static_cast<int64_t>(held_.size());
     held_.clear();
+    for (const Upload& u : uploads_) check(u);
+    uploads_.clear();
   }
   /// device_to_host copies not yet done.
   size_t held() const { return held_.size(); }
   int64_t copies_done = 0;
+  /// host_to_device copies whose source changed before a wait covered them (an asynchronous copy could have read
+  /// the new bytes).
+  int64_t stale_uploads = 0;
 
  private:
   struct Held {
@@ -111,8 +137,17 @@ class DeferredCopyQueue final : public CopyQueue {
     size_t bytes;
     int64_t ticket;
   };
+  struct Upload {
+    const char* source;
+    std::vector<char> bytes;  // the source when the copy was queued
+    int64_t ticket;
+  };
+  void check(const Upload& u) noexcept {
+    if (!u.bytes.empty() && std::memcmp(u.source, u.bytes.data(), u.bytes.size()) != 0) ++stale_uploads;
+  }
   HostCopyQueue host_;
   std::deque<Held> held_;
+  std::deque<Upload> uploads_;
   int64_t tickets_ = 0;
 };
 
@@ -141,8 +176,8 @@ class StagedDownloads {
     Slot& s = slots_[next_];
     if (s.state == State::kClosed) deliver(s);  // the older of the two: order is kept
     if (s.capacity < bytes) {
-      release(s);
       const size_t capacity = std::max(bytes, s.capacity + s.capacity / 2);
+      release(s);
       s.device = queue_.alloc_device(capacity);
       s.host = queue_.alloc_host(capacity);
       s.capacity = capacity;
@@ -239,6 +274,68 @@ class StagedDownloads {
   int open_ = -1;  // the slot between begin() and end(), if any
   uint64_t batches_ = 0;
   int64_t delivered_ = 0;
+};
+
+/// Double-buffered staging of batch inputs on their way to the device: begin(bytes) opens the next of two slots
+/// (host memory, pinned on CUDA), first waiting until that slot's previous upload is done; add() packs host data
+/// into it; end(device) queues one host -> device copy of the slot, which the compute queued afterwards waits for.
+/// So the host packs batch k+1 while batch k's upload may still be in flight from the other slot.
+class StagedUploads {
+ public:
+  explicit StagedUploads(CopyQueue& queue) : queue_(queue) {}
+  ~StagedUploads() {
+    queue_.wait_all();
+    for (Slot& s : slots_) queue_.free_host(s.host);
+  }
+  StagedUploads(const StagedUploads&) = delete;
+  StagedUploads& operator=(const StagedUploads&) = delete;
+
+  void begin(size_t bytes) {
+    Slot& s = slots_[next_];
+    if (s.ticket >= 0) queue_.wait(s.ticket);  // its previous upload has read it
+    s.ticket = -1;
+    if (s.capacity < bytes) {
+      const size_t capacity = std::max(bytes, s.capacity + s.capacity / 2);
+      queue_.free_host(s.host);
+      s.host = nullptr;
+      s.capacity = 0;
+      s.host = queue_.alloc_host(capacity);
+      s.capacity = capacity;
+    }
+    s.used = 0;
+    s.limit = bytes;
+    open_ = next_;
+    next_ ^= 1;
+  }
+  /// Appends bytes from host memory to the open slot; returns their offset in it.
+  size_t add(const void* host, size_t bytes) {
+    if (open_ < 0) throw std::logic_error("StagedUploads::add outside begin()/end()");
+    Slot& s = slots_[open_];
+    if (s.used + bytes > s.limit) throw std::logic_error("StagedUploads::add past the bytes given to begin()");
+    if (bytes > 0) std::memcpy(static_cast<char*>(s.host) + s.used, host, bytes);
+    const size_t at = s.used;
+    s.used += bytes;
+    return at;
+  }
+  /// Queues the slot's bytes to `device` (room for them); the compute queued after this waits for the copy.
+  void end(void* device) {
+    if (open_ < 0) throw std::logic_error("StagedUploads::end without begin()");
+    Slot& s = slots_[open_];
+    queue_.host_to_device(device, s.host, s.used);
+    s.ticket = queue_.record();
+    open_ = -1;
+  }
+
+ private:
+  struct Slot {
+    void* host = nullptr;
+    size_t capacity = 0, used = 0, limit = 0;
+    int64_t ticket = -1;
+  };
+  CopyQueue& queue_;
+  Slot slots_[2];
+  int next_ = 0;
+  int open_ = -1;
 };
 
 }  // namespace songlines::features::device_engine
