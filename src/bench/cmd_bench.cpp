@@ -68,9 +68,11 @@ cxxopts::Options bench_options() {
       "$SONGLINES_PEERS_VENV) on the same audio, pinned to the same core, and print the ratios")(
       "core", "features --peers: the CPU core both sides are pinned to (default: the first one allowed)",
       cxxopts::value<int>()->default_value("-1"))(
+      "input", "device-features: the audio folder (or file) of the end-to-end extract part (default: the synthetic "
+      "tracks, written as FLAC)", cxxopts::value<std::string>())(
       "json", "also write the results as JSON to this file (- for stdout)", cxxopts::value<std::string>());
   o.custom_help("NAME [--tracks N] [--seconds S] [--repeats R] [--batch-frames F] [--device-index I] "
-                "[--threads T] [--peers [--core C]] [--json FILE]");
+                "[--threads T] [--peers [--core C]] [--input DIR] [--json FILE]");
   o.positional_help("NAME");
   return o;
 }

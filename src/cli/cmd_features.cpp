@@ -1,11 +1,15 @@
-// songlines features --input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]
+// songlines features --input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST] [--batch-frames N]
 #include <algorithm>
 #include <iostream>
-#include <span>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include "audio/audio_file.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "extract/extract_pipeline.h"
 #include "features/device.h"
 #include "features/device_engine.h"
 #include "features/feature_extractor.h"
@@ -27,8 +31,11 @@ cxxopts::Options features_options() {
           features::DeviceFeatureEngine::supported_feature_list() +
           "), cuda or auto (cuda when a GPU is usable, else cpu)",
       cxxopts::value<std::string>()->default_value("auto"))(
-      "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>());
-  o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST]");
+      "features", "comma-separated feature names (default: all)", cxxopts::value<std::string>())(
+      "batch-frames", "STFT frames per device batch (host and cuda; default 8192 on the host, 131072 on CUDA); a "
+      "longer track is computed in chunks of this many frames",
+      cxxopts::value<int64_t>()->default_value("0"));
+  o.custom_help("--input FILE --output OUT.h5 [--device cpu|host|cuda|auto] [--features LIST] [--batch-frames N]");
   return o;
 }
 
@@ -58,37 +65,58 @@ int features_main(const cxxopts::ParseResult& args) {
   fo.validate();
   // Every option is checked and the engine set up before any audio is read (exit status 2 for what it refuses).
   const features::FeatureEngineKind kind = features::feature_engine_for(device, fo);
+  const int64_t batch_frames = args["batch-frames"].as<int64_t>();
+  if (batch_frames < 0 || (batch_frames != 0 && kind != features::FeatureEngineKind::kDeviceEngine))
+    throw UsageError("features --batch-frames: a frame count >= 0, for the device engine only (--device host or "
+                     "cuda), got " + std::to_string(batch_frames));
   std::unique_ptr<features::DeviceFeatureEngine> engine;
   if (kind == features::FeatureEngineKind::kDeviceEngine) {
     features::DeviceEngineOptions eo;
     eo.backend = device == features::Device::kHost ? features::DeviceBackend::kHost : features::DeviceBackend::kCuda;
+    eo.max_batch_frames = batch_frames;
     engine = features::open_device_engine(fo, eo);
   }
+  // The file goes through extract's producers (extract/extract_pipeline.h): on the device engine, a decode thread
+  // -> the batcher (a one-track ragged batch, in chunks of the frame budget when longer) -> the engine thread; on
+  // the reference, the per-track producer. The record is made on the producer's side, as extract's.
   audio::LoadOptions lo;
   lo.sample_rate = fo.sample_rate;
-  audio::MonoAudio audio = audio::load_audio(input, lo);
-  features::TrackFeatures tf;
-  if (engine) {  // one track: a batch of its own, in chunks of the frame budget when longer
-    tf = std::move(engine->compute_batch({std::span<const float>(audio.samples)}).at(0));
+  const std::vector<extract::ExtractTask> tasks = {{input, std::filesystem::path(input).stem().string(), std::nullopt}};
+  extract::RecordMaker make_record = [&](size_t, features::TrackFeatures tf, double duration_s) {
+    shards::TrackRecord rec;
+    rec.id = tasks[0].id;
+    rec.path = std::filesystem::weakly_canonical(std::filesystem::absolute(input)).string();
+    rec.duration_s = static_cast<float>(duration_s);
+    int64_t common = -1;
+    for (auto& [name, m] : tf.frames) {
+      rec.summary[name] = shards::summarize(m);
+      common = common < 0 ? m.frames : std::min(common, m.frames);
+    }
+    for (auto& [name, m] : tf.frames) {
+      m.frames = common;
+      m.data.resize(static_cast<size_t>(common * m.dim));
+      rec.frames[name] = std::move(m);
+    }
+    return rec;
+  };
+  extract::OutcomeQueue queue(tasks.size(), 1);
+  std::unique_ptr<extract::TrackProducer> producer;
+  std::unique_ptr<features::FeatureExtractor> extractor;
+  if (engine) {
+    producer = extract::start_device_producer(tasks, lo, 1, std::move(engine), make_record, queue);
   } else {
-    features::FeatureExtractor extractor(fo);
-    tf = extractor.compute(audio.samples.data(), static_cast<int64_t>(audio.samples.size()));
+    extractor = std::make_unique<features::FeatureExtractor>(fo);
+    extract::TrackCompute compute = [&extractor](const audio::MonoAudio& a) {
+      return extractor->compute(a.samples.data(), static_cast<int64_t>(a.samples.size()));
+    };
+    producer = extract::start_per_track_producer(tasks, lo, 1, std::move(compute), make_record, queue);
   }
+  extract::Outcome outcome = queue.take(0);  // rethrows a device failure
+  producer.reset();
+  if (!outcome.track) throw InputError(input, outcome.error);  // undecodable, or samples the engine refuses
+  shards::TrackRecord& rec = *outcome.track;
+  const int64_t common = rec.frames.empty() ? 0 : rec.frames.begin()->second.frames;
 
-  shards::TrackRecord rec;
-  rec.id = std::filesystem::path(input).stem().string();
-  rec.path = std::filesystem::weakly_canonical(std::filesystem::absolute(input)).string();
-  rec.duration_s = static_cast<float>(audio.duration_s());
-  int64_t common = -1;
-  for (auto& [name, m] : tf.frames) {
-    rec.summary[name] = shards::summarize(m);
-    common = common < 0 ? m.frames : std::min(common, m.frames);
-  }
-  for (auto& [name, m] : tf.frames) {
-    m.frames = common;
-    m.data.resize(static_cast<size_t>(common * m.dim));
-    rec.frames[name] = std::move(m);
-  }
   shards::ShardAttributes attributes;
   attributes.sample_rate = fo.sample_rate;
   attributes.n_fft = fo.stft.n_fft;

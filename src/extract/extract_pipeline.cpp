@@ -256,7 +256,7 @@ class DeviceProducer final : public TrackProducer {
         continue;
       }
       try {
-        features::DeviceFeatureEngine::check_track(d.audio->samples, file);
+        engine_->check(d.audio->samples, file);
       } catch (const InputError& e) {
         outcomes[k - i] = failed(failure_reason(e, file));
         continue;

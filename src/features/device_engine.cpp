@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <future>
 #include <limits>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
+#include "audio/resample.h"
 #include "core/error.h"
+#include "core/test_kill_point.h"
 #include "features/device.h"
 #include "features/chroma_stft.h"
 #include "features/cqt.h"
@@ -57,9 +61,8 @@ bool wants_cqt(const FeatureOptions& o) {
 /// octave's complex64 basis in the real form of CqtBank, and 1/sqrt(length) per bin.
 de::CqtBank make_cqt_bank(const FeatureOptions& o, double tuning) {
   const CqtOctavePlan plan = cqt_octave_plan(o.sample_rate, o.cqt, tuning);
-  if (plan.early_downsample_factor != 1)  // refused by first_unsupported_option before any engine exists
-    throw UsageError("cqt: these options need early downsampling, which the device engine does not compute");
   de::CqtBank bank;
+  bank.early_downsample_factor = plan.early_downsample_factor;
   bank.inv_sqrt_length = plan.inv_sqrt_length;
   for (const CqtOctavePlan::Octave& oct : plan.octaves) {
     bank.octaves.push_back({oct.n_fft, oct.hop, oct.first_bin, oct.n_filters, oct.decimate_after});
@@ -87,8 +90,14 @@ de::CqtBank make_cqt_bank(const FeatureOptions& o, double tuning) {
   return bank;
 }
 
+/// Samples of y_0 for an n-sample track: n, or librosa's resampled length after early downsampling.
+int64_t early_length(const de::CqtBank& bank, int64_t n) {
+  return bank.early_downsample_factor == 1 ? n
+                                           : audio::resampled_length(n, static_cast<double>(bank.early_downsample_factor), 1.0);
+}
+
 /// librosa's CQT frame count (__trim_stack): min over octaves of 1 + n_i // hop_i, n_i halved (ceil) at each
-/// decimation.
+/// decimation; n = y_0's samples (early_length).
 int64_t cqt_num_frames(const std::vector<de::CqtOctaveGeometry>& octaves, int64_t n) {
   int64_t T = std::numeric_limits<int64_t>::max(), len = n;
   for (const de::CqtOctaveGeometry& g : octaves) {
@@ -115,13 +124,22 @@ std::vector<de::CqtOctaveSpan> cqt_spans(const std::vector<de::CqtOctaveGeometry
   return spans;
 }
 
-/// y_i of every octave of one track (cqt_magnitude's signals): y_0 the track itself, y_{i+1} =
-/// cqt_decimate_octave(y_i) after an octave that decimates, else y_i. Only the decimated ones are stored.
+/// y_i of every octave of one track (cqt_magnitude's signals): y_0 the track itself, or (early downsampling) the
+/// track resampled by 1/factor with scale=True as librosa's __early_downsample (audio::resample: libsoxr HQ, the
+/// reference's resampler); y_{i+1} = cqt_decimate_octave(y_i) after an octave that decimates, else y_i. Only the
+/// resampled ones are stored.
 class CqtOctaveSignals {
  public:
-  CqtOctaveSignals(const std::vector<de::CqtOctaveGeometry>& octaves, std::span<const float> track) {
+  CqtOctaveSignals(const de::CqtBank& bank, std::span<const float> track) {
+    const std::vector<de::CqtOctaveGeometry>& octaves = bank.octaves;
     const float* y = track.data();
     int64_t n = static_cast<int64_t>(track.size());
+    if (bank.early_downsample_factor != 1) {
+      decimated_.push_back(audio::resample(y, n, static_cast<double>(bank.early_downsample_factor), 1.0,
+                                           audio::ResampleScale::kEnergy));
+      y = decimated_.back().data();
+      n = static_cast<int64_t>(decimated_.back().size());
+    }
     for (size_t i = 0; i < octaves.size(); ++i) {
       pointers_.push_back(y);
       if (octaves[i].decimate_after && i + 1 < octaves.size()) {
@@ -245,22 +263,29 @@ std::optional<std::string> DeviceFeatureEngine::first_unsupported_feature(const 
   return std::nullopt;
 }
 
-std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions& options) {
-  // Every option of the supported features is honoured, except CQT options that need early downsampling.
-  if (wants_cqt(options)) {
-    // librosa's __early_downsample (a top octave far below Nyquist: high fmin or few bins) resamples by 4 or more
-    // with soxr, whose filter is not the 2:1 one the engine applies. The cutoff moves with the tuning: both ends.
-    for (double tuning : {-0.5, 0.5})
-      if (cqt_octave_plan(options.sample_rate, options.cqt, tuning).early_downsample_factor != 1)
-        return std::string("cqt.fmin");
-  }
+std::optional<std::string> DeviceFeatureEngine::first_unsupported_option(const FeatureOptions&) {
+  // Every option of the supported features is honoured (the CQT's early downsampling included: it runs on the host
+  // with the reference's resampler, as the octave decimation). Kept for options a later feature may not honour.
   return std::nullopt;
 }
+
+int64_t DeviceFeatureEngine::min_track_samples(const FeatureOptions& options) {
+  // librosa's __early_downsample refuses a signal shorter than its factor (as cqt_magnitude does); the factor can
+  // change with the estimated tuning, so the largest over the tunings the track may get.
+  if (!wants_cqt(options)) return 1;
+  int64_t m = 1;
+  const std::vector<double> tunings =
+      options.cqt.tuning.has_value() ? std::vector<double>{*options.cqt.tuning} : std::vector<double>{-0.5, 0.0, 0.5};
+  for (double t : tunings) m = std::max<int64_t>(m, cqt_octave_plan(options.sample_rate, options.cqt, t).early_downsample_factor);
+  return m;
+}
+
 
 struct DeviceFeatureEngine::Impl {
   FeatureOptions options;
   DeviceEngineOptions engine;
   std::vector<std::string> names;
+  int64_t min_samples = 1;  ///< min_track_samples(options)
   std::unique_ptr<de::Chain> chain;
   int64_t batches = 0;
   /// chroma_stft filterbanks by tuning (estimate_tuning returns one of ~1/resolution edges, so few are built).
@@ -301,21 +326,38 @@ DeviceFeatureEngine::DeviceFeatureEngine(const FeatureOptions& options, DeviceEn
   impl_->options = options;
   impl_->engine = engine;
   impl_->names = requested_features(options);
+  impl_->min_samples = min_track_samples(options);
   const de::ChainConstants constants = chain_constants(options);
-  impl_->chain = engine.backend == DeviceBackend::kHost ? de::make_host_chain(constants)
-                                                        : de::make_cuda_chain(constants, engine.cuda_device);
+  if (engine.deferred_host_copies && engine.backend != DeviceBackend::kHost)
+    throw UsageError("device engine: deferred_host_copies is a test setting of the host backend");
+  impl_->chain = engine.backend == DeviceBackend::kHost
+                     ? de::make_host_chain(constants, engine.deferred_host_copies
+                                                          ? std::make_unique<de::DeferredCopyQueue>()
+                                                          : std::unique_ptr<de::CopyQueue>())
+                     : de::make_cuda_chain(constants, engine.cuda_device);
 }
 
 DeviceFeatureEngine::~DeviceFeatureEngine() = default;
 const FeatureOptions& DeviceFeatureEngine::options() const { return impl_->options; }
 const DeviceEngineOptions& DeviceFeatureEngine::engine_options() const { return impl_->engine; }
 int64_t DeviceFeatureEngine::last_batch_count() const { return impl_->batches; }
+CopyBandwidth DeviceFeatureEngine::measure_copy_bandwidth(int64_t bytes) {
+  if (bytes < 1) throw UsageError("device engine: measure_copy_bandwidth needs >= 1 byte, got " + std::to_string(bytes));
+  return impl_->chain->measure_copy_bandwidth(bytes);
+}
 
 void DeviceFeatureEngine::check_track(std::span<const float> track, const std::string& path) {
   if (track.empty()) throw InputError(path, "empty signal (0 samples)");
   for (size_t j = 0; j < track.size(); ++j)
     if (!std::isfinite(track[j]))
       throw InputError(path, "non-finite sample " + std::to_string(track[j]) + " at index " + std::to_string(j));
+}
+
+void DeviceFeatureEngine::check(std::span<const float> track, const std::string& path) const {
+  check_track(track, path);
+  if (static_cast<int64_t>(track.size()) < impl_->min_samples)
+    throw InputError(path, "too short for the CQT's early downsampling: " + std::to_string(track.size()) +
+                               " samples, at least " + std::to_string(impl_->min_samples) + " (librosa refuses it too)");
 }
 
 std::unique_ptr<DeviceFeatureEngine> open_device_engine(const FeatureOptions& options, DeviceEngineOptions engine) {
@@ -340,7 +382,16 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   const int64_t budget = impl_->engine.max_batch_frames;
   const bool poison = impl_->engine.poison_outputs;
   impl_->batches = 0;
-  for (size_t i = 0; i < tracks.size(); ++i) check_track(tracks[i], "track " + std::to_string(i));
+  // Batch results reach `out` through the backend's staging (device_engine/staging.h): drained before any row is
+  // read on the host and at the end; dropped if anything throws (their rows die with `out`).
+  struct DiscardOnError {
+    de::Chain* chain;
+    bool done = false;
+    ~DiscardOnError() {
+      if (!done) chain->discard();
+    }
+  } staging{impl_->chain.get()};
+  for (size_t i = 0; i < tracks.size(); ++i) check(tracks[i], "track " + std::to_string(i));
 
   const bool want_mag = impl_->wants("stft_mag"), want_mel = impl_->wants("melspectrogram"),
              want_db = impl_->wants("mel_db"), want_mfcc = impl_->wants("mfcc"),
@@ -357,8 +408,9 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   const bool estimate_cqt = want_cqt && !o.cqt.tuning.has_value();
   const bool main_pass = want_mag || want_mel || want_db || want_mfcc || want_chroma || want_contrast ||
                          estimate_cqt;
-  const std::vector<de::CqtOctaveGeometry>* cqt_geometry =
-      want_cqt ? &impl_->cqt_bank(o.cqt.tuning.value_or(0.0))->octaves : nullptr;  // frame counts: any tuning
+  // frame counts at the fixed tuning, else at 0 (run_cqt_pass resizes when the estimated tuning's plan, with early
+  // downsampling, gives another count)
+  const de::CqtBank* cqt_frames_bank = want_cqt ? impl_->cqt_bank(o.cqt.tuning.value_or(0.0)) : nullptr;
   const float fill = poison ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   std::vector<TrackFeatures> out(tracks.size());
   std::vector<FeatureMatrix> scratch_db(tracks.size());  // chunked tracks' unclipped mel_db when mel_db is unwanted
@@ -373,7 +425,9 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     tf.tuning_chroma_stft = tf.tuning_cqt = std::numeric_limits<double>::quiet_NaN();
     if (want_chroma && !estimate) tf.tuning_chroma_stft = *o.chroma_stft.tuning;
     if (want_cqt && !estimate_cqt) tf.tuning_cqt = *o.cqt.tuning;
-    const int64_t cqt_frames = want_cqt ? cqt_num_frames(*cqt_geometry, static_cast<int64_t>(tracks[i].size())) : 0;
+    const int64_t cqt_frames =
+        want_cqt ? cqt_num_frames(cqt_frames_bank->octaves, early_length(*cqt_frames_bank, static_cast<int64_t>(tracks[i].size())))
+                 : 0;
     for (const std::string& name : impl_->names)
       tf.frames[name] = FeatureMatrix(on_cqt_grid(o, name) ? cqt_frames : tf.n_frames, o.feature_dim(name), fill);
   }
@@ -398,6 +452,10 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
   Pass pass = Pass::kMain;
   auto flush = [&] {
     if (request.pieces.empty()) return;
+    // Fault injection for the tests (SONGLINES_TEST_KILL_AT=device-engine-batch:N): the N-th batch fails as a
+    // device would, mid-pass, with earlier batches' results still in the staging.
+    if (test_kill_point_reached("device-engine-batch"))
+      throw DeviceError("device engine: injected failure of batch " + std::to_string(impl_->batches + 1));
     const de::PieceMaxima maxima = impl_->chain->run_batch(request);
     ++impl_->batches;
     for (size_t p = 0; p < request.pieces.size() && pass == Pass::kMain; ++p) {
@@ -407,6 +465,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
         combine_max(peak_max[t], maxima.contrast_peak[p]);
         combine_max(valley_max[t], maxima.contrast_valley[p]);
         if (owners[p].last_chunk) {
+          impl_->chain->drain();  // the chunks' rows, this batch's included, on the host
           FeatureMatrix& contrast = out[t].frames.at("spectral_contrast");
           impl_->chain->finish_contrast(contrast_peak[t].data(), contrast_valley[t].data(), contrast.data.data(),
                                         contrast.frames, peak_max[t], valley_max[t], budget, poison);
@@ -417,6 +476,7 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
       combine_max(m, maxima.mel_db[p]);
       if (!owners[p].last_chunk || !(want_db || want_mfcc)) continue;
       FeatureMatrix& db = want_db ? out[t].frames.at("mel_db") : scratch_db[t];
+      impl_->chain->drain();  // the chunks' rows, this batch's included, on the host
       impl_->chain->finish_track(db.data.data(), want_mfcc ? out[t].frames.at("mfcc").data.data() : nullptr, db.frames,
                                  m, budget, poison);
       scratch_db[t] = FeatureMatrix();
@@ -509,6 +569,8 @@ std::vector<TrackFeatures> DeviceFeatureEngine::compute_batch(const std::vector<
     run_pass(Pass::kChroma);
   }
   if (want_cqt) run_cqt_pass(tracks, out);
+  impl_->chain->drain();
+  staging.done = true;
   return out;
 }
 
@@ -527,6 +589,18 @@ void DeviceFeatureEngine::run_cqt_pass(const std::vector<std::span<const float>>
   request.poison = impl_->engine.poison_outputs;
   int64_t batch_frames = 0;
   const std::vector<de::CqtOctaveGeometry>* geometry = nullptr;
+  // The banks first (cqt_bank builds and caches them: one thread), then each track's octave signals on worker
+  // threads, up to one track per hardware thread ahead of the one being batched (libsoxr calls are independent).
+  std::vector<const de::CqtBank*> banks;
+  for (size_t i = 0; i < tracks.size(); ++i) banks.push_back(impl_->cqt_bank(out[i].tuning_cqt));
+  std::vector<std::future<std::unique_ptr<CqtOctaveSignals>>> pending(tracks.size());
+  const size_t ahead = std::max(1u, std::thread::hardware_concurrency());
+  auto start_signals = [&](size_t j) {
+    if (j < tracks.size() && !pending[j].valid())
+      pending[j] = std::async(std::launch::async, [&banks, &tracks, j] {
+        return std::make_unique<CqtOctaveSignals>(*banks[j], tracks[j]);
+      });
+  };
   std::vector<std::unique_ptr<CqtOctaveSignals>> signals;  // of the tracks with pieces in the request
   auto flush = [&] {
     if (!request.pieces.empty()) {
@@ -537,14 +611,18 @@ void DeviceFeatureEngine::run_cqt_pass(const std::vector<std::span<const float>>
     batch_frames = 0;
     if (signals.size() > 1) signals.erase(signals.begin(), signals.end() - 1);  // the last track may go on
   };
+  const float fill = impl_->engine.poison_outputs ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
   for (size_t i = 0; i < tracks.size(); ++i) {
-    const de::CqtBank* bank = impl_->cqt_bank(out[i].tuning_cqt);
+    const de::CqtBank* bank = banks[i];
     if (geometry != nullptr && *geometry != bank->octaves) flush();
     geometry = &bank->octaves;
-    const int64_t n = static_cast<int64_t>(tracks[i].size());
-    signals.push_back(std::make_unique<CqtOctaveSignals>(bank->octaves, tracks[i]));
+    for (size_t j = i; j < i + ahead; ++j) start_signals(j);
+    signals.push_back(pending[i].get());
     const CqtOctaveSignals& y = *signals.back();
+    const int64_t n = early_length(*bank, static_cast<int64_t>(tracks[i].size()));
     const int64_t T = cqt_num_frames(bank->octaves, n);
+    for (auto& [name, m] : out[i].frames)  // the tuning's plan may give another count than compute_batch assumed
+      if (on_cqt_grid(impl_->options, name) && m.frames != T) m = FeatureMatrix(T, m.dim, fill);
     auto rows = [&](const char* name, int64_t t0) -> float* {
       auto it = out[i].frames.find(name);
       return it == out[i].frames.end() ? nullptr : it->second.row(t0);

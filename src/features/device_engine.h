@@ -12,8 +12,9 @@
 // peak and valley dB clipped against their per-track maxima across chunks); and the CQT family (cqt_mag,
 // chroma_cqt, tonnetz of chroma_cqt or of chroma_stft) in a pass of its own at the CQT's fixed or estimated
 // tuning, on the reference's octave plan, with each track's octave signals decimated on the host by the
-// reference's libsoxr decimator. That is every feature of the reference; CQT options that need librosa's early
-// downsampling are refused at construction (UsageError naming them).
+// reference's libsoxr decimator (on worker threads, one track per thread), after librosa's early downsampling
+// when the options need it (the reference's libsoxr resampler, on the host too). That is every feature of the
+// reference, with every option.
 // Tracks are packed into ragged batches of at most max_batch_frames frames; a longer track is cut into chunks
 // (power_to_db's per-track max is carried across them), so device memory does not grow with track length.
 // No CUDA header here (pimpl).
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "features/device_engine/copy_bandwidth.h"
 #include "features/feature_extractor.h"
 #include "features/feature_options.h"
 
@@ -51,6 +53,9 @@ struct DeviceEngineOptions {
   /// Fill every output (device buffers and the returned matrices) with NaN before each batch, so that an element
   /// the engine fails to write shows up as NaN (tests).
   bool poison_outputs = false;
+  /// kHost, tests: the result staging's device-to-host copies are held back until waited for, as an asynchronous
+  /// copy engine may (device_engine/staging.h DeferredCopyQueue), so that a missing wait shows up in CI.
+  bool deferred_host_copies = false;
   bool operator==(const DeviceEngineOptions&) const = default;
 };
 
@@ -61,8 +66,11 @@ class DeviceFeatureEngine {
   /// The first requested feature (options.features; empty means all) the engine does not compute, if any.
   static std::optional<std::string> first_unsupported_feature(const FeatureOptions& options);
   /// The first option the engine cannot honour for the requested features, as its path in FeatureOptions, if
-  /// any: "cqt.fmin" when the CQT options need librosa's early downsampling (a top octave far below Nyquist).
+  /// any (none now: the CQT's early downsampling, the last one refused, is computed).
   static std::optional<std::string> first_unsupported_option(const FeatureOptions& options);
+  /// The fewest samples a track may have with these options: 1, or the CQT's early downsampling factor (librosa
+  /// and the reference refuse a shorter signal; the largest factor over the tunings when it is estimated).
+  static int64_t min_track_samples(const FeatureOptions& options);
   /// supported_features() joined with commas.
   static std::string supported_feature_list();
 
@@ -76,18 +84,24 @@ class DeviceFeatureEngine {
   const FeatureOptions& options() const;
   const DeviceEngineOptions& engine_options() const;
 
-  /// Throws InputError(path, reason) for a track the engine refuses: empty, or a non-finite sample (named by
-  /// index). compute_batch checks every track with it first; a batcher calls it to keep one bad track from
-  /// failing its batch.
+  /// Throws InputError(path, reason) for a track no engine configuration accepts: empty, or a non-finite sample
+  /// (named by index).
   static void check_track(std::span<const float> track, const std::string& path);
+  /// check_track, and InputError for a track shorter than min_track_samples(options()): every track this engine
+  /// refuses. compute_batch checks every track with it first; a batcher calls it to keep one bad track from failing
+  /// its batch.
+  void check(std::span<const float> track, const std::string& path) const;
 
   /// Mono float32 tracks at options.sample_rate -> one TrackFeatures each, in order (tuning_chroma_stft and
   /// tuning_cqt the fixed or estimated tunings when chroma_stft / the CQT is computed, else NaN). Not thread-safe:
   /// one engine per thread.
-  /// Throws InputError naming "track <i>" for an empty or non-finite track, before any computation.
+  /// Throws InputError naming "track <i>" for a track check() refuses, before any computation.
   std::vector<TrackFeatures> compute_batch(const std::vector<std::span<const float>>& tracks);
   /// Device batches run by the last compute_batch.
   int64_t last_batch_count() const;
+  /// The backend's copy bandwidths (copy_bandwidth.h), best of a few copies of `bytes` bytes: the denominators of
+  /// the memory floors `songlines bench device-features` prints.
+  CopyBandwidth measure_copy_bandwidth(int64_t bytes = int64_t{256} << 20);
 
  private:
   /// The CQT family's pass (after the tunings are known): fills cqt_mag, chroma_cqt and tonnetz of `out`.

@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <span>
 #include <random>
 #include <string>
 #include <vector>
@@ -149,6 +153,88 @@ TEST(FeaturesCommandHost, UnsupportedFeaturesAreRefusedBeforeReadingAudio) {
   r = run_songlines("features --device host --features mfc --input " + missing + " --output " + out);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("mfc"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+/// The frames of the one-track shard at `path`, by feature.
+std::map<std::string, FeatureMatrix> shard_frames(const std::string& path) {
+  const shards::ShardReader shard(path);
+  EXPECT_EQ(shard.size(), 1);
+  std::map<std::string, FeatureMatrix> m;
+  for (const std::string& name : shard.frame_feature_names()) m[name] = shard.read_frames(name, 0);
+  return m;
+}
+
+TEST(FeaturesCommandHost, OneTrackGoesThroughExtractsBatcherAtAnyBudget) {
+  // `features` runs extract's device producer (decode thread -> batcher -> engine thread): its shard holds exactly
+  // the engine's compute_batch of the decoded track (trimmed to the shortest grid), and a budget that cuts the
+  // track into chunks of 37 frames (through every pass: main, chroma at the estimated tuning, CQT) gives the same
+  // values within float32 rounding.
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string whole = (dir / "whole.h5").string(), chunked = (dir / "chunked.h5").string();
+  const std::string list = "mfcc,chroma_stft,spectral_contrast,cqt_mag,tonnetz";
+  auto r = run_songlines("features --device host --features " + list + " --input " + wav + " --output " + whole);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_songlines("features --device host --batch-frames 37 --features " + list + " --input " + wav + " --output " +
+                    chunked);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  FeatureOptions o;
+  o.features = {"mfcc", "chroma_stft", "spectral_contrast", "cqt_mag", "tonnetz"};
+  audio::LoadOptions lo;
+  const audio::MonoAudio audio = audio::load_audio(wav, lo);
+  DeviceFeatureEngine engine(o);
+  const TrackFeatures direct = engine.compute_batch({std::span<const float>(audio.samples)}).at(0);
+  const auto a = shard_frames(whole), b = shard_frames(chunked);
+  ASSERT_EQ(a.size(), o.features.size());
+  ASSERT_EQ(b.size(), o.features.size());
+  for (const std::string& name : o.features) {
+    const FeatureMatrix& e = direct.frames.at(name);
+    const FeatureMatrix& x = a.at(name);
+    ASSERT_LE(x.frames, e.frames) << name;
+    ASSERT_GE(x.frames, e.frames - 1) << name;
+    const std::vector<double> want(e.data.begin(), e.data.begin() + x.frames * e.dim);
+    EXPECT_TRUE(MaxAbsNear(std::vector<double>(x.data.begin(), x.data.end()), want, 0.0, name + " vs compute_batch", e.dim));
+    const FeatureMatrix& y = b.at(name);
+    ASSERT_EQ(y.frames, x.frames) << name;
+    const std::vector<double> got(y.data.begin(), y.data.end());
+    if (name == "spectral_contrast" || name == "chroma_stft" || name == "tonnetz")
+      EXPECT_TRUE(MaxAbsNear(got, want, 1e-4, name + " in chunks of 37", e.dim));
+    else
+      EXPECT_TRUE(RelativeL2Near(got, want, 1e-6, name + " in chunks of 37", e.dim));
+  }
+}
+
+TEST(FeaturesCommandHost, DeviceFailureAndBadSamplesFailWithoutOutput) {
+  const TempDir dir;
+  const std::string wav = write_test_wav(dir);
+  const std::string out = (dir / "o.h5").string();
+  // A device failure in the batcher's engine thread (fault injection at its first batch) reaches the command.
+  auto r = songlines::testing::run_command("SONGLINES_TEST_KILL_AT=device-batch-error:1 '" +
+                                           songlines::testing::binary_path().string() +
+                                           "' features --device host --features mfcc --input " + wav + " --output " + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("injected failure"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  // A track that cannot be used (a non-finite sample, refused by the decoder before the engine): exit 1 naming the
+  // file and the sample.
+  std::vector<float> y(5000, 0.1f);
+  y[1234] = std::numeric_limits<float>::infinity();
+  const std::string bad = (dir / "bad.wav").string();
+  audio::write_audio(bad, y.data(), static_cast<int64_t>(y.size()), 22050, 1, audio::SampleEncoding::kFloat32);
+  r = run_songlines("features --device host --features mfcc --input " + bad + " --output " + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("non-finite"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1234"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  // --batch-frames is the device engine's: refused on the reference, and negative, before any audio is read.
+  r = run_songlines("features --device cpu --batch-frames 64 --input " + wav + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--batch-frames"), std::string::npos) << r.output;
+  r = run_songlines("features --device host --batch-frames -1 --input " + wav + " --output " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 

@@ -494,16 +494,26 @@ void expect_cqt_matches_reference(const FeatureOptions& o, const std::vector<flo
   }
 }
 
-/// Every matrix of `a` equals `b`'s within kBatchInvariance (relative L2).
-void expect_same_features(const TrackFeatures& a, const TrackFeatures& b, const std::string& what) {
+/// Every matrix of `a` equals `b`'s within kBatchInvariance (relative L2); with chroma_max_abs > 0, chroma_cqt and
+/// tonnetz within that max abs instead.
+void expect_same_features(const TrackFeatures& a, const TrackFeatures& b, const std::string& what,
+                          double chroma_max_abs = 0.0) {
   ASSERT_EQ(a.frames.size(), b.frames.size()) << what;
   EXPECT_EQ(a.tuning_cqt, b.tuning_cqt) << what;
   for (const auto& [name, m] : b.frames) {
     const FeatureMatrix& t = a.frames.at(name);
     ASSERT_EQ(t.frames, m.frames) << what << "/" << name;
-    EXPECT_TRUE(RelativeL2Near(as_double(t), as_double(m), kBatchInvariance, what + "/" + name, m.dim));
+    if (chroma_max_abs > 0.0 && (name == "chroma_cqt" || name == "tonnetz"))
+      EXPECT_TRUE(MaxAbsNear(as_double(t), as_double(m), chroma_max_abs, what + "/" + name, m.dim));
+    else
+      EXPECT_TRUE(RelativeL2Near(as_double(t), as_double(m), kBatchInvariance, what + "/" + name, m.dim));
   }
 }
+
+/// Early-downsampled CQT, a chunked and batched track against the same track alone: chroma_cqt and tonnetz are
+/// normalised per frame, so the GEMM's last bits (which depend on the batch's row count) move them by up to ~1e-5;
+/// 1e-4 max abs, ten times inside issue 14's 1e-3 bar. The rest within kBatchInvariance.
+constexpr double kEarlyChromaBatchInvariance = 1e-4;
 
 TEST_P(DeviceEngineTest, CqtFamilyOfTheGoldenSignalsMatchesLibrosaAndTheReference) {
   // librosa's defaults (the CQT's tuning estimated per track), every golden signal in one ragged batch; a budget of
@@ -633,6 +643,73 @@ TEST_P(DeviceEngineTest, NonDefaultCqtOptionsAreHonoured) {
   }
 }
 
+/// CQT options for which librosa (and the reference) downsample early, with the factor they give at tuning 0.
+std::vector<std::pair<FeatureOptions, int>> early_downsampling_options() {
+  std::vector<std::pair<FeatureOptions, int>> v;
+  FeatureOptions low = cqt_options();  // two octaves from C1: a top octave near 130 Hz
+  low.cqt.n_bins = 24;
+  low.cqt.bins_per_octave = 12;
+  FeatureOptions high = cqt_options();  // a high fmin, three octaves at 36 per octave, a fixed tuning
+  high.cqt.fmin = 220.0;
+  high.cqt.n_bins = 108;
+  high.cqt.tuning = 0.2;
+  FeatureOptions mid = cqt_options();  // one octave at 24 per octave, a wider filter
+  mid.cqt.fmin = 110.0;
+  mid.cqt.n_bins = 24;
+  mid.cqt.bins_per_octave = 24;
+  mid.cqt.filter_scale = 1.5;
+  for (const FeatureOptions& o : {low, high, mid})
+    v.emplace_back(o, cqt_octave_plan(o.sample_rate, o.cqt, o.cqt.tuning.value_or(0.0)).early_downsample_factor);
+  return v;
+}
+
+TEST_P(DeviceEngineTest, EarlyDownsampledCqtMatchesTheReferenceOnTheGoldenSignals) {
+  // librosa's __early_downsample, computed on the host with the reference's resampler before the octaves: every
+  // golden signal in one ragged batch, whole and in 50-frame chunks, against the reference engine (issue 14's bars),
+  // beside mfcc (the STFT pass) so the CQT's estimated tuning comes from the same batch.
+  std::vector<std::vector<float>> tracks;
+  for (const auto& s : kGoldenSignals) tracks.push_back(GoldenFile(s).signal());
+  for (auto [o, factor] : early_downsampling_options()) {
+    ASSERT_GT(factor, 1) << "these options were chosen to downsample early";
+    ASSERT_FALSE(DeviceFeatureEngine::first_unsupported_option(o).has_value());
+    o.features.push_back("mfcc");
+    const std::string label = "fmin " + std::to_string(o.cqt.fmin) + ", " + std::to_string(o.cqt.n_bins) + " bins (factor " +
+                              std::to_string(factor) + ")";
+    const std::vector<TrackFeatures> whole = run(o, tracks, 1 << 20), chunked = run(o, tracks, 50);
+    for (size_t i = 0; i < tracks.size(); ++i) {
+      const std::string what = label + ", " + kGoldenSignals[i];
+      expect_cqt_matches_reference(o, tracks[i], whole[i], what + " whole");
+      expect_cqt_matches_reference(o, tracks[i], chunked[i], what + " in 50-frame chunks");
+      expect_same_features(chunked[i], whole[i], what + ": 50-frame chunks vs whole", kEarlyChromaBatchInvariance);
+    }
+  }
+}
+
+TEST_P(DeviceEngineTest, EarlyDownsampledCqtOfRandomLengthsEqualsEachTrackAlone) {
+  // Lengths from the factor itself up (the frame counts of the early-downsampled signal differ from 1 + n / 512
+  // for some lengths), in ragged batches of 37 frames vs each track alone, and against the reference.
+  const auto [o, factor] = early_downsampling_options().at(0);
+  std::vector<std::vector<float>> tracks = {seeded_signal(DeviceFeatureEngine::min_track_samples(o), 70)};
+  for (int64_t n : {int64_t{511}, int64_t{512} * 7 + 511, int64_t{3 * 22050 + 31}, int64_t{6 * 22050 + 480}})
+    tracks.push_back(seeded_signal(n, 71 + static_cast<uint32_t>(n % 97)));
+  const std::vector<TrackFeatures> together = run(o, tracks, 37);
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const std::string what = "track of " + std::to_string(tracks[i].size()) + " samples (factor " + std::to_string(factor) + ")";
+    expect_same_features(together[i], run(o, {tracks[i]}, 1 << 20).at(0), what + ": batched vs alone",
+                         kEarlyChromaBatchInvariance);
+    expect_cqt_matches_reference(o, tracks[i], together[i], what);
+  }
+  // Shorter than the factor: librosa and the reference refuse it; so does the engine, naming the track.
+  const std::vector<float> tiny(static_cast<size_t>(DeviceFeatureEngine::min_track_samples(o) - 1), 0.1f);
+  try {
+    run(o, {tracks[1], tiny});
+    ADD_FAILURE() << "a track of " << tiny.size() << " samples was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "track 1") << e.what();
+    EXPECT_NE(std::string(e.what()).find("early downsampling"), std::string::npos) << e.what();
+  }
+}
+
 TEST_P(DeviceEngineTest, TonnetzOfChromaStftMatchesLibrosaAndTheReference) {
   // tonnetz(chroma=chroma_stft(y)) (tonnetz_chroma = stft) on the golden signals in one ragged batch of 50-frame
   // chunks: at the estimated tuning (chroma_stft not requested itself), then at a fixed one beside chroma_stft.
@@ -720,14 +797,13 @@ TEST(DeviceEngine, HostAndCudaRunTheDeviceEngine) {
   FeatureOptions shard;
   shard.features = default_shard_feature_names();
   EXPECT_EQ(feature_engine_for(Device::kCuda, shard), FeatureEngineKind::kDeviceEngine);
-  // CQT options the device engine cannot honour (librosa's early downsampling) are refused at setup on every
-  // backend: there is no other GPU engine to fall back on.
+  // CQT options that need librosa's early downsampling (refused until it was computed) are accepted.
   FeatureOptions low = all;
   low.cqt.n_bins = 24;
   low.cqt.bins_per_octave = 12;
-  ASSERT_TRUE(DeviceFeatureEngine::first_unsupported_option(low).has_value());
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(low).has_value());
   EXPECT_EQ(feature_engine_for(Device::kCuda, low), FeatureEngineKind::kDeviceEngine);
-  EXPECT_THROW(DeviceFeatureEngine engine(low), UsageError);
+  EXPECT_NO_THROW(DeviceFeatureEngine engine(low));
 }
 
 /// Constructing the engine throws UsageError mentioning `part`.
@@ -740,7 +816,7 @@ void expect_refused(const FeatureOptions& o, const std::string& part) {
   }
 }
 
-TEST(DeviceEngine, CqtOptionsItCannotHonourAreRefusedAtConstruction) {
+TEST(DeviceEngine, CqtOptionsAreCheckedAtConstruction) {
   FeatureOptions o;
   o.features = {"cqt_mag", "chroma_cqt", "tonnetz"};
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_feature(o).has_value());
@@ -748,12 +824,13 @@ TEST(DeviceEngine, CqtOptionsItCannotHonourAreRefusedAtConstruction) {
   FeatureOptions stft_tonnetz = o;  // tonnetz of chroma_stft
   stft_tonnetz.tonnetz_chroma = TonnetzChroma::kStft;
   EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(stft_tonnetz).has_value());
-  // two octaves from C1 (a top octave near 130 Hz): librosa downsamples early, by 2^5
+  // two octaves from C1 (a top octave near 130 Hz): librosa downsamples early; computed (EarlyDownsampled* tests)
   FeatureOptions low = o;
   low.cqt.n_bins = 24;
   low.cqt.bins_per_octave = 12;
-  EXPECT_EQ(DeviceFeatureEngine::first_unsupported_option(low).value_or(""), "cqt.fmin");
-  expect_refused(low, "cqt.fmin");
+  EXPECT_FALSE(DeviceFeatureEngine::first_unsupported_option(low).has_value());
+  EXPECT_GT(DeviceFeatureEngine::min_track_samples(low), 1);
+  EXPECT_EQ(DeviceFeatureEngine::min_track_samples(o), 1);
   // the tonnetz / chroma_cqt n_chroma check happens at setup: 10 does not divide 36 bins per octave
   FeatureOptions ten = o;
   ten.chroma_cqt.n_chroma = 10;

@@ -9,6 +9,9 @@
 #include <memory>
 #include <vector>
 
+#include "features/device_engine/copy_bandwidth.h"
+#include "features/device_engine/staging.h"
+
 namespace songlines::features::device_engine {
 
 /// Constants of one engine configuration, built in src/features from the reference's own definitions
@@ -70,7 +73,10 @@ struct CqtOctaveGeometry {
 
 /// The CQT's constants at one tuning, built on the host from cqt_octave_plan (src/features/cqt.h).
 struct CqtBank {
-  std::vector<CqtOctaveGeometry> octaves;  ///< top octave first
+  /// librosa's __early_downsample: y_0 is the track resampled by 1/early_downsample_factor on the host (the
+  /// reference's libsoxr resampler, scale=True) before the octaves; 1: y_0 is the track.
+  int64_t early_downsample_factor = 1;
+  std::vector<CqtOctaveGeometry> octaves;  ///< top octave first (hops at y_0's rate)
   /// Per octave [2 n_filters, 2 (n_fft/2+1)] float32, the complex64 basis B in real form for a spectrum stored
   /// (re, im) interleaved: row 2r = (Re B_r, -Im B_r) interleaved, row 2r+1 = (Im B_r, Re B_r), so that
   /// response [rows, 2 n_filters] = spectrum [rows, 2 (n_fft/2+1)] @ basis^T is (re, im) of basis_r . D.
@@ -80,7 +86,7 @@ struct CqtBank {
   std::vector<double> inv_sqrt_length;  ///< [cqt_n_bins] 1 / sqrt(filter length)
 };
 
-/// The part of one octave's signal a CQT piece's frames read: y_i has `length` samples (the track's, halved at each
+/// The part of one octave's signal a CQT piece's frames read: y_i has `length` samples (y_0's, halved at each
 /// decimation); the piece's frames read [begin, end) of it (the rest is their zero padding).
 struct CqtOctaveSpan {
   int64_t length = 0;
@@ -92,8 +98,9 @@ struct CqtOctaveSpan {
 struct CqtPiece {
   const CqtBank* bank = nullptr;     ///< constants at the track's CQT tuning (host)
   std::vector<CqtOctaveSpan> spans;  ///< per octave
-  /// per octave, host: y_i[spans[i].begin, spans[i].end) (y_0 the track; y_{i+1} = cqt_decimate_octave(y_i), the
-  /// reference's libsoxr decimator run on the host over the whole track, or y_i when octave i does not decimate)
+  /// per octave, host: y_i[spans[i].begin, spans[i].end) (y_0 the track, or its early downsampling; y_{i+1} =
+  /// cqt_decimate_octave(y_i), the reference's libsoxr decimator run on the host over the whole track, or y_i
+  /// when octave i does not decimate)
   std::vector<const float*> signals;
   int64_t frame_begin = 0;
   int64_t n_frames = 0;              ///< >= 1
@@ -185,10 +192,21 @@ class Chain {
   /// The CQT family of one batch of CQT pieces: octave by octave, the pieces' spans of y_i uploaded, framing,
   /// float64 FFT rounded to complex64, basis GEMM, scale and |.|; then chroma_cqt and tonnetz.
   virtual void run_cqt_batch(const CqtBatchRequest& request) = 0;
+  /// Delivers every batch's results still in the staging to their host rows (staging.h); the front end calls it
+  /// before it reads rows that run_batch or run_cqt_batch wrote (and after each pass). Until then the results of
+  /// the last batch or two may not be there yet.
+  virtual void drain() = 0;
+  /// Forgets the results not delivered yet (waits for their copies): after an error, when their host rows may be
+  /// gone. Never throws.
+  virtual void discard() noexcept = 0;
+  /// Best of a few copies of `bytes` bytes: host -> device, device -> device (Thrust copies of device vectors,
+  /// synchronous), device -> host (copy_bandwidth.h).
+  virtual CopyBandwidth measure_copy_bandwidth(int64_t bytes) = 0;
 };
 
-/// Host backend (Thrust OpenMP, FFTW float32 and float64, cblas); always built.
-std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants);
+/// Host backend (Thrust OpenMP, FFTW float32 and float64, cblas); always built. copies: the result staging's
+/// CopyQueue (staging.h); nullptr: HostCopyQueue (the tests pass a DeferredCopyQueue).
+std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants, std::unique_ptr<CopyQueue> copies = nullptr);
 /// CUDA backend (Thrust CUDA, cuFFT, cuBLAS) on device `ordinal`. Throws Error in a build without CUDA and
 /// DeviceError when the device cannot be used.
 std::unique_ptr<Chain> make_cuda_chain(const ChainConstants& constants, int ordinal);

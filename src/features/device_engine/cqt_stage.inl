@@ -133,8 +133,8 @@ struct TonnetzFunctor {
 /// The CQT family's batches (Chain::run_cqt_batch) on one backend.
 class CqtStage {
  public:
-  CqtStage(const ChainConstants& c, RealFftFactory make_fft, RowMajorGemm* gemm)
-      : c_(c), make_fft_(std::move(make_fft)), gemm_(gemm) {
+  CqtStage(const ChainConstants& c, RealFftFactory make_fft, RowMajorGemm* gemm, StagedDownloads* downloads)
+      : c_(c), make_fft_(std::move(make_fft)), gemm_(gemm), downloads_(downloads) {
     upload(c_.cq_to_chroma, cq_to_chroma_);
     upload(c_.tonnetz_phi, phi_);
   }
@@ -279,13 +279,15 @@ class CqtStage {
       thr::for_each(thr::device, first, first + rows * 6, TonnetzFunctor{raw(chroma_), raw(phi_), raw(tonnetz_), n_chroma});
     }
 
-    // ---- results to the tracks' host rows ----
-    for (int64_t p = 0; p < P; ++p) {
-      const CqtPiece& b = pieces[static_cast<size_t>(p)];
-      if (b.cqt_mag) download_rows(cqt_, frame_off[p], b.n_frames, n_bins, b.cqt_mag);
-      if (b.chroma) download_rows(chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
-      if (b.tonnetz) download_rows(tonnetz_, frame_off[p], b.n_frames, 6, b.tonnetz);
-    }
+    // ---- results to the tracks' host rows, through the chain's staging ----
+    stage_batch(*downloads_, [&](StagedDownloads* d, size_t* bytes) {
+      for (int64_t p = 0; p < P; ++p) {
+        const CqtPiece& b = pieces[static_cast<size_t>(p)];
+        if (b.cqt_mag) stage_rows(d, bytes, cqt_, frame_off[p], b.n_frames, n_bins, b.cqt_mag);
+        if (b.chroma) stage_rows(d, bytes, chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
+        if (b.tonnetz) stage_rows(d, bytes, tonnetz_, frame_off[p], b.n_frames, 6, b.tonnetz);
+      }
+    });
   }
 
  private:
@@ -299,6 +301,7 @@ class CqtStage {
   ChainConstants c_;
   RealFftFactory make_fft_;
   RowMajorGemm* gemm_;
+  StagedDownloads* downloads_;
   std::map<int64_t, std::unique_ptr<BatchedRealFft>> fft_;  // by n_fft
   thr::device_vector<double> phi_, inv_sqrt_length_, frames_, spectra64_;
   thr::device_vector<float> cq_to_chroma_, signal_, spectra_, basis_, response_, cqt_, chroma_, chroma_max_, tonnetz_;

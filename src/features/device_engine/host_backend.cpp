@@ -142,10 +142,11 @@ class CblasGemm final : public RowMajorGemm {
 
 }  // namespace
 
-std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants) {
+std::unique_ptr<Chain> make_host_chain(const ChainConstants& constants, std::unique_ptr<CopyQueue> copies) {
+  if (!copies) copies = std::make_unique<HostCopyQueue>();  // ordinary buffers, copies done at once
   return std::make_unique<host::MelChain>(
       constants, [](int64_t n_fft) -> std::unique_ptr<BatchedRealFft> { return std::make_unique<FftwFft>(n_fft); },
-      std::make_unique<CblasGemm>());
+      std::make_unique<CblasGemm>(), std::move(copies));
 }
 
 }  // namespace songlines::features::device_engine

@@ -33,6 +33,7 @@
 #include <thrust/transform.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -46,6 +47,7 @@
 #include "features/device_engine/chain.h"
 #include "features/device_engine/row_divider.h"
 #include "features/device_engine/library_calls.h"
+#include "features/device_engine/staging.h"
 
 namespace songlines::features::device_engine::SONGLINES_DEVICE_BACKEND_NS {
 
@@ -466,13 +468,42 @@ void download_rows(const thr::device_vector<T>& dev, int64_t row0, int64_t rows,
   thr::copy(dev.begin() + row0 * dim, dev.begin() + (row0 + rows) * dim, host);
 }
 
+/// Stages rows [row0, row0 + rows) of a [*, dim] device buffer for `host` (StagedDownloads::add); with
+/// downloads == nullptr only counts their bytes into *bytes.
+template <class T>
+void stage_rows(StagedDownloads* downloads, size_t* bytes, const thr::device_vector<T>& dev, int64_t row0,
+                int64_t rows, int64_t dim, T* host) {
+  const size_t n = static_cast<size_t>(rows * dim) * sizeof(T);
+  if (downloads == nullptr) *bytes += n;
+  else downloads->add(raw(dev) + row0 * dim, host, n);
+}
+
+/// A batch's results through the staging: `for_each_output(downloads, bytes)` names every output once; it is
+/// called to count the bytes, then to stage them.
+template <class F>
+void stage_batch(StagedDownloads& downloads, F&& for_each_output) {
+  size_t bytes = 0;
+  for_each_output(static_cast<StagedDownloads*>(nullptr), &bytes);
+  downloads.begin(bytes);
+  for_each_output(&downloads, &bytes);
+  downloads.end();
+}
+
 #include "features/device_engine/cqt_stage.inl"
 
 class MelChain final : public Chain {
  public:
   /// make_fft: the backend's FFT of one size, for the STFT (n_fft) and the CQT's octaves.
-  MelChain(const ChainConstants& c, const RealFftFactory& make_fft, std::unique_ptr<RowMajorGemm> gemm)
-      : c_(c), fft_(make_fft(c.n_fft)), gemm_(std::move(gemm)), cqt_(c, make_fft, gemm_.get()) {
+  /// copies: the backend's CopyQueue for the result staging (staging.h).
+  MelChain(const ChainConstants& c, const RealFftFactory& make_fft, std::unique_ptr<RowMajorGemm> gemm,
+           std::unique_ptr<CopyQueue> copies)
+      : c_(c),
+        fft_(make_fft(c.n_fft)),
+        gemm_(std::move(gemm)),
+        copies_(std::move(copies)),
+        downloads_(*copies_),
+        uploads_(*copies_),
+        cqt_(c, make_fft, gemm_.get(), &downloads_) {
     upload(c_.window, window_);
     upload(c_.mel, mel_w_);
     upload(c_.dct, dct_);
@@ -539,10 +570,13 @@ class MelChain final : public Chain {
     upload(frame_begin, frame_begin_);
     upload(whole, whole_);
     ensure_size(samples_, std::max<int64_t>(samples, 1));
+    // the pieces' samples through the upload staging (pinned on CUDA): packed in piece order, one copy
+    uploads_.begin(static_cast<size_t>(samples) * sizeof(float));
     for (int64_t p = 0; p < P; ++p) {
       const BatchPiece& b = pieces[static_cast<size_t>(p)];
-      thr::copy(b.samples, b.samples + b.n_samples, samples_.begin() + sample_off[p]);
+      uploads_.add(b.samples, static_cast<size_t>(b.n_samples) * sizeof(float));
     }
+    uploads_.end(raw(samples_));
     thr::counting_iterator<int64_t> first(0);
     ensure_size(row_piece_, rows);
     thr::upper_bound(thr::device, frame_off_.begin() + 1, frame_off_.begin() + 1 + P, first, first + rows,
@@ -647,22 +681,25 @@ class MelChain final : public Chain {
       gemm_->abt(rows, n_mfcc, n_mels, raw(db_), raw(dct_), raw(mfcc_));
     }
 
-    // ---- results to the tracks' host rows ----
-    for (int64_t p = 0; p < P; ++p) {
-      const BatchPiece& b = pieces[static_cast<size_t>(p)];
-      if (b.magnitude) download_rows(magnitude_, frame_off[p], b.n_frames, n_bins, b.magnitude);
-      if (b.melspectrogram) download_rows(mel_, frame_off[p], b.n_frames, n_mels, b.melspectrogram);
-      if (b.mel_db) download_rows(db_, frame_off[p], b.n_frames, n_mels, b.mel_db);
-      if (b.mfcc && b.kind == PieceKind::kWholeTrack) download_rows(mfcc_, frame_off[p], b.n_frames, n_mfcc, b.mfcc);
-      if (b.chroma) download_rows(chroma_, frame_off[p], b.n_frames, n_chroma, b.chroma);
-      if (b.contrast && b.kind == PieceKind::kWholeTrack)
-        download_rows(contrast_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast);
-      if (b.contrast_peak_db) {
-        download_rows(contrast_peak_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_peak_db);
-        download_rows(contrast_valley_, frame_off[p], b.n_frames, c_.n_contrast(), b.contrast_valley_db);
+    // ---- results to the tracks' host rows, through the staging (delivered by the next batch or drain()) ----
+    stage_batch(downloads_, [&](StagedDownloads* d, size_t* bytes) {
+      for (int64_t p = 0; p < P; ++p) {
+        const BatchPiece& b = pieces[static_cast<size_t>(p)];
+        const int64_t r0 = frame_off[p], n = b.n_frames;
+        if (b.magnitude) stage_rows(d, bytes, magnitude_, r0, n, n_bins, b.magnitude);
+        if (b.melspectrogram) stage_rows(d, bytes, mel_, r0, n, n_mels, b.melspectrogram);
+        if (b.mel_db) stage_rows(d, bytes, db_, r0, n, n_mels, b.mel_db);
+        if (b.mfcc && b.kind == PieceKind::kWholeTrack) stage_rows(d, bytes, mfcc_, r0, n, n_mfcc, b.mfcc);
+        if (b.chroma) stage_rows(d, bytes, chroma_, r0, n, n_chroma, b.chroma);
+        if (b.contrast && b.kind == PieceKind::kWholeTrack)
+          stage_rows(d, bytes, contrast_, r0, n, c_.n_contrast(), b.contrast);
+        if (b.contrast_peak_db) {
+          stage_rows(d, bytes, contrast_peak_, r0, n, c_.n_contrast(), b.contrast_peak_db);
+          stage_rows(d, bytes, contrast_valley_, r0, n, c_.n_contrast(), b.contrast_valley_db);
+        }
+        if (b.tonnetz) stage_rows(d, bytes, tonnetz_, r0, n, 6, b.tonnetz);
       }
-      if (b.tonnetz) download_rows(tonnetz_, frame_off[p], b.n_frames, 6, b.tonnetz);
-    }
+    });
     return maxima;
   }
 
@@ -931,9 +968,37 @@ class MelChain final : public Chain {
     }
   }
 
+  void drain() override { downloads_.drain(); }
+  void discard() noexcept override { downloads_.discard(); }
+
+  CopyBandwidth measure_copy_bandwidth(int64_t bytes) override {
+    const int64_t n = std::max<int64_t>(1, bytes / static_cast<int64_t>(sizeof(float)));
+    std::vector<float> host(static_cast<size_t>(n), 1.0f);
+    thr::device_vector<float> a(host.begin(), host.end()), b(static_cast<size_t>(n), 0.0f);
+    const double size = static_cast<double>(n) * static_cast<double>(sizeof(float));
+    auto best_seconds = [](auto&& copy) {  // the first run pays the page faults; then the best of three
+      copy();
+      double best = std::numeric_limits<double>::infinity();
+      for (int r = 0; r < 3; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        copy();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      return std::max(best, 1e-9);
+    };
+    CopyBandwidth bw;
+    bw.host_to_device = size / best_seconds([&] { thr::copy(host.begin(), host.end(), a.begin()); });
+    bw.device_to_device = 2.0 * size / best_seconds([&] { thr::copy(a.begin(), a.end(), b.begin()); });
+    bw.device_to_host = size / best_seconds([&] { thr::copy(b.begin(), b.end(), host.begin()); });
+    return bw;
+  }
+
   ChainConstants c_;
   std::unique_ptr<BatchedRealFft> fft_;
   std::unique_ptr<RowMajorGemm> gemm_;
+  std::unique_ptr<CopyQueue> copies_;
+  StagedDownloads downloads_;  // results of run_batch and run_cqt_batch on their way to the host
+  StagedUploads uploads_;      // run_batch's samples on their way to the device
   CqtStage cqt_;
   // Constants (uploaded once) and per-batch buffers (grown, never shrunk, so batches reuse them).
   thr::device_vector<double> window_, frames64_, spectra64_;
