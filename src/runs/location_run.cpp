@@ -1,9 +1,11 @@
 #include "runs/location_run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -18,6 +20,7 @@
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
 #include "songlines/version.h"
+#include "train/distributed.h"
 #include "train/folds.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
@@ -100,6 +103,52 @@ train::Dataset load_run_data(const RunConfig& config) {
                                      frames);
 }
 
+namespace {
+
+// Whether a neural model's fit is data-parallel here: a group exists and the model trains with gradients.
+bool data_parallel(const ModelConfig& m, uint64_t seed, const train::DistributedGroup* group) {
+  if (!group) return false;
+  const auto est = make_estimator(m, seed, std::nullopt);
+  return dynamic_cast<const train::NeuralLocationEstimator*>(est.get()) != nullptr;
+}
+
+// Rank 0's answer to "is this fit done already?" (its run directory), on every rank of a data-parallel fit.
+bool fold_done(const ModelConfig& m, uint64_t seed, bool done_here, train::DistributedGroup* group) {
+  if (!data_parallel(m, seed, group)) return done_here;
+  return group->broadcast_flag(done_here, "whether " + m.name + "'s fit is done");
+}
+
+// What a rank > 0 does in a data-parallel run: the fits of run_experiment in the same order (neural models only:
+// the others need no help), with rank 0's word on which are done. It writes nothing and evaluates nothing.
+RunResult follow_experiment(const RunConfig& config, const train::Dataset& data,
+                            const std::vector<std::vector<int>>& assignments, train::DistributedGroup& group,
+                            std::ostream& log) {
+  log << "rank " << group.rank() << " of " << group.world_size() << " (" << train::to_string(group.backend())
+      << "): training with rank 0, which writes the run directory\n";
+  const auto& ev = config.evaluation;
+  for (int r = 0; r < ev.repeats; ++r)
+    for (int f = 0; f < ev.folds; ++f) {
+      const auto train_rows = train::fold_rows(assignments[r], f, false);
+      for (const auto& m : config.models) {
+        const uint64_t seed = config.seed + 1000u * r + 10u * f;
+        if (!data_parallel(m, seed, &group) || fold_done(m, seed, false, &group)) continue;
+        make_estimator(m, seed, std::nullopt)->fit(data, train_rows, {});
+      }
+    }
+  if (config.refit_final)
+    for (const auto& m : config.models) {
+      if (m.name != config.final_model || !data_parallel(m, config.seed, &group) ||
+          fold_done(m, config.seed, false, &group))
+        continue;
+      std::vector<int64_t> all(data.size());
+      for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
+      make_estimator(m, config.seed, std::nullopt)->fit(data, all, {});
+    }
+  return {fs::path(), Json::object()};
+}
+
+}  // namespace
+
 fs::path final_model_dir(const fs::path& run_dir) { return run_dir / "checkpoints" / "final"; }
 
 bool final_model_complete(const fs::path& run_dir) {
@@ -109,11 +158,16 @@ bool final_model_complete(const fs::path& run_dir) {
 RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
   // Absolute from here on: every path this run records or hands on is independent of the working directory.
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
-  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
+  // Data-parallel (docs/scaling.md): every rank loads the data and trains each neural model with the others; rank 0
+  // alone evaluates and writes the run directory, and decides what is done (the other ranks follow its word).
+  train::DistributedGroup* group = train::current_group();
+  const bool writer = !group || group->rank() == 0;
+  std::optional<DirLock> lock;  // one process per run directory; released on exit or crash
+  if (writer) lock.emplace(run_dir);
   const Json resolved = config.to_json();
   const auto config_path = run_dir / "config.json";
   // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
-  const bool resuming = check_run_dir(run_dir, resolved) != RunDirState::kNew;
+  const bool resuming = writer && check_run_dir(run_dir, resolved) != RunDirState::kNew;
 
   // Everything that can fail before training is checked before the run directory records a config, so a
   // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
@@ -132,6 +186,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
       assignments.push_back(train::grouped_kfold_assignment(groups, ev.folds, fold_seed));
     }
   }
+  if (!writer) return follow_experiment(config, data, assignments, *group, log);
   fs::create_directories(run_dir / "checkpoints");
   if (resuming)
     log << "resuming " << run_dir.string() << "\n";
@@ -141,6 +196,8 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
                          {{"songlines_version", kVersion},
                           {"git_revision", git_revision()},
                           {"device", device.str()},
+                          {"world_size", group ? group->world_size() : 1},
+                          {"backend", group ? train::to_string(group->backend()) : "none"},
                           {"libtorch", torch_compat::version()},
                           {"seed", config.seed},
                           {"tracks", data.size()},
@@ -168,7 +225,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
         auto fold_dir = run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name;
         auto done_file = fold_dir / "predictions.json";
         FoldPrediction fp;
-        if (fs::exists(done_file)) {
+        if (fold_done(m, config.seed + 1000u * r + 10u * f, fs::exists(done_file), group)) {
           fp = fold_from_json(load_json_file(done_file.string()));
         } else {
           auto est = make_estimator(m, config.seed + 1000u * r + 10u * f, fold_dir);
@@ -257,7 +314,9 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
     // complete.json, written last and atomically, is the only proof of a finished final model: a folder
     // without it (a kill after model.json, before inputs.json or the marker) is removed and refitted.
     const auto final_dir = final_model_dir(run_dir);
-    if (!final_model_complete(run_dir)) {
+    if (!fold_done(*std::find_if(config.models.begin(), config.models.end(),
+                                 [&](const ModelConfig& m) { return m.name == config.final_model; }),
+                   config.seed, final_model_complete(run_dir), group)) {
       if (fs::exists(final_dir)) {
         log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker
             << "), refitting\n";
@@ -315,6 +374,7 @@ PreparedRun prepare_location_run(const Json& j, const fs::path& base_dir) {
   auto config = std::make_shared<const RunConfig>(RunConfig::from_json(j, base_dir));
   return {"location", config->experiment, config->to_json(), [config](const fs::path& run_dir, std::ostream& log) {
             RunResult r = run_experiment(*config, run_dir, log);
+            if (!train::is_writer_rank()) return TaskResult{r.run_dir, r.metrics, ""};
             return TaskResult{r.run_dir, r.metrics, metrics_table(r.metrics) + "run directory: " + r.run_dir.string() + "\n"};
           }};
 }
