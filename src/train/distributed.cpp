@@ -213,13 +213,6 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const LaunchEnvironment
     so.waitWorkers = true;
     so.timeout = impl->timeout;
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-  } catch (const std::exception& e) {
-    throw CollectiveError("distributed: rendezvous at " + at + " (" + env.launcher + ") failed on " + who +
-                          " within " + std::to_string(env.timeout_s) + " s: " + first_line(e) +
-                          ". Every rank must start, and reach MASTER_ADDR:MASTER_PORT, within the timeout "
-                          "(SONGLINES_COLLECTIVE_TIMEOUT)");
-  }
-  try {
     if (backend == CollectiveBackend::kNccl) {
 #if SONGLINES_HAVE_NCCL
       c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank % c10::cuda::device_count()));
@@ -243,8 +236,12 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const LaunchEnvironment
 #endif
     }
   } catch (const std::exception& e) {
-    throw CollectiveError("distributed: " + to_string(backend) + " process group at " + at + " failed on " + who +
-                          ": " + first_line(e));
+    // The store's server waits for every rank to connect, then each process group meets every other rank
+    // through it; a rank that never starts shows up in either step.
+    throw CollectiveError("distributed: rendezvous at " + at + " (" + env.launcher + ", " + to_string(backend) +
+                          ") failed on " + who + " (timeout " + std::to_string(env.timeout_s) + " s): " + first_line(e) +
+                          ". Every rank must start, and reach MASTER_ADDR:MASTER_PORT, within the timeout "
+                          "(SONGLINES_COLLECTIVE_TIMEOUT)");
   }
   return std::shared_ptr<DistributedGroup>(new DistributedGroup(env, backend, std::move(impl)));
 }
