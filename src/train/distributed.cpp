@@ -117,6 +117,21 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+// Every tensor (one dtype) in one contiguous 1-D buffer on device, so that one collective moves them all; and back.
+torch::Tensor flatten(const std::vector<torch::Tensor>& tensors, const torch::Device& device) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : tensors) flat.push_back(t.reshape(-1));
+  return torch::cat(flat).to(device).contiguous();
+}
+
+void unflatten(const torch::Tensor& buf, std::vector<torch::Tensor>& tensors) {
+  int64_t off = 0;
+  for (auto& t : tensors) {
+    t.copy_(buf.slice(0, off, off + t.numel()).view(t.sizes()));
+    off += t.numel();
+  }
+}
+
 std::mutex g_group_mutex;
 std::shared_ptr<DistributedGroup> g_group;
 
@@ -260,36 +275,24 @@ void DistributedGroup::collective(const std::string& op, const std::string& what
 
 void DistributedGroup::all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) {
   if (tensors.empty()) return;
-  std::vector<torch::Tensor> flat;
-  for (const auto& t : tensors) flat.push_back(t.reshape(-1));
-  std::vector<torch::Tensor> buf{torch::cat(flat).to(impl_->device).contiguous()};
+  std::vector<torch::Tensor> buf{flatten(tensors, impl_->device)};
   collective("all-reduce", what, [&] {
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
     impl_->pg->allreduce(buf, o)->wait(impl_->timeout);
   });
-  int64_t off = 0;
-  for (auto& t : tensors) {
-    t.copy_(buf[0].slice(0, off, off + t.numel()).view(t.sizes()));
-    off += t.numel();
-  }
+  unflatten(buf[0], tensors);
 }
 
 void DistributedGroup::broadcast(std::vector<torch::Tensor>& tensors, const std::string& what) {
   if (tensors.empty()) return;
-  std::vector<torch::Tensor> flat;
-  for (const auto& t : tensors) flat.push_back(t.reshape(-1));
-  std::vector<torch::Tensor> buf{torch::cat(flat).to(impl_->device).contiguous()};
+  std::vector<torch::Tensor> buf{flatten(tensors, impl_->device)};
   collective("broadcast", what, [&] {
     c10d::BroadcastOptions o;
     o.rootRank = 0;
     impl_->pg->broadcast(buf, o)->wait(impl_->timeout);
   });
-  int64_t off = 0;
-  for (auto& t : tensors) {
-    t.copy_(buf[0].slice(0, off, off + t.numel()).view(t.sizes()));
-    off += t.numel();
-  }
+  unflatten(buf[0], tensors);
 }
 
 std::string DistributedGroup::broadcast_bytes(const std::string& bytes, const std::string& what) {

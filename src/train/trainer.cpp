@@ -233,15 +233,15 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
           xb = x.slice(0, rank, n, world);
           yb = y.slice(0, rank, n, world);
         }
-        const int64_t rows = xb.size(0);
+        const int64_t local_rows = xb.size(0);
         optimizer.zero_grad();
-        if (rows > 0) {  // a rank can have no rows of a batch smaller than the world; it still takes part below
+        if (local_rows > 0) {  // a rank can have no rows of a batch smaller than the world; it still takes part below
           auto loss = model->head().loss(model->forward(xb), yb);
           loss.backward();
-          total += loss.item<double>() * static_cast<double>(rows);
+          total += loss.item<double>() * static_cast<double>(local_rows);
         }
         if (group)
-          all_reduce_gradients(*group, model->parameters(), static_cast<double>(rows) / static_cast<double>(e - b));
+          all_reduce_gradients(*group, model->parameters(), static_cast<double>(local_rows) / static_cast<double>(e - b));
         optimizer.step();
       }
       if (group) total = group->all_reduce_sum(total, "the epoch's loss");

@@ -4,16 +4,12 @@
 // `--emit slurm` writes the multi-node job script.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 
 #include "core/config.h"
+#include "support/loopback_port.h"
 #include "support/test_support.h"
-#include "train/distributed.h"
 
 namespace songlines::runs {
 namespace {
@@ -37,18 +33,6 @@ Json dp_config() {
   })");
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -63,7 +47,7 @@ struct RankResult {
 // command) and waits for all; the ranks' outputs go to dir/rank-<r>.log.
 std::vector<RankResult> run_ranks(const fs::path& dir, const fs::path& config, const std::vector<fs::path>& run_dirs,
                                   const std::vector<std::string>& extra_env, int timeout_s = 30) {
-  const int world = static_cast<int>(run_dirs.size()), port = free_port();
+  const int world = static_cast<int>(run_dirs.size()), port = testing::free_tcp_port();
   std::string script;
   for (int r = 0; r < world; ++r) {
     const auto log = dir / ("rank-" + std::to_string(r) + ".log");
@@ -138,7 +122,7 @@ TEST(DataParallelRun, ARankThatNeverStartsEndsTheJobAtTheRendezvousTimeout) {
   std::ofstream(dir / "dp.json") << dp_config().dump();
   const auto t0 = std::chrono::steady_clock::now();
   auto r = testing::run_command("SONGLINES_NO_PROGRESS=1 WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
-                                std::to_string(free_port()) + " SONGLINES_COLLECTIVE_TIMEOUT=3 '" +
+                                std::to_string(testing::free_tcp_port()) + " SONGLINES_COLLECTIVE_TIMEOUT=3 '" +
                                 testing::binary_path().string() + "' run '" + (dir / "dp.json").string() +
                                 "' --run-dir '" + (dir / "run").string() + "'");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -188,7 +172,7 @@ TEST(DataParallelRun, EmitSlurmWritesAMultiNodeJobScript) {
            "#SBATCH --nodes=3\n", "#SBATCH --ntasks-per-node=4\n", "#SBATCH --gpus-per-node=4\n",
         "export MASTER_ADDR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\"\n",
         "srun --nodes=3 --ntasks=12 --ntasks-per-node=4 ", "--run-dir '" + run.string() + "'",
-        "--set 'evaluation.folds=5'"})
+        "'--set' 'evaluation.folds=5'"})
     EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
   EXPECT_FALSE(fs::exists(run / "config.json")) << "emitting must not start the run";
   // CPU nodes: one rank per node, no GPU request.
@@ -197,7 +181,7 @@ TEST(DataParallelRun, EmitSlurmWritesAMultiNodeJobScript) {
   ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
   const std::string cpu_text = read_all(dir / "cpu" / "run.slurm");
   EXPECT_NE(cpu_text.find("srun --nodes=2 --ntasks=2 --ntasks-per-node=1 "), std::string::npos) << cpu_text;
-  EXPECT_EQ(cpu_text.find("--gpus-per-node"), std::string::npos) << cpu_text;
+  EXPECT_EQ(cpu_text.find("#SBATCH --gpus-per-node"), std::string::npos) << cpu_text;
   auto bad = testing::run_songlines("run '" + (dir / "dp.json").string() + "' --run-dir '" + (dir / "bad").string() +
                                     "' --emit slurm --nodes 0");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;

@@ -2,14 +2,12 @@
 // values), and the c10d collectives themselves between two process groups of this process on 127.0.0.1.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <map>
 #include <thread>
 
+#include "support/loopback_port.h"
+#include "support/test_support.h"
 #include "train/distributed.h"
 
 namespace songlines::train {
@@ -127,19 +125,6 @@ TEST(SlurmNodelist, ExpandsRangesListsAndPadding) {
   }
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 LaunchEnvironment loopback(int rank, int port, int timeout_s) {
   LaunchEnvironment e;
   e.world_size = 2;
@@ -154,7 +139,7 @@ LaunchEnvironment loopback(int rank, int port, int timeout_s) {
 
 TEST(DistributedGroup, GradientsAverageParametersAndBytesComeFromRankZero) {
   if (!gloo_available()) GTEST_SKIP() << "built without Gloo";
-  const int port = free_port();
+  const int port = testing::free_tcp_port();
   // Rank r: a linear layer seeded differently (rank 0's weights must win), gradient (r+1) * 1, weight 1/4 and 3/4
   // (rank 0 had 1 row of a 4-row batch, rank 1 had 3): averaged gradient = 1/4 * 1 + 3/4 * 2 = 1.75.
   auto body = [&](int rank, std::vector<float>* weights, std::vector<float>* grad, std::string* bytes) {
@@ -188,7 +173,7 @@ TEST(DistributedGroup, GradientsAverageParametersAndBytesComeFromRankZero) {
 
 TEST(DistributedGroup, ACollectiveWithADeadRankIsAnErrorNamingTheRank) {
   if (!gloo_available()) GTEST_SKIP() << "built without Gloo";
-  const int port = free_port();
+  const int port = testing::free_tcp_port();
   std::thread other([&] {
     auto group = DistributedGroup::join(loopback(1, port, 5), torch::kCPU);
     // Leaves without taking part in the collective below: its sockets close as a dead process's would.
@@ -212,7 +197,7 @@ TEST(DistributedGroup, ARankThatNeverComesEndsTheRendezvousAtTheTimeout) {
   if (!gloo_available()) GTEST_SKIP() << "built without Gloo";
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    DistributedGroup::join(loopback(0, free_port(), 2), torch::kCPU);
+    DistributedGroup::join(loopback(0, testing::free_tcp_port(), 2), torch::kCPU);
     FAIL() << "joined a world of 2 alone";
   } catch (const CollectiveError& e) {
     const std::string what = e.what();
