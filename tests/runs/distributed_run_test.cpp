@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "support/loopback_port.h"
 #include "support/test_support.h"
+#include "train/distributed.h"
 
 namespace songlines::runs {
 namespace {
@@ -73,6 +74,7 @@ double model_metric(const fs::path& run, const std::string& model, const std::st
 }
 
 TEST(DataParallelRun, TwoRanksMatchOneProcessAndOnlyRankZeroWrites) {
+  if (!train::gloo_available()) GTEST_SKIP() << "built without Gloo (docs/scaling.md)";
   testing::TempDir dir;
   std::ofstream(dir / "dp.json") << dp_config().dump();
   auto one = testing::run_command("SONGLINES_NO_PROGRESS=1 '" + testing::binary_path().string() + "' run '" +
@@ -104,6 +106,7 @@ TEST(DataParallelRun, TwoRanksMatchOneProcessAndOnlyRankZeroWrites) {
 }
 
 TEST(DataParallelRun, ADeadRankEndsTheOtherWithAClearErrorWithinTheTimeout) {
+  if (!train::gloo_available()) GTEST_SKIP() << "built without Gloo (docs/scaling.md)";
   testing::TempDir dir;
   std::ofstream(dir / "dp.json") << dp_config().dump();
   const auto t0 = std::chrono::steady_clock::now();
@@ -118,6 +121,7 @@ TEST(DataParallelRun, ADeadRankEndsTheOtherWithAClearErrorWithinTheTimeout) {
 }
 
 TEST(DataParallelRun, ARankThatNeverStartsEndsTheJobAtTheRendezvousTimeout) {
+  if (!train::gloo_available()) GTEST_SKIP() << "built without Gloo (docs/scaling.md)";
   testing::TempDir dir;
   std::ofstream(dir / "dp.json") << dp_config().dump();
   const auto t0 = std::chrono::steady_clock::now();
@@ -134,6 +138,7 @@ TEST(DataParallelRun, ARankThatNeverStartsEndsTheJobAtTheRendezvousTimeout) {
 }
 
 TEST(DataParallelRun, ARerunResumesFromTheLastCheckpointAndEqualsAnUninterruptedRun) {
+  if (!train::gloo_available()) GTEST_SKIP() << "built without Gloo (docs/scaling.md)";
   testing::TempDir dir;
   std::ofstream(dir / "dp.json") << dp_config().dump();
   auto whole = run_ranks(dir.path(), dir / "dp.json", {dir / "whole", dir / "whole"}, {});
