@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev
+  libgloo-dev            # headers of the Gloo that libtorch links: data-parallel training over c10d (docs/scaling.md)
   libopenblas0-pthread   # libtorch-dev's BLAS: without it libblas.so.3 is the reference BLAS, ~10x slower training
   libblas-dev            # cblas.h for the device engine's host backend (GEMM through cblas; OpenBLAS at run time)
   libhdf5-dev hdf5-tools

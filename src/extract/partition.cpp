@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/shell_quote.h"
 #include "features/feature_options.h"
 
 namespace songlines::extract {
@@ -34,17 +35,6 @@ int parts_of_dir_name(const std::string& name) {
   const auto of = name.find("-of-", 5);
   if (of == std::string::npos || !all_digits(name.substr(5, of - 5))) return -1;
   return parse_count(name.substr(of + 4));
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-/// An #SBATCH option value: double-quoted when it holds a blank (sbatch splits the line at blanks otherwise).
-std::string sbatch_quote(const std::string& s) {
-  return s.find_first_of(" \t") == std::string::npos ? s : "\"" + s + "\"";
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "runs/location_run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -18,6 +20,7 @@
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
 #include "songlines/version.h"
+#include "train/distributed.h"
 #include "train/folds.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
@@ -97,6 +100,49 @@ bool final_model_complete(const fs::path& run_dir) {
 
 namespace {
 
+// Whether a neural model's fit is data-parallel here: a group exists and the model trains with gradients.
+bool data_parallel(const ModelConfig& m, uint64_t seed, const train::DistributedGroup* group) {
+  if (!group) return false;
+  const auto est = train::make_estimator(m, seed, std::nullopt);
+  return dynamic_cast<const train::NeuralLocationEstimator*>(est.get()) != nullptr;
+}
+
+// Rank 0's answer to "is this fit done already?" (its run directory), on every rank of a data-parallel fit.
+bool fold_done(const ModelConfig& m, uint64_t seed, bool done_here, train::DistributedGroup* group) {
+  if (!data_parallel(m, seed, group)) return done_here;
+  return group->broadcast_flag(done_here, "whether " + m.name + "'s fit is done");
+}
+
+// What a rank > 0 does in a data-parallel run: the fits of run_experiment in the same order (neural models only:
+// the others need no help), with rank 0's word on which are done. It writes nothing and evaluates nothing.
+RunResult follow_experiment(const RunConfig& config, const train::Dataset& data,
+                            const std::vector<std::vector<int>>& assignments, train::DistributedGroup& group,
+                            std::ostream& log) {
+  log << "rank " << group.rank() << " of " << group.world_size() << " (" << train::to_string(group.backend())
+      << "): training with rank 0, which writes the run directory\n";
+  const auto& ev = config.evaluation;
+  for (int r = 0; r < ev.repeats; ++r)
+    for (int f = 0; f < ev.folds; ++f) {
+      const auto train_rows = train::fold_rows(assignments[r], f, false);
+      for (const auto& m : config.models) {
+        const uint64_t seed = config.seed + 1000u * r + 10u * f;
+        if (!data_parallel(m, seed, &group) || fold_done(m, seed, false, &group)) continue;
+        train::make_estimator(m, seed, std::nullopt)->fit(data, train_rows, {});
+      }
+    }
+  if (config.refit_final)
+    for (const auto& m : config.models) {
+      if (m.name != config.final_model || !data_parallel(m, config.seed, &group) ||
+          fold_done(m, config.seed, false, &group))
+        continue;
+      std::vector<int64_t> all(data.size());
+      for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
+      train::make_estimator(m, config.seed, std::nullopt)->fit(data, all, {});
+    }
+  return {fs::path(), Json::object()};
+}
+
+
 // Per repeat: the fold of each row (seed + repeat; grouped by country or artist when the config says so). The
 // same assignment serves every model.
 std::vector<std::vector<int>> fold_assignments(const RunConfig& config, const train::Dataset& data) {
@@ -117,13 +163,15 @@ std::vector<std::vector<int>> fold_assignments(const RunConfig& config, const tr
 }
 
 void write_env_json(const fs::path& run_dir, const RunConfig& config, const torch::Device& device,
-                    const train::Dataset& data) {
+                    const train::Dataset& data, const train::DistributedGroup* group) {
   write_json_file_atomic((run_dir / "env.json").string(),
                          {{"songlines_version", kVersion},
                           {"git_revision", git_revision()},
                           {"device", device.str()},
                           {"libtorch", torch_compat::version()},
                           {"seed", config.seed},
+                          {"world_size", group ? group->world_size() : 1},
+                          {"backend", group ? train::to_string(group->backend()) : "none"},
                           {"tracks", data.size()},
                           {"feature_dim", data.dim},
                           {"features", data.features}});
@@ -241,9 +289,13 @@ Json aggregate_run_metrics(const RunConfig& config, const train::Dataset& data,
 // written last and atomically, is the only proof of a finished final model: a folder without it (a kill after
 // model.json, before inputs.json or the marker) is removed and refitted.
 void refit_final_model(const RunConfig& config, const train::Dataset& data, const fs::path& run_dir,
-                       std::ostream& log) {
+                       train::DistributedGroup* group, std::ostream& log) {
   const auto final_dir = final_model_dir(run_dir);
-  if (final_model_complete(run_dir)) return;
+  const auto final_model = std::find_if(config.models.begin(), config.models.end(),
+                                        [&](const ModelConfig& m) { return m.name == config.final_model; });
+  if (final_model == config.models.end() ||
+      fold_done(*final_model, config.seed, final_model_complete(run_dir), group))
+    return;
   if (fs::exists(final_dir)) {
     log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker << "), refitting\n";
     fs::remove_all(final_dir);
@@ -277,22 +329,28 @@ void refit_final_model(const RunConfig& config, const train::Dataset& data, cons
 RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, std::ostream& log) {
   // Absolute from here on: every path this run records or hands on is independent of the working directory.
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
-  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
+  // Data-parallel (docs/scaling.md): every rank loads the data and trains each neural model with the others; rank 0
+  // alone evaluates and writes the run directory, and decides what is done (the other ranks follow its word).
+  train::DistributedGroup* group = train::current_group();
+  const bool writer = !group || group->rank() == 0;
+  std::optional<DirLock> lock;  // one process per run directory; released on exit or crash
+  if (writer) lock.emplace(run_dir);
   const Json resolved = config.to_json();
   // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
-  const bool resuming = check_run_dir(run_dir, resolved) != RunDirState::kNew;
+  const bool resuming = writer && check_run_dir(run_dir, resolved) != RunDirState::kNew;
 
   // Everything that can fail before training is checked before the run directory records a config, so a
   // failed start (missing data, more folds than rows, no GPU) leaves nothing that blocks the corrected rerun.
   auto device = torch_compat::resolve_device(config.device);
   auto data = load_run_data(config);
   const auto assignments = fold_assignments(config, data);
+  if (!writer) return follow_experiment(config, data, assignments, *group, log);
   fs::create_directories(run_dir / "checkpoints");
   if (resuming)
     log << "resuming " << run_dir.string() << "\n";
   else
     write_json_file_atomic((run_dir / "config.json").string(), resolved);
-  write_env_json(run_dir, config, device, data);
+  write_env_json(run_dir, config, device, data, group);
   log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
 
   // One whole line per record; a line torn by a kill of an earlier attempt is cut before appending.
@@ -309,7 +367,8 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
       for (const auto& m : config.models) {
         const FoldTask task{m, r, f, run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name};
         const auto done_file = task.dir / "predictions.json";
-        FoldPrediction fp = fs::exists(done_file) ? fold_from_json(load_json_file(done_file.string()))
+        FoldPrediction fp = fold_done(m, config.seed + 1000u * r + 10u * f, fs::exists(done_file), group)
+                                ? fold_from_json(load_json_file(done_file.string()))
                                                   : fit_and_predict_fold(config, task, data, train_rows, test_rows, jsonl, log);
         const auto met = score_fold(data, fp);
         per_model[m.name].push_back(met);
@@ -326,7 +385,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
 
   Json metrics = aggregate_run_metrics(config, data, per_model);
   if (config.refit_final) {
-    refit_final_model(config, data, run_dir, log);
+    refit_final_model(config, data, run_dir, group, log);
     metrics["final_model"] = config.final_model;
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
@@ -356,6 +415,7 @@ PreparedRun prepare_location_run(const Json& j, const fs::path& base_dir) {
   auto config = std::make_shared<const RunConfig>(RunConfig::from_json(j, base_dir));
   return {"location", config->experiment, config->to_json(), [config](const fs::path& run_dir, std::ostream& log) {
             RunResult r = run_experiment(*config, run_dir, log);
+            if (!train::is_writer_rank()) return TaskResult{r.run_dir, r.metrics, ""};
             return TaskResult{r.run_dir, r.metrics, metrics_table(r.metrics) + "run directory: " + r.run_dir.string() + "\n"};
           }};
 }

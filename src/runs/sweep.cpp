@@ -21,6 +21,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/shell_quote.h"
 #include "runs/task.h"
 
 extern char** environ;
@@ -398,11 +399,6 @@ std::vector<TrialOutcome> run_sweep(const SweepSpec& spec, const fs::path& sweep
 
 std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const fs::path& executable,
                          const std::vector<std::string>& sweep_args) {
-  auto quote = [](const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-  };
   std::ostringstream s;
   s << "#!/bin/bash\n"
     << "# Slurm job array for sweep " << spec.name << " (" << spec.trials.size() << " trials), written by "
@@ -421,9 +417,9 @@ std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const
     << "# Trials (index: name):\n";
   for (const auto& t : spec.trials) s << "#   " << t.index << ": " << t.name << "\n";
   s << "set -euo pipefail\n"
-    << "exec " << quote(executable.string()) << " sweep " << quote(spec.config_file.string()) << " --trial "
-    << "\"$SLURM_ARRAY_TASK_ID\" --sweep-dir " << quote(sweep_dir.string());
-  for (const auto& a : sweep_args) s << " " << quote(a);
+    << "exec " << shell_quote(executable.string()) << " sweep " << shell_quote(spec.config_file.string()) << " --trial "
+    << "\"$SLURM_ARRAY_TASK_ID\" --sweep-dir " << shell_quote(sweep_dir.string());
+  for (const auto& a : sweep_args) s << " " << shell_quote(a);
   s << "\n";
   return s.str();
 }

@@ -3,12 +3,14 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/error.h"
 #include "core/test_kill_point.h"
 #include "train/batch_prefetcher.h"
+#include "train/distributed.h"
 
 namespace songlines::train {
 
@@ -59,6 +61,27 @@ void restore_generator_states(const Json& states, const torch::Device& device, c
 
 torch::Tensor to_tensor(const std::vector<float>& x, int64_t n, int64_t dim) {
   return torch::from_blob(const_cast<float*>(x.data()), {n, dim}, torch::kFloat32).clone();
+}
+
+// Data-parallel start of member m (docs/scaling.md): every rank takes rank 0's starting epoch, parameters and
+// (when resuming) optimiser state, so all replicas are equal before the first step and stay so (each step applies
+// the same all-reduced gradient). Ranks > 0 then reseed their generator: the epoch's order and crop windows come
+// from rank 0 (broadcast each epoch), so theirs draws only dropout masks, which should differ between ranks.
+int start_replicas(DistributedGroup& group, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                   int start_epoch, uint64_t seed) {
+  start_epoch = std::stoi(group.broadcast_bytes(std::to_string(start_epoch), "the starting epoch"));
+  broadcast_module(group, model);
+  if (start_epoch > 0) {
+    std::ostringstream saved;
+    if (group.rank() == 0) torch::save(optimizer, saved);
+    std::istringstream in(group.broadcast_bytes(saved.str(), "the optimiser state"));
+    if (group.rank() != 0) torch::load(optimizer, in);
+  }
+  constexpr uint64_t kRankStride = 1000003u, kEpochStride = 7919u;
+  if (group.rank() != 0)
+    torch::manual_seed(seed + kRankStride * static_cast<uint64_t>(group.rank()) +
+                       kEpochStride * static_cast<uint64_t>(start_epoch));
+  return start_epoch;
 }
 
 torch::Tensor unit_targets(const Dataset& data, const std::vector<int64_t>& rows) {
@@ -129,6 +152,11 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
   // Temporal models never take the whole set as one batch: [N, T, D] would not fit; 32 tracks by default.
   const int64_t requested = train_options_.batch_size > 0 ? train_options_.batch_size : (temporal() ? 32 : n);
   const int64_t batch = std::min(requested, n);
+  // Data-parallel (a torch.distributed group, docs/scaling.md): each global batch of the epoch's order is split
+  // by rank (rows b+rank, b+rank+W, ...), gradients are all-reduced with weights rows_r / rows, and rank 0 alone
+  // writes checkpoints. One process (no group): world 1, rank 0, and the loop below is the one-process loop.
+  DistributedGroup* group = current_group();
+  const int64_t world = group ? group->world_size() : 1, rank = group ? group->rank() : 0;
   members_.clear();
   for (int m = 0; m < train_options_.ensemble; ++m) {
     torch::manual_seed(train_options_.seed + static_cast<uint64_t>(m));
@@ -142,7 +170,7 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
       ckpt_base = *checkpoint_dir_ / ("member-" + std::to_string(m));
       auto state = ckpt_base;
       state += ".json";
-      if (std::filesystem::exists(state)) {
+      if (rank == 0 && std::filesystem::exists(state)) {
         Json s = load_json_file(state.string());
         start_epoch = s.at("epoch").get<int>();
         // The files the marker names (checkpoints before this scheme used member-M.pt / .optim.pt).
@@ -157,19 +185,27 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
         }
       }
     }
+    if (group)
+      start_epoch = start_replicas(*group, *model, optimizer, start_epoch, train_options_.seed + static_cast<uint64_t>(m));
     model->train();
     for (int epoch = start_epoch; epoch < train_options_.epochs; ++epoch) {
       auto order = batch < n ? torch::randperm(n, torch::TensorOptions().dtype(torch::kLong)) : torch::Tensor();
-      auto order_dev = order.defined() ? order.to(device_) : order;
       // Crop windows come from the torch generator too, so a seeded run is reproducible and resumable.
       auto offsets = temporal() ? torch::rand({n}, torch::kFloat64) : torch::Tensor();
+      for (auto* drawn : {&order, &offsets})
+        if (group && drawn->defined()) {
+          std::vector<torch::Tensor> t{*drawn};
+          group->broadcast(t, "the epoch's order");
+        }
+      auto order_dev = order.defined() ? order.to(device_) : order;
       double total = 0;
-      // Temporal: the tracks and first frames of the crops of the batch starting at row b of the epoch's order.
+      // Temporal: the tracks and first frames of this rank's crops of the batch starting at row b of the epoch's
+      // order.
       auto crop_batch = [&, order, offsets](int64_t b) {
         std::vector<int64_t> tracks, starts;
         const int64_t* ord = order.defined() ? order.data_ptr<int64_t>() : nullptr;
         const double* off = offsets.data_ptr<double>();
-        for (int64_t j = b; j < std::min(b + batch, n); ++j) {
+        for (int64_t j = b + rank; j < std::min(b + batch, n); j += world) {
           int64_t i = ord ? ord[j] : j;
           int64_t t = rows[i];
           int64_t slack = std::max<int64_t>(0, seq->length(t) - train_options_.crop_frames);
@@ -184,24 +220,35 @@ void NeuralLocationEstimator::fit(const Dataset& data, const std::vector<int64_t
       if (temporal() && seq->streamed())
         prefetch.emplace((n + batch - 1) / batch, [&](int64_t k) { return crop_batch(k * batch); });
       for (int64_t b = 0; b < n; b += batch) {
+        const int64_t e = std::min(b + batch, n);
         torch::Tensor xb = x, yb = y;
         if (temporal()) {
           xb = (prefetch ? prefetch->next() : crop_batch(b)).to(device_);
-          yb = order.defined() ? y.index_select(0, order_dev.slice(0, b, std::min(b + batch, n))) : y;
+          yb = order.defined() ? y.index_select(0, order_dev.slice(0, b + rank, e, world)) : y.slice(0, rank, n, world);
         } else if (batch < n) {
-          auto idx = order_dev.slice(0, b, std::min(b + batch, n));
+          auto idx = order_dev.slice(0, b + rank, e, world);
           xb = x.index_select(0, idx);
           yb = y.index_select(0, idx);
+        } else if (world > 1) {
+          xb = x.slice(0, rank, n, world);
+          yb = y.slice(0, rank, n, world);
         }
+        const int64_t local_rows = xb.size(0);
         optimizer.zero_grad();
-        auto loss = model->head().loss(model->forward(xb), yb);
-        loss.backward();
+        if (local_rows > 0) {  // a rank can have no rows of a batch smaller than the world; it still takes part below
+          auto loss = model->head().loss(model->forward(xb), yb);
+          loss.backward();
+          total += loss.item<double>() * static_cast<double>(local_rows);
+        }
+        if (group)
+          all_reduce_gradients(*group, model->parameters(), static_cast<double>(local_rows) / static_cast<double>(e - b));
         optimizer.step();
-        total += loss.item<double>() * static_cast<double>(xb.size(0));
       }
+      if (group) total = group->all_reduce_sum(total, "the epoch's loss");
       if (on_epoch) on_epoch(epoch, total / static_cast<double>(n));
+      test_kill_point("train-epoch-done");
       int done = epoch + 1;
-      if (checkpoint_dir_ && train_options_.checkpoint_every > 0 &&
+      if (rank == 0 && checkpoint_dir_ && train_options_.checkpoint_every > 0 &&
           (done % train_options_.checkpoint_every == 0 || done == train_options_.epochs)) {
         std::filesystem::create_directories(*checkpoint_dir_);
         // Weights and optimizer state under names of this epoch, then the marker (member-M.json) that names them,
