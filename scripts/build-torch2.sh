@@ -32,5 +32,8 @@ built=$(date +%s)
 version=$("$BUILD_DIR/songlines" --version 2>&1 | head -1 || true)
 echo "build-torch2: built against torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') in $((built - start)) s ($version)"
 cd "$BUILD_DIR"
-ctest --output-on-failure -j "$JOBS" --timeout 1500 -L '^(train|generate|runs|experiments|cli)$' -LE slow "$@"
+# One OpenMP thread per test process: ctest runs $JOBS of them on $JOBS cores, and the wheel's libgomp spins at
+# its barriers; with 2 threads per process on a busy machine, a tiny VAE's 250 steps took minutes instead of
+# seconds (~90% of the time in libgomp's barrier wait, perf). Set OMP_NUM_THREADS to override.
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --output-on-failure -j "$JOBS" --timeout 1500 -L '^(train|generate|runs|experiments|cli)$' -LE slow "$@"
 echo "build-torch2: build and tests took $(( $(date +%s) - start )) s"
