@@ -19,7 +19,9 @@ JOBS=${SONGLINES_JOBS:-$(nproc)}
 # -rpath-link: the linker must resolve libtorch_cuda's NCCL (and cuSPARSELt, NVSHMEM, cuFile) from the venv's
 # nvidia-* wheels, not from the CUDA toolkit's older copies; at run time libtorch_cuda's own RPATH finds them.
 NV_LIBS=$(ls -d "$TORCH_ROOT"/../nvidia/*/lib 2>/dev/null | paste -sd: -)
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSONGLINES_CUDA=OFF \
+# SONGLINES_TORCH_UNITY: the files including <torch/torch.h> are compiled a few to a translation unit
+# (cmake/TorchUnity.cmake): 2.x's headers are then parsed 10 times instead of 35.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSONGLINES_CUDA=OFF -DSONGLINES_TORCH_UNITY=ON \
   -DCMAKE_PREFIX_PATH="$TORCH_ROOT" -DTORCH_CUDA_ARCH_LIST=9.0 \
   ${NV_LIBS:+-DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$NV_LIBS"} > "$BUILD_DIR.configure.log" 2>&1 ||
   { cat "$BUILD_DIR.configure.log"; exit 1; }
@@ -30,5 +32,8 @@ built=$(date +%s)
 version=$("$BUILD_DIR/songlines" --version 2>&1 | head -1 || true)
 echo "build-torch2: built against torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') in $((built - start)) s ($version)"
 cd "$BUILD_DIR"
-ctest --output-on-failure -j "$JOBS" --timeout 1500 -L '^(train|generate|runs|experiments|cli)$' -LE slow "$@"
+# One OpenMP thread per test process: ctest runs $JOBS of them on $JOBS cores, and the wheel's libgomp spins at
+# its barriers; with 2 threads per process on a busy machine, a tiny VAE's 250 steps took minutes instead of
+# seconds (~90% of the time in libgomp's barrier wait, perf). Set OMP_NUM_THREADS to override.
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --output-on-failure -j "$JOBS" --timeout 1500 -L '^(train|generate|runs|experiments|cli)$' -LE slow "$@"
 echo "build-torch2: build and tests took $(( $(date +%s) - start )) s"

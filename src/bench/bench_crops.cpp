@@ -98,7 +98,7 @@ double time_training(const train::Dataset& data, int epochs) {
   return static_cast<double>(data.size()) / per_epoch[(per_epoch.size() - 1) / 2];
 }
 
-int run(const cxxopts::ParseResult& args) {
+int run_crops(const cxxopts::ParseResult& args) {
   const int64_t tracks = args.count("tracks") ? args["tracks"].as<int>() : 400;
   const double seconds = args["seconds"].as<double>();
   const int64_t frames = static_cast<int64_t>(seconds * 22050 / 512) + 1;
@@ -152,7 +152,7 @@ int run(const cxxopts::ParseResult& args) {
 SONGLINES_REGISTER_BENCHMARK(Benchmark{"crops",
                                        "crops/s and MB/s read from shards through the frame cache (cold and warm) "
                                        "vs crops/s the temporal trainer consumes, in memory and streamed",
-                                       run});
+                                       run_crops});
 
 }  // namespace
 }  // namespace songlines::bench

@@ -85,7 +85,7 @@ void report(const char* name, const std::vector<double>& cpp, double py, const s
               m <= py ? "C++ no slower: target met" : "C++ slower: target missed");
 }
 
-int run(const cxxopts::ParseResult& args) {
+int run_train(const cxxopts::ParseResult& args) {
   const int epochs = std::max(3, args["repeats"].as<int>() + 1);
   const int threads = at::get_num_threads();
   std::printf("songlines bench train: %d timed epochs after one warm-up epoch, %d intra-op threads, CPU\n", epochs - 1,
@@ -151,7 +151,7 @@ int run(const cxxopts::ParseResult& args) {
 SONGLINES_REGISTER_BENCHMARK(Benchmark{"train",
                                        "seconds per epoch of the location models (mlp on GOM, temporal on 2000 x "
                                        "1300 synthetic frames) vs the same loop in PyTorch's Python API",
-                                       run});
+                                       run_train});
 
 }  // namespace
 }  // namespace songlines::bench

@@ -37,4 +37,4 @@ std::string run_capture(const std::string& command_line, int* status);
 #define SONGLINES_BENCH_CONCAT_INNER(a, b) a##b
 #define SONGLINES_BENCH_CONCAT(a, b) SONGLINES_BENCH_CONCAT_INNER(a, b)
 #define SONGLINES_REGISTER_BENCHMARK(...) \
-  static const bool SONGLINES_BENCH_CONCAT(songlines_benchmark_registered_, __LINE__) = ::songlines::bench::register_benchmark(__VA_ARGS__)
+  static const bool SONGLINES_BENCH_CONCAT(songlines_benchmark_registered_, __COUNTER__) = ::songlines::bench::register_benchmark(__VA_ARGS__)

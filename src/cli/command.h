@@ -46,4 +46,4 @@ inline std::vector<std::string> set_overrides(const cxxopts::ParseResult& args) 
 #define SONGLINES_CONCAT_INNER(a, b) a##b
 #define SONGLINES_CONCAT(a, b) SONGLINES_CONCAT_INNER(a, b)
 #define SONGLINES_REGISTER_COMMAND(...) \
-  static const bool SONGLINES_CONCAT(songlines_command_registered_, __LINE__) = ::songlines::cli::register_command(__VA_ARGS__)
+  static const bool SONGLINES_CONCAT(songlines_command_registered_, __COUNTER__) = ::songlines::cli::register_command(__VA_ARGS__)
