@@ -14,6 +14,7 @@
 #include "generate/vae_generator.h"
 #include "generate/vocoder_training.h"
 #include "runs/task.h"
+#include "runs/vae_run.h"
 #include "support/test_support.h"
 
 namespace songlines::generate {
@@ -349,6 +350,23 @@ TEST(VocoderTask, TrainsResumesEvaluatesAndRefusesAnotherConfig) {
   EXPECT_FALSE(vae.vocoder);
   vae.audio.n_mels = 40;
   EXPECT_THROW(select_vocoder(vae, (dir / "run").string()), InputError);
+
+  // A VAE config names the vocoder (relative to the config); absent, its resolved config has no such key, so
+  // earlier VAE runs keep their identity; a directory without a vocoder is refused naming the key.
+  const Json vae_config{{"task", "vae"}, {"data", {{"shards", {"shards"}}}}};
+  EXPECT_FALSE(runs::VaeRunConfig::from_json(vae_config, dir.path()).to_json().contains("vocoder"));
+  Json with = vae_config;
+  with["vocoder"] = "run";
+  const auto c = runs::VaeRunConfig::from_json(with, dir.path());
+  EXPECT_EQ(fs::path(c.vocoder), (dir / "run").lexically_normal());
+  EXPECT_EQ(c.to_json()["vocoder"], c.vocoder);
+  with["vocoder"] = "audio";
+  try {
+    runs::VaeRunConfig::from_json(with, dir.path());
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("vocoder"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
