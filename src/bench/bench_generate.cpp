@@ -4,7 +4,9 @@
 //       only) and bf16 autocast, each as a ratio to fp32;
 //   (b) generation: seconds of audio per second for a --seconds piece, split into the decoder (latent ->
 //       crossfaded mel_db) and the audio path (NNLS mel inversion + 32 fast Griffin-Lim iterations) — the
-//       peer measured in the same run: the audio path alone is the ceiling generation can approach.
+//       peer measured in the same run: the audio path alone is the ceiling generation can approach;
+//   (c) the learned vocoder's audio path (generate/vocoder_bundle.h, default size) on the same mel, and
+//       generation end to end through it.
 // Weights do not change the cost, so a briefly trained model stands in for a real run.
 #include <algorithm>
 #include <chrono>
@@ -109,12 +111,40 @@ int run_generate(const cxxopts::ParseResult& args) {
               seconds / path, g.griffin_lim_iterations, path);
   std::printf("  generation        %8.1f s of audio/s  (decoder share %.0f%%)\n", seconds / (dec + path),
               100.0 * dec / (dec + path));
+
+  // (c) The learned vocoder's audio path (models/vocoder.h at its default size; seeded weights: the cost does not
+  // depend on them), on the same mel, and generation end to end through it.
+  torch::manual_seed(3);
+  auto vocoder = std::make_shared<generate::VocoderBundle>();
+  vocoder->audio = audio;
+  vocoder->model_options = generate::vocoder_options_for(audio);
+  vocoder->net = models::Vocoder(vocoder->model_options);
+  vocoder->net->to(device);
+  vocoder->net->eval();
+  vocoder->device = device;
+  bundle.vocoder = vocoder;
+  std::vector<double> vocoder_s, end_to_end_s;
+  {
+    auto mel = generate::generate_mel_db(bundle, g);
+    generate::mel_db_to_audio(bundle, mel, length, 0);  // warm-up
+    for (int r = 0; r < repeats; ++r) {
+      vocoder_s.push_back(seconds_of([&] { generate::mel_db_to_audio(bundle, mel, length, 0).to(torch::kCPU); }));
+      g.seed = static_cast<uint64_t>(r);
+      end_to_end_s.push_back(seconds_of([&] { generate::generate_audio(bundle, g); }));
+    }
+  }
+  int64_t parameters = 0;
+  for (const auto& p : vocoder->net->parameters()) parameters += p.numel();
+  const double voc = median_of(vocoder_s), e2e = median_of(end_to_end_s);
+  std::printf("  vocoder path      %8.1f s of audio/s  (%ld parameters, median %.3f s; %.0fx the Griffin-Lim path)\n",
+              seconds / voc, static_cast<long>(parameters), voc, path / voc);
+  std::printf("  generation, vocoder %6.1f s of audio/s  (end to end, median %.3f s)\n", seconds / e2e, e2e);
   return 0;
 }
 
 SONGLINES_REGISTER_BENCHMARK(Benchmark{"generate",
                                        "VAE training crops/s and generation seconds of audio per second "
-                                       "(decoder vs mel inversion + Griffin-Lim)",
+                                       "(decoder vs mel inversion + Griffin-Lim vs the learned vocoder)",
                                        run_generate});
 
 }  // namespace

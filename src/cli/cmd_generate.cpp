@@ -37,6 +37,8 @@ cxxopts::Options generate_options() {
       "temperature", "scale of the latent noise", cxxopts::value<double>()->default_value("1"))(
       "griffin-lim-iterations", "phase reconstruction iterations", cxxopts::value<int>()->default_value("32"))(
       "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"))(
+      "vocoder", "audio path: a vocoder run directory, or griffin-lim (default: the one the VAE names, else griffin-lim)",
+      cxxopts::value<std::string>())(
       "output", "WAV file to write (22050 Hz unless the model says otherwise)", cxxopts::value<std::string>());
   return o;
 }
@@ -60,12 +62,17 @@ int generate_main(const cxxopts::ParseResult& a) {
   o.temperature = a["temperature"].as<double>();
   o.griffin_lim_iterations = a["griffin-lim-iterations"].as<int>();
   auto bundle = generate::load_vae_bundle(a["model"].as<std::string>(),
-                                          torch_compat::resolve_device(a["device"].as<std::string>()));
+                                          torch_compat::resolve_device(a["device"].as<std::string>()),
+                                          a.count("vocoder") ? a["vocoder"].as<std::string>() : std::string());
   // One line before the long part (the mel inversion and Griffin-Lim take ~99% of the time), with an estimate
   // from the CPU rate measured in docs/benchmarks.md (about 9 s of audio per second on one core).
   constexpr double kCpuAudioSecondsPerSecond = 9.0;
-  std::fprintf(stderr, "generate: %.1f s of audio at %d Hz on %s (about %.0f s on a CPU)...\n", o.seconds,
-               bundle.audio.sample_rate, bundle.device.str().c_str(), std::ceil(o.seconds / kCpuAudioSecondsPerSecond));
+  if (bundle.vocoder)
+    std::fprintf(stderr, "generate: %.1f s of audio at %d Hz on %s (vocoder %s)...\n", o.seconds, bundle.audio.sample_rate,
+                 bundle.device.str().c_str(), bundle.vocoder->run_dir.string().c_str());
+  else
+    std::fprintf(stderr, "generate: %.1f s of audio at %d Hz on %s (about %.0f s on a CPU)...\n", o.seconds,
+                 bundle.audio.sample_rate, bundle.device.str().c_str(), std::ceil(o.seconds / kCpuAudioSecondsPerSecond));
   const auto t0 = std::chrono::steady_clock::now();
   auto y = generate::generate_audio(bundle, o);
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

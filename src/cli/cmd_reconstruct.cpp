@@ -20,6 +20,8 @@ cxxopts::Options reconstruct_options() {
       "lon", "the track's longitude", cxxopts::value<double>())(
       "seed", "Griffin-Lim phase seed", cxxopts::value<uint64_t>()->default_value("0"))(
       "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"))(
+      "vocoder", "audio path: a vocoder run directory, or griffin-lim (default: the one the VAE names, else griffin-lim)",
+      cxxopts::value<std::string>())(
       "output", "WAV file to write", cxxopts::value<std::string>());
   return o;
 }
@@ -28,7 +30,8 @@ int reconstruct_main(const cxxopts::ParseResult& a) {
   for (const char* k : {"model", "input", "output"})
     if (!a.count(k)) throw UsageError(std::string("reconstruct: --") + k + " is required");
   auto bundle = generate::load_vae_bundle(a["model"].as<std::string>(),
-                                          torch_compat::resolve_device(a["device"].as<std::string>()));
+                                          torch_compat::resolve_device(a["device"].as<std::string>()),
+                                          a.count("vocoder") ? a["vocoder"].as<std::string>() : std::string());
   geo::LatLon place = bundle.default_place;
   if (a.count("lat") != a.count("lon")) throw UsageError("reconstruct: --lat and --lon go together");
   if (a.count("lat")) place = {a["lat"].as<double>(), a["lon"].as<double>()};

@@ -96,7 +96,7 @@ SONGLINES_REGISTER_COMMAND(Command{
     "run", "one experiment: train, evaluate (K-fold CV), write a run directory",
     [] {
       return run_options("run", "Train and evaluate the models of an experiment config (K-fold CV x repeats); "
-                                "writes runs/<experiment>/<run-id>/. The config's \"task\" (location, vae, quickstart) "
+                                "writes runs/<experiment>/<run-id>/. The config's \"task\" (location, vae, vocoder, quickstart) "
                                 "picks what runs");
     },
     [](const cxxopts::ParseResult& a) { return run_main("run", "location", "", a); },

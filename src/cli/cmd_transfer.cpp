@@ -22,6 +22,8 @@ cxxopts::Options transfer_options() {
       "source-lon", "the track's own longitude", cxxopts::value<double>())(
       "seed", "Griffin-Lim phase seed", cxxopts::value<uint64_t>()->default_value("0"))(
       "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"))(
+      "vocoder", "audio path: a vocoder run directory, or griffin-lim (default: the one the VAE names, else griffin-lim)",
+      cxxopts::value<std::string>())(
       "output", "WAV file to write", cxxopts::value<std::string>());
   return o;
 }
@@ -30,7 +32,8 @@ int transfer_main(const cxxopts::ParseResult& a) {
   for (const char* k : {"model", "input", "lat", "lon", "output"})
     if (!a.count(k)) throw UsageError(std::string("transfer: --") + k + " is required");
   auto bundle = generate::load_vae_bundle(a["model"].as<std::string>(),
-                                          torch_compat::resolve_device(a["device"].as<std::string>()));
+                                          torch_compat::resolve_device(a["device"].as<std::string>()),
+                                          a.count("vocoder") ? a["vocoder"].as<std::string>() : std::string());
   geo::LatLon target{a["lat"].as<double>(), a["lon"].as<double>()};
   geo::LatLon source = bundle.default_place;
   if (a.count("source-lat") != a.count("source-lon")) throw UsageError("transfer: --source-lat and --source-lon go together");

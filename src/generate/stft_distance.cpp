@@ -30,3 +30,19 @@ StftDistance multi_resolution_stft_distance(const torch::Tensor& reference, cons
 }
 
 }  // namespace songlines::generate
+
+namespace songlines::generate {
+
+double log_spectral_distance(const torch::Tensor& reference, const torch::Tensor& estimate, int64_t n_fft, int64_t hop) {
+  TORCH_CHECK(reference.dim() == 1 && estimate.dim() == 1, "log-spectral distance: expected mono [n] signals");
+  auto x = reference.to(torch::kFloat32);
+  auto y = estimate.to(torch::kFloat32).to(x.device());
+  const int64_t n = x.size(0);
+  y = y.size(0) >= n ? y.narrow(0, 0, n) : torch::constant_pad_nd(y, {0, n - y.size(0)});
+  constexpr double kEps = 1e-8;
+  auto db_x = 10.0 * torch::log10(magnitude_stft(x, n_fft, hop).pow(2) + kEps);  // [bins, frames]
+  auto db_y = 10.0 * torch::log10(magnitude_stft(y, n_fft, hop).pow(2) + kEps);
+  return (db_x - db_y).pow(2).mean(0).sqrt().mean().item<double>();
+}
+
+}  // namespace songlines::generate

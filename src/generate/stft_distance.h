@@ -26,3 +26,13 @@ StftDistance multi_resolution_stft_distance(const torch::Tensor& reference, cons
                                             const MultiResolutionStftOptions& o = {});
 
 }  // namespace songlines::generate
+
+namespace songlines::generate {
+
+/// Log-spectral distance in dB between reference and estimate (mono [n]; the estimate cut or zero-padded to the
+/// reference's length): per frame sqrt(mean over bins of (10 log10(|X|^2 + eps) - 10 log10(|Y|^2 + eps))^2),
+/// averaged over frames; STFT of n_fft, hop (centered, periodic Hann), eps = 1e-8.
+double log_spectral_distance(const torch::Tensor& reference, const torch::Tensor& estimate, int64_t n_fft = 2048,
+                             int64_t hop = 512);
+
+}  // namespace songlines::generate

@@ -36,11 +36,12 @@ void save_vae_bundle(const VaeBundle& b, const fs::path& run_dir) {
          {"band_mean", to_vector(b.band_mean)},
          {"band_std", to_vector(b.band_std)},
          {"default_place", {{"latitude", b.default_place.lat}, {"longitude", b.default_place.lon}}}};
+  if (b.vocoder && !b.vocoder->run_dir.empty()) j["vocoder"] = fs::absolute(b.vocoder->run_dir).string();
   torch_compat::save_module(*b.net, (run_dir / kVaeWeightsFile).string());  // atomic
   write_json_file_atomic((run_dir / kVaeConfigFile).string(), j);
 }
 
-VaeBundle load_vae_bundle(const fs::path& run_dir, const torch::Device& device) {
+VaeBundle load_vae_bundle(const fs::path& run_dir, const torch::Device& device, const std::string& vocoder) {
   const fs::path cfg = run_dir / kVaeConfigFile;
   const fs::path weights = run_dir / kVaeWeightsFile;
   if (!fs::exists(cfg)) throw InputError(cfg.string(), "no VAE checkpoint here (is " + run_dir.string() + " a VAE run directory?)");
@@ -75,6 +76,8 @@ VaeBundle load_vae_bundle(const fs::path& run_dir, const torch::Device& device) 
   }
   b.net->to(device);
   b.net->eval();
+  if (!vocoder.empty()) select_vocoder(b, vocoder);
+  else if (j.contains("vocoder") && j["vocoder"].is_string()) select_vocoder(b, j["vocoder"].get<std::string>());
   return b;
 }
 

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "generate/mel_spectrogram.h"
+#include "generate/vocoder_bundle.h"
 #include "geo/great_circle.h"
 #include "models/vae.h"
 
@@ -20,6 +22,9 @@ struct VaeBundle {
   geo::LatLon default_place;  ///< spherical centroid of the training places (reconstruct's default condition)
   models::ConditionalVae net{nullptr};
   torch::Device device = torch::kCPU;
+  /// The learned vocoder audio comes from (generate/vocoder_bundle.h); null: NNLS + Griffin-Lim. Loaded from
+  /// the run directory named by vae.json's "vocoder" (written when the VAE config names one).
+  std::shared_ptr<VocoderBundle> vocoder;
 
   /// mel_db [frames, n_mels] -> normalised [1, 1, n_mels, frames] on the device.
   torch::Tensor normalise(const torch::Tensor& mel_db) const;
@@ -33,6 +38,8 @@ inline constexpr const char* kVaeWeightsFile = "checkpoints/vae.pt";
 /// Writes both checkpoint files under run_dir (atomically: temporary names, then rename).
 void save_vae_bundle(const VaeBundle& bundle, const std::filesystem::path& run_dir);
 /// Loads a run directory written by save_vae_bundle; InputError naming the file when it is missing or bad.
-VaeBundle load_vae_bundle(const std::filesystem::path& run_dir, const torch::Device& device);
+/// vocoder: "" loads the vocoder vae.json names (none: Griffin-Lim); otherwise select_vocoder(bundle, vocoder).
+VaeBundle load_vae_bundle(const std::filesystem::path& run_dir, const torch::Device& device,
+                          const std::string& vocoder = "");
 
 }  // namespace songlines::generate

@@ -114,13 +114,18 @@ torch::Tensor generate_mel_db(VaeBundle& b, const GenerateOptions& o) {
 
 torch::Tensor mel_db_to_audio(const VaeBundle& b, const torch::Tensor& mel_db, int64_t length, uint64_t seed,
                               int griffin_lim_iterations, int nnls_iterations) {
-  auto mag = mel_db_to_magnitude(mel_db, b.audio, nnls_iterations);  // [n_bins, frames]
-  GriffinLimOptions gl;
-  gl.n_fft = b.audio.n_fft;
-  gl.hop_length = b.audio.hop_length;
-  gl.iterations = griffin_lim_iterations;
-  gl.seed = seed;
-  auto y = griffin_lim(mag, length, gl).to(torch::kCPU);
+  torch::Tensor y;
+  if (b.vocoder) {
+    y = b.vocoder->synthesize(mel_db, length);
+  } else {
+    auto mag = mel_db_to_magnitude(mel_db, b.audio, nnls_iterations);  // [n_bins, frames]
+    GriffinLimOptions gl;
+    gl.n_fft = b.audio.n_fft;
+    gl.hop_length = b.audio.hop_length;
+    gl.iterations = griffin_lim_iterations;
+    gl.seed = seed;
+    y = griffin_lim(mag, length, gl).to(torch::kCPU);
+  }
   const double peak = y.abs().max().item<double>();
   constexpr double kPeak = 0.99;  // leave headroom for 16-bit PCM
   if (peak > kPeak) y = y * (kPeak / peak);

@@ -35,7 +35,8 @@ geo::LatLon condition_at(const GenerateOptions& o, double t);
 /// outside 1..10000.
 torch::Tensor generate_mel_db(VaeBundle& bundle, const GenerateOptions& o);
 
-/// mel_db [frames, n_mels] -> waveform [length] through NNLS and fast Griffin-Lim; peak-limited to 0.99.
+/// mel_db [frames, n_mels] -> waveform [length] through the bundle's vocoder when it has one, else NNLS and fast
+/// Griffin-Lim (seed, iterations); peak-limited to 0.99.
 torch::Tensor mel_db_to_audio(const VaeBundle& bundle, const torch::Tensor& mel_db, int64_t length, uint64_t seed,
                               int griffin_lim_iterations = 32, int nnls_iterations = 30);
 

@@ -4,6 +4,7 @@
 #include "runs/location_run.h"
 #include "runs/quickstart.h"
 #include "runs/vae_run.h"
+#include "runs/vocoder_run.h"
 
 namespace songlines::runs {
 
@@ -16,6 +17,8 @@ const std::vector<Task>& tasks() {
        RunDirNaming::kTimestamped, true, prepare_location_run},
       {"vae", "the coordinate-conditioned VAE, its samples and evaluation (runs/vae_run.h)",
        RunDirNaming::kTimestamped, true, prepare_vae_run},
+      {"vocoder", "the neural vocoder (log-mel -> waveform) and its evaluation against Griffin-Lim (runs/vocoder_run.h)",
+       RunDirNaming::kTimestamped, true, prepare_vocoder_run},
       {"quickstart", "the main job: synthesized audio, features, location runs, a VAE run, one report (runs/quickstart.h)",
        RunDirNaming::kExperiment, false, prepare_quickstart},
   };

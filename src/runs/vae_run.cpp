@@ -58,6 +58,13 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
   r.read("experiment", c.experiment);
   r.read("seed", c.seed);
   r.read("device", c.device);
+  r.read("vocoder", c.vocoder);
+  if (!c.vocoder.empty() && c.vocoder != kGriffinLimVocoder) {
+    if (fs::path(c.vocoder).is_relative()) c.vocoder = (base_dir / c.vocoder).lexically_normal().string();
+    if (!fs::exists(fs::path(c.vocoder) / kVocoderConfigFile))
+      throw ConfigError("vocoder: " + (fs::path(c.vocoder) / kVocoderConfigFile).string() +
+                        " does not exist (a finished vocoder run directory, or \"griffin-lim\")");
+  }
   {
     auto d = r.child("data");
     d.require("shards", c.shards);
@@ -125,7 +132,7 @@ Json VaeRunConfig::to_json() const {
   Json train_json = train.to_json();
   train_json.erase("seed");
   train_json.erase("device");
-  return Json{{"task", "vae"},
+  Json j{{"task", "vae"},
               {"experiment", experiment},
               {"seed", seed},
               {"device", device},
@@ -146,6 +153,8 @@ Json VaeRunConfig::to_json() const {
                {{"audio_tracks", eval_audio_tracks},
                 {"audio_seconds", eval_audio_seconds},
                 {"geo_consistency", geo.to_json()}}}};
+  if (!vocoder.empty()) j["vocoder"] = vocoder;  // absent when unset: earlier runs keep their identity
+  return j;
 }
 
 VaeRunConfig load_vae_run_config(const fs::path& file, const std::vector<std::string>& overrides) {
@@ -588,6 +597,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
   });
   bar.finish();
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!c.vocoder.empty()) select_vocoder(b, c.vocoder);  // samples, evaluation and the checkpoint use it
   save_vae_bundle(b, run_dir);
 
   Json metrics{{"task", "vae"},
@@ -597,7 +607,8 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
                {"steps", c.train.steps},
                {"train_seconds", train_s},
                {"train_crops_per_s", train_s > 0 ? c.train.steps * c.train.batch_size / train_s : 0.0},
-               {"final_train", last}};
+               {"final_train", last},
+               {"audio_path", b.vocoder ? b.vocoder->run_dir.string() : std::string(kGriffinLimVocoder)}};
   if (data.val->size() > 0) metrics["val_reconstruction_mse"] = evaluate_reconstruction(b, *data.val, 16);
   if (c.eval_audio_tracks > 0) {
     Json a = evaluate_audio(b, c, data, log);

@@ -44,6 +44,7 @@ struct VaeRunConfig {
   int eval_audio_tracks = 4;          ///< held-out tracks scored by MR-STFT on their audio (0: off)
   double eval_audio_seconds = 4.0;    ///< seconds of each, from the middle of the track
   generate::GeoConsistencyOptions geo;  ///< evaluation.geo_consistency (seeds 0: off)
+  std::string vocoder;  ///< a vocoder run directory (runs/vocoder_run.h) for the samples and checkpoint; "": Griffin-Lim
 
   static VaeRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
   Json to_json() const;

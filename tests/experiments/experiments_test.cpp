@@ -421,6 +421,12 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
       ++validated;
       continue;
     }
+    if (task_of(j) == "vocoder") {
+      // Real-audio vocoder configs name data CI does not have: strict validation only.
+      EXPECT_NO_THROW(runs::load_run(e.path(), {}));
+      ++validated;
+      continue;
+    }
     runs::RunConfig config;
     ASSERT_NO_THROW(config = runs::load_run_config(e.path(), {}));
     if (!config.data.table_path.empty() && !fs::exists(config.data.table_path)) {

@@ -75,12 +75,12 @@ TEST(Tasks, TheTaskKeyPicksATaskAndUnknownOnesAreListed) {
   EXPECT_EQ(task_of(Json{{"type", "vae"}}), "vae");
   EXPECT_EQ(task_of(Json{{"task", "quickstart"}}), "quickstart");
   EXPECT_THROW(task_of(Json{{"task", 3}}), ConfigError);
-  for (const char* name : {"location", "vae", "quickstart"}) EXPECT_EQ(find_task(name).name, name);
+  for (const char* name : {"location", "vae", "vocoder", "quickstart"}) EXPECT_EQ(find_task(name).name, name);
   try {
-    find_task("vocoder");
+    find_task("vocodr");
     ADD_FAILURE() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown task \"vocoder\" (location, vae, quickstart)"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("unknown task \"vocodr\" (location, vae, vocoder, quickstart)"), std::string::npos)
         << e.what();
   }
   // A location config may name its task; another task's name there is refused by the location parser.
