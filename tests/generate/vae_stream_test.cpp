@@ -50,7 +50,7 @@ std::vector<MelTrack> tracks_in_memory(const fs::path& shard) {
   return out;
 }
 
-models::VaeOptions tiny_model() {
+models::VaeOptions tiny_stream_model() {
   models::VaeOptions model;
   model.n_mels = kMels;
   model.segment_frames = 32;
@@ -94,7 +94,7 @@ TEST(VaeStreaming, CropsAndTrainedModelEqualTheInMemoryPath) {
   testing::TempDir dir;
   const auto shard = write_mel_shard(dir / "mel.h5");
   const auto memory = tracks_in_memory(shard);
-  const models::VaeOptions model = tiny_model();
+  const models::VaeOptions model = tiny_stream_model();
   const MelAnalysisOptions audio = tiny_analysis();
   const VaeTrainOptions o = short_training();
 
@@ -134,7 +134,7 @@ TEST(VaeStreaming, ShuffledTrainingAndHeldOutSelectionsOfTwoShardsEqualTheInMemo
   const fs::path a = write_mel_shard(dir / "a.h5", 21), b = write_mel_shard(dir / "b.h5", 22);
   std::vector<MelTrack> memory = tracks_in_memory(a);
   for (auto& t : tracks_in_memory(b)) memory.push_back(std::move(t));
-  const models::VaeOptions model = tiny_model();
+  const models::VaeOptions model = tiny_stream_model();
   const MelAnalysisOptions audio = tiny_analysis();
   VaeTrainOptions o = short_training();
   o.log_every = 3;
