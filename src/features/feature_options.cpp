@@ -25,11 +25,15 @@ const std::vector<std::string>& seed_feature_names() {
   return names;
 }
 
+std::string tonnetz_chroma_name(TonnetzChroma c) { return c == TonnetzChroma::kStft ? "stft" : "cqt"; }
+
+TonnetzChroma parse_tonnetz_chroma(const std::string& text, const std::string& key_path) {
+  if (text == "cqt") return TonnetzChroma::kCqt;
+  if (text == "stft") return TonnetzChroma::kStft;
+  throw ConfigError(key_path + ": expected \"cqt\" or \"stft\", got \"" + text + "\"");
+}
+
 namespace {
-
-const char* tonnetz_chroma_name(TonnetzChroma c) { return c == TonnetzChroma::kStft ? "stft" : "cqt"; }
-
-Json optional_json(const std::optional<double>& v) { return v.has_value() ? Json(*v) : Json(nullptr); }
 
 void require_range(bool ok, const std::string& key, const std::string& rule, const std::string& value) {
   if (!ok) throw ConfigError(key + ": must be " + rule + ", got " + value);
@@ -87,92 +91,14 @@ void validate_options(const FeatureOptions& o, const std::string& p) {
 
 }  // namespace
 
-Json FeatureOptions::to_json() const {
-  Json j;
-  j["sample_rate"] = sample_rate;
-  j["stft"] = {{"n_fft", stft.n_fft}, {"hop_length", stft.hop_length}, {"center", stft.center}};
-  j["mel"] = {{"n_mels", mel.n_mels}, {"fmin", mel.fmin}, {"fmax", mel.fmax}};
-  j["db"] = {{"ref", db.ref}, {"amin", db.amin}, {"top_db", db.top_db}};
-  j["mfcc"] = {{"n_mfcc", mfcc.n_mfcc}, {"lifter", mfcc.lifter}};
-  j["chroma_stft"] = {{"n_chroma", chroma_stft.n_chroma},
-                      {"tuning", optional_json(chroma_stft.tuning)},
-                      {"tuning_resolution", chroma_stft.tuning_resolution}};
-  j["spectral_contrast"] = {{"fmin", spectral_contrast.fmin},
-                            {"n_bands", spectral_contrast.n_bands},
-                            {"quantile", spectral_contrast.quantile}};
-  j["cqt"] = {{"n_bins", cqt.n_bins},       {"bins_per_octave", cqt.bins_per_octave}, {"fmin", cqt.fmin},
-              {"tuning", optional_json(cqt.tuning)}, {"sparsity", cqt.sparsity}, {"filter_scale", cqt.filter_scale}};
-  j["chroma_cqt"] = {{"n_chroma", chroma_cqt.n_chroma}, {"threshold", chroma_cqt.threshold}};
-  j["tonnetz_chroma"] = tonnetz_chroma_name(tonnetz_chroma);
-  j["features"] = features;
-  return j;
-}
+Json FeatureOptions::to_json() const { return fields_to_json(*this); }
 
 FeatureOptions FeatureOptions::from_json(const Json& j, const std::string& path) {
   if (!j.is_object()) throw ConfigError(path + ": expected object, got " + json_type_name(j) + " " + j.dump());
-  FeatureOptions o;
-  ConfigReader r(j, path);
-  r.read("sample_rate", o.sample_rate);
-  auto section = [&](const std::string& key, auto&& body) {
-    if (r.has(key) && !r.raw(key).is_object())
-      throw ConfigError(r.join(key) + ": expected object, got " + json_type_name(r.raw(key)));
-    ConfigReader c = r.child(key);
-    body(c);
-    c.finish();
-  };
-  section("stft", [&](ConfigReader& c) {
-    c.read("n_fft", o.stft.n_fft);
-    c.read("hop_length", o.stft.hop_length);
-    c.read("center", o.stft.center);
-  });
-  section("mel", [&](ConfigReader& c) {
-    c.read("n_mels", o.mel.n_mels);
-    c.read("fmin", o.mel.fmin);
-    c.read("fmax", o.mel.fmax);
-  });
-  section("db", [&](ConfigReader& c) {
-    c.read("ref", o.db.ref);
-    c.read("amin", o.db.amin);
-    c.read("top_db", o.db.top_db);
-  });
-  section("mfcc", [&](ConfigReader& c) {
-    c.read("n_mfcc", o.mfcc.n_mfcc);
-    c.read("lifter", o.mfcc.lifter);
-  });
-  section("chroma_stft", [&](ConfigReader& c) {
-    c.read("n_chroma", o.chroma_stft.n_chroma);
-    c.read("tuning", o.chroma_stft.tuning);
-    c.read("tuning_resolution", o.chroma_stft.tuning_resolution);
-  });
-  section("spectral_contrast", [&](ConfigReader& c) {
-    c.read("fmin", o.spectral_contrast.fmin);
-    c.read("n_bands", o.spectral_contrast.n_bands);
-    c.read("quantile", o.spectral_contrast.quantile);
-  });
-  section("cqt", [&](ConfigReader& c) {
-    c.read("n_bins", o.cqt.n_bins);
-    c.read("bins_per_octave", o.cqt.bins_per_octave);
-    c.read("fmin", o.cqt.fmin);
-    c.read("tuning", o.cqt.tuning);
-    c.read("sparsity", o.cqt.sparsity);
-    c.read("filter_scale", o.cqt.filter_scale);
-  });
-  section("chroma_cqt", [&](ConfigReader& c) {
-    c.read("n_chroma", o.chroma_cqt.n_chroma);
-    c.read("threshold", o.chroma_cqt.threshold);
-  });
-  std::string tc = tonnetz_chroma_name(o.tonnetz_chroma);
-  r.read("tonnetz_chroma", tc);
-  if (tc == "cqt") o.tonnetz_chroma = TonnetzChroma::kCqt;
-  else if (tc == "stft") o.tonnetz_chroma = TonnetzChroma::kStft;
-  else throw ConfigError(r.join("tonnetz_chroma") + ": expected \"cqt\" or \"stft\", got \"" + tc + "\"");
-  r.read("features", o.features);
-  r.finish();
-  validate_options(o, path);
-  return o;
+  return fields_from_json<FeatureOptions>(j, path);
 }
 
-void FeatureOptions::validate() const { validate_options(*this, "features"); }
+void FeatureOptions::validate(const std::string& path) const { validate_options(*this, path); }
 
 int64_t FeatureOptions::feature_dim(const std::string& name) const {
   if (name == "stft_mag") return stft.n_fft / 2 + 1;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 
 namespace songlines::features {
 
@@ -17,6 +17,13 @@ struct StftOptions {
   int hop_length = 512;  ///< samples between frames
   bool center = true;    ///< zero-pad n_fft/2 on both sides (pad_mode "constant")
   bool operator==(const StftOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_fft", s.n_fft);
+    v("hop_length", s.hop_length);
+    v("center", s.center);
+  }
 };
 
 /// Mel filterbank (librosa/filters.py: mel), Slaney scale and Slaney area normalisation.
@@ -25,6 +32,13 @@ struct MelOptions {
   double fmin = 0.0;  ///< lowest edge, Hz
   double fmax = 0.0;  ///< highest edge, Hz (0: Nyquist)
   bool operator==(const MelOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_mels", s.n_mels);
+    v("fmin", s.fmin);
+    v("fmax", s.fmax);
+  }
 };
 
 /// power_to_db (librosa/core/spectrum.py).
@@ -33,6 +47,13 @@ struct DbOptions {
   double amin = 1e-10;   ///< floor before log
   double top_db = 80.0;  ///< clip below global max - top_db; <= 0 disables
   bool operator==(const DbOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("ref", s.ref);
+    v("amin", s.amin);
+    v("top_db", s.top_db);
+  }
 };
 
 /// MFCC (librosa/feature/spectral.py: mfcc): DCT-II ortho of mel_db.
@@ -40,6 +61,12 @@ struct MfccOptions {
   int n_mfcc = 20;  ///< coefficients kept
   int lifter = 0;   ///< cepstral liftering L (0: none)
   bool operator==(const MfccOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_mfcc", s.n_mfcc);
+    v("lifter", s.lifter);
+  }
 };
 
 /// chroma_stft (librosa/feature/spectral.py) with tuning estimation (core/pitch.py: estimate_tuning).
@@ -48,6 +75,13 @@ struct ChromaStftOptions {
   std::optional<double> tuning;       ///< fraction of a chroma bin; nullopt: estimate from the signal
   double tuning_resolution = 0.01;    ///< histogram step of estimate_tuning
   bool operator==(const ChromaStftOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_chroma", s.n_chroma);
+    v("tuning", s.tuning);
+    v("tuning_resolution", s.tuning_resolution);
+  }
 };
 
 /// spectral_contrast (librosa/feature/spectral.py), on the magnitude STFT.
@@ -56,6 +90,13 @@ struct SpectralContrastOptions {
   int n_bands = 6;         ///< octave bands above fmin (output has n_bands + 1 rows)
   double quantile = 0.02;  ///< share of a band averaged for peak and valley
   bool operator==(const SpectralContrastOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("fmin", s.fmin);
+    v("n_bands", s.n_bands);
+    v("quantile", s.quantile);
+  }
 };
 
 /// Constant-Q transform (librosa/core/constantq.py: cqt) as used by chroma_cqt.
@@ -67,6 +108,16 @@ struct CqtOptions {
   double sparsity = 0.01;             ///< share of each filter's L1 mass dropped from the FFT basis
   double filter_scale = 1.0;          ///< Q scale
   bool operator==(const CqtOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_bins", s.n_bins);
+    v("bins_per_octave", s.bins_per_octave);
+    v("fmin", s.fmin);
+    v("tuning", s.tuning);
+    v("sparsity", s.sparsity);
+    v("filter_scale", s.filter_scale);
+  }
 };
 
 /// chroma_cqt (librosa/feature/spectral.py).
@@ -74,10 +125,20 @@ struct ChromaCqtOptions {
   int n_chroma = 12;      ///< pitch classes
   double threshold = 0.0; ///< values below are zeroed
   bool operator==(const ChromaCqtOptions&) const = default;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_chroma", s.n_chroma);
+    v("threshold", s.threshold);
+  }
 };
 
 /// Which chroma tonnetz is computed from. librosa's default is chroma_cqt.
 enum class TonnetzChroma { kCqt, kStft };
+/// "cqt" | "stft" (the JSON of FeatureOptions::tonnetz_chroma).
+std::string tonnetz_chroma_name(TonnetzChroma c);
+/// ConfigError naming key_path for any other text.
+TonnetzChroma parse_tonnetz_chroma(const std::string& text, const std::string& key_path);
 
 /// Every frame-level feature songlines computes, named as librosa names them.
 /// dims at defaults: stft_mag 1025, melspectrogram 128, mel_db 128, mfcc 20, chroma_stft 12,
@@ -103,12 +164,28 @@ struct FeatureOptions {
   std::vector<std::string> features;
   bool operator==(const FeatureOptions&) const = default;
 
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("sample_rate", s.sample_rate);
+    v("stft", s.stft);
+    v("mel", s.mel);
+    v("db", s.db);
+    v("mfcc", s.mfcc);
+    v("chroma_stft", s.chroma_stft);
+    v("spectral_contrast", s.spectral_contrast);
+    v("cqt", s.cqt);
+    v("chroma_cqt", s.chroma_cqt);
+    v.text("tonnetz_chroma", s.tonnetz_chroma, &tonnetz_chroma_name, &parse_tonnetz_chroma);
+    v("features", s.features);
+  }
   /// Complete JSON of every field (stored in shard attributes and run configs).
   Json to_json() const;
   /// Strict parse: unknown keys and wrong types throw ConfigError naming the path.
   static FeatureOptions from_json(const Json& j, const std::string& path = "features");
-  /// Throws ConfigError when a value is out of range (n_fft not positive, unknown feature name, ...).
-  void validate() const;
+  /// Throws ConfigError when a value is out of range (n_fft not positive, unknown feature name, ...), naming
+  /// the key under path.
+  void validate(const std::string& path = "features") const;
   /// Dimension of a named feature under these options.
   int64_t feature_dim(const std::string& name) const;
 };

@@ -1,0 +1,203 @@
+// One field list per options struct. A struct names each of its JSON keys once, in a static member template
+//
+//   template <class S, class V>
+//   static void fields(S& s, V& v) {          // S: the struct or const struct; V: FieldReader or FieldWriter
+//     v("n_fft", s.n_fft);                    // a value: number, string, bool, vector, optional, Json
+//     v("shards", s.shards, kRequired);       // a key that must be present
+//     v("head", s.head);                      // a nested struct with its own fields: its own JSON object
+//     v("places", s.places);                  // a vector of such structs: an array of objects
+//     v.text("precision", s.precision, &to_string, &parse_precision);  // a value written as text (an enum)
+//     v.group("data", [&](auto& d) { d("feature", s.feature); });     // a JSON object of this struct's fields
+//     v.ignore("type");                       // a key that is accepted and never written
+//   }
+//
+// and one pair of functions reads and writes every such struct: fields_from_json is strict (an unknown key is
+// a ConfigError naming its path and the known keys, a wrong type names the path and both types, core/config.h),
+// keeps the struct's defaults for absent keys, and then calls the struct's `void validate(const std::string&
+// path) const` when it has one (its range checks, naming "path.key"); fields_to_json writes every field. A
+// nested struct is read and validated the same way under its key's path. Why not nlohmann's
+// NLOHMANN_DEFINE_TYPE_*_WITH_DEFAULT: in 3.11 they ignore unknown keys and name no path in errors.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace songlines {
+
+/// Whether a key must be present in the JSON.
+enum class Presence { kOptional, kRequired };
+inline constexpr Presence kRequired = Presence::kRequired;
+
+/// "path.key", or "key" at the root (path "").
+inline std::string key_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+class FieldReader;
+class FieldWriter;
+
+template <class T>
+inline constexpr bool kIsOptional = false;
+template <class U>
+inline constexpr bool kIsOptional<std::optional<U>> = true;
+
+/// A struct with a field list (see the top of this file).
+template <class T>
+concept HasFields = requires(T& t, FieldReader& r) { T::fields(t, r); };
+
+template <class T>
+inline constexpr bool kIsVectorOfFields = false;
+template <HasFields U>
+inline constexpr bool kIsVectorOfFields<std::vector<U>> = true;
+
+/// Reads o's fields from r (without r.finish() or validation: r may hold other keys, read by the caller).
+template <class T>
+void read_fields(ConfigReader& r, T& o);
+/// Calls o.validate(path) when T has one.
+template <class T>
+void validate_fields(const T& o, const std::string& path);
+/// Adds o's fields to the object j.
+template <class T>
+void write_fields(const T& o, Json& j);
+/// Strict parse of j (path: its dotted path in messages, "" at the root): defaults for absent keys, ConfigError
+/// for unknown keys and wrong types, then o.validate(path) when T has one. A null j reads as {}.
+template <class T>
+T fields_from_json(const Json& j, const std::string& path);
+/// Every field of o as a JSON object.
+template <class T>
+Json fields_to_json(const T& o);
+
+class FieldReader {
+ public:
+  explicit FieldReader(ConfigReader& r) : r_(r) {}
+
+  template <class T>
+  void operator()(const std::string& key, T& field, Presence presence = Presence::kOptional) {
+    if (presence == Presence::kRequired && !r_.has(key)) throw ConfigError(r_.join(key) + ": missing required key");
+    if constexpr (HasFields<T>) {
+      if (r_.has(key) && !r_.raw(key).is_object())
+        throw ConfigError(r_.join(key) + ": expected object, got " + json_type_name(r_.raw(key)));
+      ConfigReader c = r_.child(key);
+      read_fields(c, field);
+      c.finish();
+      validate_fields(field, c.path());
+    } else if constexpr (kIsVectorOfFields<T>) {
+      const Json& list = r_.raw(key);  // marks key as known
+      if (!r_.has(key)) return;
+      if (!list.is_array()) throw ConfigError(r_.join(key) + ": expected array, got " + json_type_name(list));
+      T out;
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string where = r_.join(key) + "[" + std::to_string(i) + "]";
+        ConfigReader c(list[i], where);
+        read_fields(c, out.emplace_back());
+        c.finish();
+        validate_fields(out.back(), where);
+      }
+      field = std::move(out);
+    } else {
+      r_.read(key, field);
+    }
+  }
+
+  /// A value held as text in JSON: to names the current value (the default), from parses a text (ConfigError
+  /// naming key_path for an unknown one).
+  template <class E>
+  void text(const std::string& key, E& field, std::string (*to)(E),
+            E (*from)(const std::string& text, const std::string& key_path)) {
+    std::string t = to(field);
+    r_.read(key, t);
+    field = from(t, r_.join(key));
+  }
+
+  /// Keys of a JSON object under key that belong to this struct (body gets a FieldReader of that object).
+  template <class Body>
+  void group(const std::string& key, Body&& body) {
+    ConfigReader c = r_.child(key);
+    FieldReader g(c);
+    body(g);
+    c.finish();
+  }
+
+  void ignore(const std::string& key) { r_.accept(key); }
+
+ private:
+  ConfigReader& r_;
+};
+
+class FieldWriter {
+ public:
+  explicit FieldWriter(Json& j) : j_(j) {}
+
+  template <class T>
+  void operator()(const std::string& key, const T& field, Presence = Presence::kOptional) {
+    if constexpr (HasFields<T>) {
+      j_[key] = fields_to_json(field);
+    } else if constexpr (kIsVectorOfFields<T>) {
+      Json list = Json::array();
+      for (const auto& e : field) list.push_back(fields_to_json(e));
+      j_[key] = std::move(list);
+    } else if constexpr (kIsOptional<T>) {
+      j_[key] = field ? Json(*field) : Json(nullptr);
+    } else {
+      j_[key] = field;
+    }
+  }
+
+  template <class E>
+  void text(const std::string& key, const E& field, std::string (*to)(E),
+            E (*)(const std::string&, const std::string&)) {
+    j_[key] = to(field);
+  }
+
+  template <class Body>
+  void group(const std::string& key, Body&& body) {
+    Json g = Json::object();
+    FieldWriter w(g);
+    body(w);
+    j_[key] = std::move(g);
+  }
+
+  void ignore(const std::string&) {}
+
+ private:
+  Json& j_;
+};
+
+template <class T>
+void read_fields(ConfigReader& r, T& o) {
+  FieldReader v(r);
+  T::fields(o, v);
+}
+
+template <class T>
+void validate_fields(const T& o, const std::string& path) {
+  if constexpr (requires { o.validate(path); }) o.validate(path);
+}
+
+template <class T>
+void write_fields(const T& o, Json& j) {
+  FieldWriter v(j);
+  T::fields(o, v);
+}
+
+template <class T>
+T fields_from_json(const Json& j, const std::string& path) {
+  T o;
+  ConfigReader r(j, path);
+  read_fields(r, o);
+  r.finish();
+  validate_fields(o, path);
+  return o;
+}
+
+template <class T>
+Json fields_to_json(const T& o) {
+  Json j = Json::object();
+  write_fields(o, j);
+  return j;
+}
+
+}  // namespace songlines
