@@ -183,16 +183,17 @@ QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base
 }
 
 Json QuickstartConfig::to_json() const {
-  return Json{{"task", "quickstart"},
-              {"experiment", experiment},
-              {"seed", seed},
-              {"device", device},
-              {"audio",
-               {{"places", audio.places}, {"tracks_per_place", audio.tracks_per_place}, {"seconds", audio.seconds}, {"seed", audio.seed}}},
-              {"location", location},
-              {"audio_location", audio_location},
-              {"vocoder", vocoder},
-              {"vae", vae}};
+  Json j{{"task", "quickstart"},
+         {"experiment", experiment},
+         {"seed", seed},
+         {"device", device},
+         {"audio",
+          {{"places", audio.places}, {"tracks_per_place", audio.tracks_per_place}, {"seconds", audio.seconds}, {"seed", audio.seed}}},
+         {"location", location},
+         {"audio_location", audio_location},
+         {"vae", vae}};
+  if (!vocoder.empty()) j["vocoder"] = vocoder;  // absent when unset: earlier main jobs keep their identity
+  return j;
 }
 
 QuickstartConfig load_quickstart_config(const fs::path& file, const std::vector<std::string>& overrides) {
