@@ -1,6 +1,7 @@
 #include "generate/vocoder_training.h"
 
 #include <chrono>
+#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
@@ -11,10 +12,14 @@ namespace songlines::generate {
 namespace fs = std::filesystem;
 
 Json VocoderTrainOptions::to_json() const {
-  return Json{{"steps", steps},           {"batch_size", batch_size}, {"segment_frames", segment_frames},
+  Json j{{"steps", steps},           {"batch_size", batch_size}, {"segment_frames", segment_frames},
               {"learning_rate", learning_rate}, {"grad_clip", grad_clip}, {"mel_weight", mel_weight},
               {"fft_sizes", fft_sizes},   {"log_every", log_every},   {"seed", seed},
               {"device", device}};
+  // The schedule keys only when set: a run directory made before they existed keeps its config's identity.
+  if (lr_schedule != "constant") j["lr_schedule"] = lr_schedule;
+  if (warmup_steps != 0) j["warmup_steps"] = warmup_steps;
+  return j;
 }
 
 VocoderTrainOptions VocoderTrainOptions::from_json(const Json& j, const std::string& path) {
@@ -28,6 +33,8 @@ VocoderTrainOptions VocoderTrainOptions::from_json(const Json& j, const std::str
   r.read("mel_weight", o.mel_weight);
   r.read("fft_sizes", o.fft_sizes);
   r.read("log_every", o.log_every);
+  r.read("lr_schedule", o.lr_schedule);
+  r.read("warmup_steps", o.warmup_steps);
   r.read("seed", o.seed);
   r.read("device", o.device);
   r.finish();
@@ -36,10 +43,21 @@ VocoderTrainOptions VocoderTrainOptions::from_json(const Json& j, const std::str
     throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0, log_every > 0, grad_clip >= 0 and "
                              "mel_weight >= 0 are required");
   if (o.segment_frames < 2) throw ConfigError(path + ".segment_frames: must be >= 2, got " + std::to_string(o.segment_frames));
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
+    throw ConfigError(path + ".lr_schedule: must be \"constant\" or \"cosine\", got \"" + o.lr_schedule + "\"");
+  if (o.warmup_steps < 0) throw ConfigError(path + ".warmup_steps: must be >= 0, got " + std::to_string(o.warmup_steps));
   if (o.fft_sizes.empty()) throw ConfigError(path + ".fft_sizes: needs at least one size");
   for (int n : o.fft_sizes)
     if (n < 16 || n % 4 != 0) throw ConfigError(path + ".fft_sizes: sizes must be multiples of 4 and >= 16, got " + std::to_string(n));
   return o;
+}
+
+double vocoder_learning_rate(const VocoderTrainOptions& o, int64_t step) {
+  if (step < o.warmup_steps) return o.learning_rate * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
+  if (o.lr_schedule == "constant") return o.learning_rate;
+  const int64_t span = std::max<int64_t>(1, o.steps - o.warmup_steps);
+  const double t = std::min(1.0, static_cast<double>(step - o.warmup_steps) / static_cast<double>(span));
+  return o.learning_rate * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
 namespace {
@@ -139,6 +157,8 @@ void VocoderTrainer::train_until(int64_t until, const VocoderMetricsCallback& on
     auto ref = torch::stack(waves).to(dev);
     auto est = bundle_.net->forward(mel, length);
     VocoderLoss l = vocoder_loss(ref, est, bundle_.audio, options_);
+    const double lr = vocoder_learning_rate(options_, step_);
+    for (auto& group : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     opt_->zero_grad();
     l.total.backward();
     if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(bundle_.net->parameters(), options_.grad_clip);
@@ -154,6 +174,7 @@ void VocoderTrainer::train_until(int64_t until, const VocoderMetricsCallback& on
                {"loss", acc_loss / acc_n},
                {"mr_stft", acc_stft / acc_n},
                {"mel", acc_mel / acc_n},
+               {"learning_rate", lr},
                {"crops_per_s", secs > 0 ? static_cast<double>((step_ - first) * options_.batch_size) / secs : 0.0}};
       if (on_metrics) on_metrics(rec);
       acc_loss = acc_stft = acc_mel = 0;

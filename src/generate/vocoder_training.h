@@ -4,7 +4,7 @@
 //   multi-resolution STFT: per FFT size n (hop n/4, Hann), spectral convergence ||X - Y||_F / ||X||_F plus
 //   mean |log X - log Y| (magnitudes floored at 1e-5), averaged over the sizes; plus
 //   mel_weight * mean |ln max(W |Y|^2, 1e-5) - ln max(W |X|^2, 1e-5)| (W: the mel basis, at the mel's n_fft/hop).
-// Adam, seeded; no adversarial losses. The trainer's whole state (weights, Adam, crop generator, step) is saved
+// Adam, seeded, with an optional warm-up and cosine decay of the learning rate; no adversarial losses. The trainer's whole state (weights, Adam, crop generator, step) is saved
 // and restored so that a resumed run continues exactly where a checkpoint left it.
 #pragma once
 
@@ -29,6 +29,8 @@ struct VocoderTrainOptions {
   double grad_clip = 10.0;           ///< global gradient-norm clip (0: off)
   double mel_weight = 1.0;           ///< weight of the mel L1 term beside the MR-STFT terms
   std::vector<int> fft_sizes = {512, 1024, 2048};  ///< MR-STFT resolutions (hop n/4)
+  std::string lr_schedule = "constant";  ///< "constant", or "cosine": learning_rate decayed to 0 at `steps`
+  int64_t warmup_steps = 0;          ///< linear ramp of the learning rate over the first steps (both schedules)
   int64_t log_every = 100;           ///< steps between metrics records
   uint64_t seed = 0;                 ///< weights and crops
   std::string device = "auto";       ///< cpu, cuda or auto
@@ -42,6 +44,11 @@ struct AudioClip {
   torch::Tensor samples;  ///< [n] float32 (CPU)
 };
 
+/// The learning rate of the optimiser step that takes the trainer from `step` to step + 1 (0-based): a linear
+/// warm-up over warmup_steps, then learning_rate ("constant") or learning_rate * (1 + cos(pi t)) / 2 with t the
+/// fraction of the steps after the warm-up already taken ("cosine").
+double vocoder_learning_rate(const VocoderTrainOptions& o, int64_t step);
+
 struct VocoderLoss {
   torch::Tensor total;       ///< mr_stft + mel_weight * mel
   torch::Tensor mr_stft;     ///< mean over resolutions of spectral convergence + log magnitude
@@ -52,7 +59,8 @@ struct VocoderLoss {
 VocoderLoss vocoder_loss(const torch::Tensor& reference, const torch::Tensor& estimate, const MelAnalysisOptions& audio,
                          const VocoderTrainOptions& o);
 
-/// A metrics record every log_every steps (and at the end): step, loss, mr_stft, mel, crops_per_s.
+/// A metrics record every log_every steps (and at the end): step, loss, mr_stft, mel, learning_rate (of the last
+/// step), crops_per_s.
 using VocoderMetricsCallback = std::function<void(const Json& record)>;
 
 class VocoderTrainer {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 
 #include "core/atomic_file.h"
@@ -10,6 +11,7 @@
 #include "extract/synthetic_set.h"
 #include "features/device.h"
 #include "runs/report.h"
+#include "runs/vae_run.h"
 
 namespace songlines::runs {
 
@@ -38,27 +40,61 @@ Json with_shards(Json j, const std::string& key, const fs::path& shards) {
   return j;
 }
 
+// Fills the vocoder part's training audio (the synthesized tracks) and mel analysis (the one its features were
+// extracted with, which the VAE decodes); the user may not name others.
+Json with_vocoder_inputs(Json j, const fs::path& audio_dir, const generate::MelAnalysisOptions& mel) {
+  if (!j.contains("data")) j["data"] = Json::object();
+  if (!j["data"].is_object()) throw ConfigError("data: must be an object");
+  for (const char* k : {"audio", "train_only"})
+    if (j["data"].contains(k))
+      throw ConfigError(std::string("data.") + k + ": filled in by the quickstart (its synthesized audio); remove it");
+  for (const char* k : {"mel", "mel_from_vae"})
+    if (j.contains(k))
+      throw ConfigError(std::string(k) + ": filled in by the quickstart (its features' analysis); remove it");
+  j["data"]["audio"] = Json::array({audio_dir.string()});
+  j["mel"] = mel.to_json();
+  return j;
+}
+
 // A part as a run of its task (runs/task.h); errors in its keys name the part ("vae.model.chanels: ...").
-// shards: the synthesized features folder for the parts that read it (a placeholder while validating).
+// fill: adds what the quickstart hands the part (its synthesized features or audio, the vocoder it trained);
+// placeholders while validating.
 PreparedRun prepare_part(const QuickstartConfig& c, const std::string& key, const std::string& task,
-                         const std::optional<fs::path>& shards) {
-  const Json& part = key == "location" ? c.location : key == "audio_location" ? c.audio_location : c.vae;
+                         const std::function<Json(Json)>& fill = {}) {
+  const Json& part = key == "location"         ? c.location
+                     : key == "audio_location" ? c.audio_location
+                     : key == "vocoder"        ? c.vocoder
+                                               : c.vae;
   const std::string folder = key == "audio_location" ? "audio-location" : key;
   try {
     Json j = part_json(c, part, folder);
-    if (shards) j = with_shards(std::move(j), key, *shards);
+    if (fill) j = fill(std::move(j));
     return find_task(task).prepare(j, c.base_dir);
   } catch (const ConfigError& e) {
     throw ConfigError(key + "." + e.what());
   }
 }
 
-// Validates the parts without running them (the shards path is a placeholder until extraction).
+// The VAE part's inputs: the synthesized features and, when the quickstart trained one and the part names none,
+// its vocoder (the VAE's samples and evaluation then come from it).
+std::function<Json(Json)> vae_inputs(const fs::path& shards, const std::optional<fs::path>& vocoder_dir) {
+  return [shards, vocoder_dir](Json j) {
+    j = with_shards(std::move(j), "vae", shards);
+    if (vocoder_dir && !j.contains("vocoder")) j["vocoder"] = vocoder_dir->string();
+    return j;
+  };
+}
+
+// Validates the parts without running them (the shards and audio paths are placeholders until extraction; the
+// vocoder does not exist yet).
 void validate_parts(const QuickstartConfig& c) {
   const fs::path placeholder = "features";
-  if (!c.location.empty()) prepare_part(c, "location", "location", std::nullopt);
-  if (!c.audio_location.empty()) prepare_part(c, "audio_location", "location", placeholder);
-  if (!c.vae.empty()) prepare_part(c, "vae", "vae", placeholder);
+  if (!c.location.empty()) prepare_part(c, "location", "location");
+  if (!c.audio_location.empty())
+    prepare_part(c, "audio_location", "location", [&](Json j) { return with_shards(std::move(j), "audio_location", placeholder); });
+  if (!c.vocoder.empty())
+    prepare_part(c, "vocoder", "vocoder", [](Json j) { return with_vocoder_inputs(std::move(j), "audio", {}); });
+  if (!c.vae.empty()) prepare_part(c, "vae", "vae", vae_inputs(placeholder, std::nullopt));
 }
 
 Json location_summary(const Json& metrics) {
@@ -74,9 +110,21 @@ Json location_summary(const Json& metrics) {
   return s;
 }
 
+Json vocoder_summary(const Json& metrics) {
+  Json s{{"steps", metrics.value("steps", 0)},
+         {"train_seconds", metrics.value("train_seconds_this_process", 0.0)},
+         {"parameters", metrics.value("parameters", 0)},
+         {"audio_seconds_per_second", metrics.value("vocoder_audio_seconds_per_second", 0.0)}};
+  const Json& e = metrics["evaluation"];
+  for (const char* k : {"vocoder_true_mel", "griffin_lim_true_mel"})
+    if (e.contains(k))
+      for (const char* m : {"mr_stft", "lsd_db"}) s[std::string(k) + "_" + m] = e[k][m]["mean"];
+  return s;
+}
+
 Json vae_summary(const Json& metrics) {
   Json s = Json::object();
-  for (const char* k : {"train_crops_per_s", "generation_audio_seconds_per_second", "val_reconstruction"})
+  for (const char* k : {"train_crops_per_s", "generation_audio_seconds_per_second", "val_reconstruction", "audio_path"})
     if (metrics.contains(k)) s[k] = metrics[k];
   if (metrics.contains("geo_consistency") && metrics["geo_consistency"].contains("generated")) {
     const Json& g = metrics["geo_consistency"];
@@ -109,6 +157,7 @@ QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base
   }
   for (auto [key, field] : {std::pair<const char*, Json*>{"location", &c.location},
                             {"audio_location", &c.audio_location},
+                            {"vocoder", &c.vocoder},
                             {"vae", &c.vae}}) {
     const Json& v = r.raw(key);
     if (v.is_null()) {
@@ -127,22 +176,24 @@ QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base
   if (!(c.audio.seconds > 0 && c.audio.seconds <= 600))
     throw ConfigError("audio.seconds: must be in (0, 600], got " + std::to_string(c.audio.seconds));
   features::parse_device(c.device);  // UsageError on an unknown name
-  if (c.location.empty() && c.audio_location.empty() && c.vae.empty())
-    throw ConfigError("quickstart: at least one of location, audio_location, vae is needed");
+  if (c.location.empty() && c.audio_location.empty() && c.vocoder.empty() && c.vae.empty())
+    throw ConfigError("quickstart: at least one of location, audio_location, vocoder, vae is needed");
   validate_parts(c);
   return c;
 }
 
 Json QuickstartConfig::to_json() const {
-  return Json{{"task", "quickstart"},
-              {"experiment", experiment},
-              {"seed", seed},
-              {"device", device},
-              {"audio",
-               {{"places", audio.places}, {"tracks_per_place", audio.tracks_per_place}, {"seconds", audio.seconds}, {"seed", audio.seed}}},
-              {"location", location},
-              {"audio_location", audio_location},
-              {"vae", vae}};
+  Json j{{"task", "quickstart"},
+         {"experiment", experiment},
+         {"seed", seed},
+         {"device", device},
+         {"audio",
+          {{"places", audio.places}, {"tracks_per_place", audio.tracks_per_place}, {"seconds", audio.seconds}, {"seed", audio.seed}}},
+         {"location", location},
+         {"audio_location", audio_location},
+         {"vae", vae}};
+  if (!vocoder.empty()) j["vocoder"] = vocoder;  // absent when unset: earlier main jobs keep their identity
+  return j;
 }
 
 QuickstartConfig load_quickstart_config(const fs::path& file, const std::vector<std::string>& overrides) {
@@ -168,8 +219,8 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
 
   // 1. Audio with a place signal, and its features.
-  const bool needs_audio = !c.audio_location.empty() || !c.vae.empty();
-  fs::path shards_dir;
+  const bool needs_audio = !c.audio_location.empty() || !c.vocoder.empty() || !c.vae.empty();
+  fs::path shards_dir, audio_dir;
   if (needs_audio) {
     extract::SyntheticSetOptions qo;
     qo.output_dir = run_dir;
@@ -179,12 +230,13 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
     qo.seed = c.audio.seed;
     qo.device = features::parse_device(c.device);
     qo.features = {"mfcc", "chroma_stft", "spectral_contrast", "tonnetz", "mel_db"};
-    log << "quickstart [1/4]: synthesizing " << c.audio.places * c.audio.tracks_per_place << " tracks of "
+    log << "quickstart [1/5]: synthesizing " << c.audio.places * c.audio.tracks_per_place << " tracks of "
         << c.audio.seconds << " s (" << c.audio.places << " places) and extracting their features\n";
     const auto r = extract::synthesize_and_extract(qo);
     if (!r.extract.failed.empty())
       throw Error("quickstart: extraction failed for " + r.extract.failed.front().path + ": " + r.extract.failed.front().reason);
     shards_dir = r.features_dir;
+    audio_dir = r.audio_dir;
     char line[160];
     std::snprintf(line, sizeof line, "quickstart: %lld tracks, %.0f s of audio extracted in %.2f s (%.0fx real time, %s)\n",
                   static_cast<long long>(r.extract.tracks_written), r.extract.audio_seconds, r.extract.wall_seconds,
@@ -203,16 +255,17 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
                       Json (*summary)(const Json&), const std::string& title, const std::string& what) {
     const fs::path dir = run_dir / folder;
     const TaskResult res = part.run(dir, log);
-    write_report(dir);
+    // The vocoder task writes its own report (its four figures, and each held-out clip three ways side by side).
+    if (part.task != "vocoder") write_report(dir);
     out.parts.push_back(dir);
     out.summary[key] = summary(res.metrics);
     parts.push_back({title, what, dir});
   };
   // 2. Location model on the GOM table.
   if (!c.location.empty()) {
-    const PreparedRun part = prepare_part(c, "location", "location", std::nullopt);
+    const PreparedRun part = prepare_part(c, "location", "location");
     const Json& data = part.resolved["data"];
-    log << "quickstart [2/4]: location models on "
+    log << "quickstart [2/5]: location models on "
         << (data.contains("table") ? data["table"]["path"].get<std::string>() : std::string("the shards of \"location\""))
         << " (" << static_cast<int>(elapsed()) << " s so far)\n";
     run_part(part, "location", "location", location_summary, "Location model: the GOM table",
@@ -221,16 +274,30 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   }
   // 3. Location model on the synthesized audio (summary and frame-sequence models).
   if (!c.audio_location.empty()) {
-    log << "quickstart [3/4]: location models on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
-    run_part(prepare_part(c, "audio_location", "location", shards_dir), "audio-location", "audio_location",
+    log << "quickstart [3/5]: location models on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
+    run_part(prepare_part(c, "audio_location", "location",
+                          [&](Json j) { return with_shards(std::move(j), "audio_location", shards_dir); }),
+             "audio-location", "audio_location",
              location_summary, "Location model: the synthesized audio",
              "The same evaluation on the features this run extracted from its synthesized tracks, whose style "
              "depends on their place.");
   }
-  // 4. The coordinate-conditioned VAE, its samples and geo-consistency.
+  // 4. A small neural vocoder on the synthesized audio, for the VAE's log-mel (its samples' audio path).
+  std::optional<fs::path> vocoder_dir;
+  if (!c.vocoder.empty()) {
+    log << "quickstart [4/5]: a vocoder on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
+    const generate::MelAnalysisOptions mel = shards_mel_analysis(shards_dir);
+    run_part(prepare_part(c, "vocoder", "vocoder", [&](Json j) { return with_vocoder_inputs(std::move(j), audio_dir, mel); }),
+             "vocoder", "vocoder", vocoder_summary, "Audio for the VAE: a neural vocoder",
+             "A Vocos-style vocoder trained on the synthesized tracks, from the log-mel the VAE decodes to a waveform; "
+             "scored on held-out tracks against NNLS + Griffin-Lim on the same mel. The VAE's samples come from it.");
+    vocoder_dir = run_dir / "vocoder";
+  }
+  // 5. The coordinate-conditioned VAE, its samples and geo-consistency.
   if (!c.vae.empty()) {
-    log << "quickstart [4/4]: the VAE on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
-    run_part(prepare_part(c, "vae", "vae", shards_dir), "vae", "vae", vae_summary, "Music for a place: the VAE",
+    log << "quickstart [5/5]: the VAE on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
+    run_part(prepare_part(c, "vae", "vae", vae_inputs(shards_dir, vocoder_dir)), "vae", "vae", vae_summary,
+             "Music for a place: the VAE",
              "A coordinate-conditioned VAE trained on the synthesized tracks' log-mel spectrograms; samples generated "
              "for each training place and for places it never saw.");
     out.samples_dir = run_dir / "vae" / "samples";

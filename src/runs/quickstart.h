@@ -4,7 +4,9 @@
 //   features/        their features (the seed's four + mel_db), extracted with the feature engine
 //   location/        a location run on the GOM table shipped in data/gom ("location": a run config)
 //   audio-location/  a location run on the synthesized shards, summary and temporal models ("audio_location")
-//   vae/             the coordinate-conditioned VAE on the synthesized shards, with samples/*.wav + *.png ("vae")
+//   vocoder/         a small neural vocoder trained on the synthesized audio, for the features' log-mel ("vocoder")
+//   vae/             the coordinate-conditioned VAE on the synthesized shards, with samples/*.wav + *.png ("vae");
+//                    its audio comes from vocoder/ (unless "vae" names its own "vocoder")
 //   report.html      one page over the three runs (each run also has its own report.html)
 // Each part is an ordinary run directory; a rerun with the same config skips the finished parts.
 #pragma once
@@ -33,6 +35,7 @@ struct QuickstartConfig {
   QuickstartAudio audio;
   Json location;                   ///< a location run config (needs its data); empty object: part skipped
   Json audio_location;             ///< a location run config without data.shards (filled in); {}: skipped
+  Json vocoder;                    ///< a vocoder run config without data.audio and mel (filled in); {}: skipped
   Json vae;                        ///< a VAE run config without data.shards (filled in); {}: skipped
   std::filesystem::path base_dir;  ///< the config file's folder (relative data paths)
 

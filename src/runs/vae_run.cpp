@@ -311,10 +311,14 @@ Json env_json(const VaeRunConfig& c, const torch::Device& device) {
               {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()}};
 }
 
-// MR-STFT of the VAE's reconstruction, Griffin-Lim on the true magnitude (the audio path's ceiling) and
-// Griffin-Lim on the mel-inverted true mel (the mel representation's ceiling), on held-out audio.
+// MR-STFT of the VAE's reconstruction (through the run's audio path: its vocoder, or NNLS + Griffin-Lim),
+// Griffin-Lim on the true magnitude (the phase reconstruction's ceiling), NNLS + Griffin-Lim on the true mel (the
+// mel representation's ceiling) and, with a vocoder, the vocoder on the true mel; keys name what made the audio.
 Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, std::ostream& log) {
-  std::vector<double> vae, gl_true, gl_mel;
+  std::vector<double> vae, gl_true, gl_mel, voc_mel;
+  VaeBundle griffin_lim_path;  // the audio path without the vocoder (mel_db_to_audio reads only these fields)
+  griffin_lim_path.audio = b.audio;
+  griffin_lim_path.device = b.device;
   for (size_t i = 0; i < d.val_paths.size() && static_cast<int>(vae.size()) < c.eval_audio_tracks; ++i) {
     const std::string& path = d.val_paths[i];
     if (path.empty() || !fs::is_regular_file(path)) continue;
@@ -343,10 +347,12 @@ Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, st
     gl_true.push_back(multi_resolution_stft_distance(
                           y, griffin_lim(magnitude_stft(yt, gl.n_fft, gl.hop_length), y.size(0), gl).cpu())
                           .total);
-    gl_mel.push_back(
-        multi_resolution_stft_distance(y, mel_db_to_audio(b, mel_db(yt, b.audio), y.size(0), c.seed,
-                                                          c.griffin_lim_iterations))
-            .total);
+    const auto true_mel = mel_db(yt, b.audio);
+    gl_mel.push_back(multi_resolution_stft_distance(y, mel_db_to_audio(griffin_lim_path, true_mel, y.size(0), c.seed,
+                                                                       c.griffin_lim_iterations))
+                         .total);
+    if (b.vocoder)
+      voc_mel.push_back(multi_resolution_stft_distance(y, mel_db_to_audio(b, true_mel, y.size(0), c.seed)).total);
   }
   if (vae.empty()) return Json();
   auto mean = [](const std::vector<double>& v) {
@@ -354,11 +360,14 @@ Json evaluate_audio(VaeBundle& b, const VaeRunConfig& c, const LoadedData& d, st
     for (double x : v) s += x;
     return s / static_cast<double>(v.size());
   };
-  return Json{{"tracks", vae.size()},
-              {"seconds_each", c.eval_audio_seconds},
-              {"vae_mr_stft", mean(vae)},
-              {"griffin_lim_true_magnitude_mr_stft", mean(gl_true)},
-              {"griffin_lim_true_mel_mr_stft", mean(gl_mel)}};
+  Json out{{"tracks", vae.size()},
+           {"seconds_each", c.eval_audio_seconds},
+           {"audio_path", b.vocoder ? "vocoder" : kGriffinLimVocoder},  // what made vae_mr_stft's audio
+           {"vae_mr_stft", mean(vae)},
+           {"griffin_lim_true_magnitude_mr_stft", mean(gl_true)},
+           {"griffin_lim_true_mel_mr_stft", mean(gl_mel)}};
+  if (b.vocoder) out["vocoder_true_mel_mr_stft"] = mean(voc_mel);
+  return out;
 }
 
 
@@ -661,6 +670,12 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
   return metrics;
+}
+
+MelAnalysisOptions shards_mel_analysis(const fs::path& shards, const std::string& feature) {
+  const auto files = shards::list_shards(shards);
+  if (files.empty()) throw InputError(shards.string(), "no shards");
+  return shard_analysis(shards::ShardReader(files.front()), feature);
 }
 
 PreparedRun prepare_vae_run(const Json& j, const fs::path& base_dir) {

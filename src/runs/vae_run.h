@@ -58,6 +58,10 @@ VaeRunConfig load_vae_run_config(const std::filesystem::path& file, const std::v
 /// anything is written, so a finished result is never replaced.
 Json run_vae_experiment(const VaeRunConfig& config, const std::filesystem::path& run_dir, std::ostream& log);
 
+/// The mel analysis the first shard of `shards` (a file or folder) made `feature` with: what a VAE trained on
+/// them decodes, and so what a vocoder for that VAE must read. InputError when there is no shard.
+generate::MelAnalysisOptions shards_mel_analysis(const std::filesystem::path& shards, const std::string& feature = "mel_db");
+
 /// The VAE task's entry in the task table (runs/task.h): parses j as a VaeRunConfig.
 PreparedRun prepare_vae_run(const Json& j, const std::filesystem::path& base_dir);
 

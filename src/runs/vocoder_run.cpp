@@ -40,11 +40,13 @@ VocoderRunConfig VocoderRunConfig::from_json(const Json& j, const fs::path& base
   {
     auto d = r.child("data");
     d.require("audio", c.audio);
+    d.read("train_only", c.train_only);
     d.read("val_fraction", c.val_fraction);
     d.read("max_tracks", c.max_tracks);
     d.read("max_seconds", c.max_seconds);
     d.finish();
     for (auto& a : c.audio) resolve(a);
+    for (auto& a : c.train_only) resolve(a);
     if (c.audio.empty()) throw ConfigError("data.audio: needs at least one file or folder");
     if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
     if (c.max_seconds < 0) throw ConfigError("data.max_seconds: must be >= 0");
@@ -104,11 +106,13 @@ Json VocoderRunConfig::to_json() const {
   train_json.erase("device");
   Json model_json = model.to_json();
   for (const char* k : {"n_mels", "n_fft", "hop_length"}) model_json.erase(k);
+  Json data{{"audio", audio}, {"val_fraction", val_fraction}, {"max_tracks", max_tracks}, {"max_seconds", max_seconds}};
+  if (!train_only.empty()) data["train_only"] = train_only;  // absent when unset: earlier runs keep their identity
   Json j{{"task", "vocoder"},
          {"experiment", experiment},
          {"seed", seed},
          {"device", device},
-         {"data", {{"audio", audio}, {"val_fraction", val_fraction}, {"max_tracks", max_tracks}, {"max_seconds", max_seconds}}},
+         {"data", data},
          {"mel", mel.to_json()},
          {"model", model_json},
          {"train", train_json},
@@ -144,17 +148,21 @@ Split split_files(const VocoderRunConfig& c, std::ostream& log) {
   Split s;
   s.val.assign(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(n_val));
   s.train.assign(files.begin() + static_cast<std::ptrdiff_t>(n_val), files.end());
-  if (s.train.empty()) throw InputError(c.audio.front(), "no training file left after the held-out split");
-  if (!c.eval_audio.empty()) {
-    std::vector<fs::path> extra(c.eval_audio.begin(), c.eval_audio.end());
+  // Files of another list join one side of the split; one already on the other side is an error.
+  auto add_files = [&](const std::vector<std::string>& paths, std::vector<fs::path>& side, const std::vector<fs::path>& other,
+                       const std::string& key, const std::string& other_what) {
+    if (paths.empty()) return;
+    std::vector<fs::path> extra(paths.begin(), paths.end());
     std::vector<extract::FailedFile> extra_failed;
     for (const auto& f : extract::find_audio_files(extra, extra_failed).files) {
-      if (std::find(s.train.begin(), s.train.end(), f) != s.train.end())
-        throw InputError(f.string(), "evaluation.audio holds a training file");
-      if (std::find(s.val.begin(), s.val.end(), f) == s.val.end()) s.val.push_back(f);
+      if (std::find(other.begin(), other.end(), f) != other.end()) throw InputError(f.string(), key + " holds " + other_what);
+      if (std::find(side.begin(), side.end(), f) == side.end()) side.push_back(f);
     }
-    for (const auto& f : extra_failed) log << "vocoder: evaluation skips " << f.path << ": " << f.reason << "\n";
-  }
+    for (const auto& f : extra_failed) log << "vocoder: " << key << " skips " << f.path << ": " << f.reason << "\n";
+  };
+  add_files(c.train_only, s.train, s.val, "data.train_only", "a held-out file of data.audio");
+  if (s.train.empty()) throw InputError(c.audio.front(), "no training file left after the held-out split");
+  add_files(c.eval_audio, s.val, s.train, "evaluation.audio", "a training file");
   return s;
 }
 

@@ -23,6 +23,7 @@ struct VocoderRunConfig {
   uint64_t seed = 0;                   ///< split, weights, crops
   std::string device = "auto";         ///< cpu, cuda, auto
   std::vector<std::string> audio;      ///< audio files or folders (walked recursively)
+  std::vector<std::string> train_only;  ///< more training files or folders, never held out (not in the split)
   double val_fraction = 0.2;           ///< held-out share of files (seeded shuffle; at least one when >= 2 files)
   int max_tracks = 0;                  ///< 0: all files
   double max_seconds = 30.0;           ///< seconds read from the middle of each training file (0: whole)

@@ -471,6 +471,14 @@ TEST(QuickstartConfig, ErrorsNameTheKeyOfTheRightPart) {
   EXPECT_NE(vae.find("chanels"), std::string::npos) << vae;
   const std::string shards = message({"vae.data.shards=[\"x\"]"});
   EXPECT_NE(shards.find("vae.data.shards"), std::string::npos) << shards;
+  const std::string voc = message({"vocoder.train.stpes=3"});
+  EXPECT_NE(voc.find("vocoder."), std::string::npos) << voc;
+  EXPECT_NE(voc.find("stpes"), std::string::npos) << voc;
+  // The vocoder stage is handed the synthesized audio and the features' mel analysis; naming others is refused.
+  const std::string voc_audio = message({"vocoder.data.audio=[\"x\"]"});
+  EXPECT_NE(voc_audio.find("vocoder.data.audio: filled in by the quickstart"), std::string::npos) << voc_audio;
+  const std::string voc_mel = message({"vocoder.mel_from_vae=\"x\""});
+  EXPECT_NE(voc_mel.find("vocoder.mel_from_vae: filled in by the quickstart"), std::string::npos) << voc_mel;
   // And on the command line: exit 2 with the message.
   TempDir out;
   auto r = run_songlines("run '" + config.string() + "' --run-dir '" + (out / "q").string() + "' --set audio.placez=3");

@@ -23,7 +23,9 @@ std::string tiny_quickstart_sets(const QuickstartConfig& full) {
                      " --set vae.train.steps=4 --set vae.train.log_every=2 --set vae.samples.seconds=1"
                      " --set vae.evaluation.geo_consistency.seconds=1 --set vae.evaluation.geo_consistency.seeds=2"
                      " --set vae.evaluation.audio_seconds=1 --set vae.model.segment_frames=16 --device cpu"
-                     " --set 'vae.model.channels=[8,16,32]'";  // a value with commas stays one override
+                     " --set 'vae.model.channels=[8,16,32]'"  // a value with commas stays one override
+                     " --set vocoder.train.steps=4 --set vocoder.train.log_every=2 --set vocoder.checkpoint_every=2"
+                     " --set vocoder.evaluation.seconds=1 --set vocoder.evaluation.griffin_lim_iterations=4";
   for (const char* part : {"location", "audio_location"}) {
     const auto& models = full.*(std::string(part) == "location" ? &QuickstartConfig::location : &QuickstartConfig::audio_location);
     for (size_t i = 0; i < models["models"].size(); ++i) {
@@ -62,10 +64,26 @@ TEST(QuickstartConfig, TheReadmeCommandRunsFromTheRepositoryRootAtTinySize) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const fs::path out = q.absolute;
   EXPECT_EQ(load_json_file((out / "vae" / "config.json").string())["model"]["channels"], Json::parse("[8,16,32]"));
-  for (const char* part : {"location", "audio-location", "vae"}) {
+  for (const char* part : {"location", "audio-location", "vocoder", "vae"}) {
     EXPECT_TRUE(fs::exists(out / part / "metrics.json")) << part;
     EXPECT_TRUE(fs::exists(out / part / "report.html")) << part;
   }
+  // The vocoder stage: trained on the synthesized audio for the features' mel, and the VAE's samples and
+  // evaluation come from it (its checkpoint names it, so `generate --model vae` uses it too).
+  const fs::path vocoder = out / "vocoder";
+  const Json voc_config = load_json_file((vocoder / "config.json").string());
+  EXPECT_EQ(fs::path(voc_config["data"]["audio"][0].get<std::string>()), out / "audio");
+  EXPECT_EQ(voc_config["train"]["steps"].get<int>(), 4);
+  EXPECT_EQ(fs::path(load_json_file((out / "vae" / "config.json").string())["vocoder"].get<std::string>()), vocoder);
+  const Json vae_metrics = load_json_file((out / "vae" / "metrics.json").string());
+  EXPECT_EQ(fs::path(vae_metrics["audio_path"].get<std::string>()), vocoder) << vae_metrics.dump(2);
+  const Json& held_out = vae_metrics["held_out_audio"];
+  EXPECT_EQ(held_out["audio_path"], "vocoder") << held_out.dump(2);
+  for (const char* k : {"vocoder_true_mel_mr_stft", "griffin_lim_true_mel_mr_stft", "vae_mr_stft"})
+    EXPECT_GT(held_out.value(k, 0.0), 0.0) << k << ": " << held_out.dump(2);
+  EXPECT_NE(held_out["vocoder_true_mel_mr_stft"], held_out["griffin_lim_true_mel_mr_stft"]) << "two audio paths, two figures";
+  // Its own report (four figures, clips side by side) is kept, not replaced by the generic one.
+  EXPECT_NE(read_text(vocoder / "report.html").find("Griffin-Lim"), std::string::npos);
   // 3 places x 4 tracks were synthesized and extracted with their places.
   int wavs = 0;
   for (const auto& f : fs::directory_iterator(out / "audio")) wavs += f.path().extension() == ".wav";
@@ -75,6 +93,8 @@ TEST(QuickstartConfig, TheReadmeCommandRunsFromTheRepositoryRootAtTinySize) {
   EXPECT_EQ(summary["audio_location"]["tracks"].get<int>(), 12) << summary.dump(2);
   EXPECT_EQ(summary["location"]["tracks"].get<int>(), 1059) << summary.dump(2);
   EXPECT_TRUE(summary["vae"].contains("geo_generated_km")) << summary.dump(2);
+  EXPECT_GT(summary["vocoder"].value("vocoder_true_mel_mr_stft", 0.0), 0.0) << summary.dump(2);
+  EXPECT_GT(summary["vocoder"].value("griffin_lim_true_mel_mr_stft", 0.0), 0.0) << summary.dump(2);
   // The features folder one part handed to the others is absolute.
   EXPECT_TRUE(fs::path(summary["audio"]["features_dir"].get<std::string>()).is_absolute()) << summary.dump(2);
   // Samples: one per training place plus the unseen places, each with a spectrogram.
@@ -90,7 +110,7 @@ TEST(QuickstartConfig, TheReadmeCommandRunsFromTheRepositoryRootAtTinySize) {
   EXPECT_NE(r.output.find("report:  " + (out / "report.html").string()), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("samples: " + (out / "vae" / "samples").string()), std::string::npos) << r.output;
   const std::string html = read_text(out / "report.html");
-  for (const char* link : {"location/report.html", "audio-location/report.html", "vae/report.html", "<audio"})
+  for (const char* link : {"location/report.html", "audio-location/report.html", "vocoder/report.html", "vae/report.html", "<audio"})
     EXPECT_NE(html.find(link), std::string::npos) << link;
 
   // A rerun with the same config skips the finished parts; another config in the same folder is refused.
@@ -121,7 +141,7 @@ TEST(QuickstartConfig, RunsFromAnotherWorkingDirectoryWithTheDefaultRunDirectory
   auto r = testing::run_command("cd '" + wd.path().string() + "' && SONGLINES_NO_PROGRESS=1 '" +
                                 testing::binary_path().string() + "' run '" + relative_config.string() + "'" +
                                 tiny_quickstart_sets(load_quickstart_config(config, {})) +
-                                " --set 'location={}' --set 'vae={}'");
+                                " --set 'location={}' --set 'vocoder={}' --set 'vae={}'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(wd / "runs/quickstart/audio-location/metrics.json")) << r.output;
   EXPECT_TRUE(fs::exists(wd / "runs/quickstart/report.html"));

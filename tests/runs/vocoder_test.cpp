@@ -15,6 +15,7 @@
 #include "generate/vocoder_training.h"
 #include "runs/task.h"
 #include "runs/vae_run.h"
+#include "runs/vocoder_run.h"
 #include "support/test_support.h"
 
 namespace songlines::generate {
@@ -367,6 +368,92 @@ TEST(VocoderTask, TrainsResumesEvaluatesAndRefusesAnotherConfig) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("vocoder"), std::string::npos) << e.what();
   }
+}
+
+TEST(VocoderTraining, LearningRateWarmsUpThenFollowsItsSchedule) {
+  VocoderTrainOptions o = tiny_train(110);
+  o.learning_rate = 1e-3;
+  o.warmup_steps = 10;
+  auto near = [](double a, double b) { return std::abs(a - b) <= 1e-12 + 1e-9 * std::abs(b); };
+  // The warm-up is linear to the full rate, for both schedules.
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 0), 1e-4)) << vocoder_learning_rate(o, 0);
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 4), 5e-4)) << vocoder_learning_rate(o, 4);
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 9), 1e-3)) << vocoder_learning_rate(o, 9);
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 60), 1e-3)) << "constant after the warm-up";
+  o.lr_schedule = "cosine";
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 10), 1e-3)) << vocoder_learning_rate(o, 10);
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 60), 0.5e-3)) << "half way through the decay: " << vocoder_learning_rate(o, 60);
+  EXPECT_TRUE(near(vocoder_learning_rate(o, 35), 1e-3 * 0.5 * (1 + std::cos(M_PI / 4)))) << vocoder_learning_rate(o, 35);
+  EXPECT_LT(vocoder_learning_rate(o, 109), 1e-6);
+  for (int64_t s = 10; s < 109; ++s) EXPECT_LE(vocoder_learning_rate(o, s + 1), vocoder_learning_rate(o, s)) << s;
+  // Parsed strictly; the keys appear in the resolved config only when set (earlier run directories keep theirs).
+  EXPECT_FALSE(tiny_train(5).to_json().contains("lr_schedule"));
+  EXPECT_FALSE(tiny_train(5).to_json().contains("warmup_steps"));
+  const auto back = VocoderTrainOptions::from_json(o.to_json());
+  EXPECT_EQ(back.lr_schedule, "cosine");
+  EXPECT_EQ(back.warmup_steps, 10);
+  try {
+    VocoderTrainOptions::from_json(Json{{"lr_schedule", "linear"}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.lr_schedule"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("linear"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(VocoderTrainOptions::from_json(Json{{"warmup_steps", -1}}), ConfigError);
+  // The trainer applies it: the last metrics record carries the last step's rate.
+  VocoderTrainOptions t = tiny_train(20);
+  t.lr_schedule = "cosine";
+  t.warmup_steps = 4;
+  std::vector<Json> records;
+  train_vocoder(synthetic_clips(2, 30), tiny_arch(), tiny_audio(), t, [&](const Json& r) { records.push_back(r); });
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_TRUE(near(records[0]["learning_rate"].get<double>(), vocoder_learning_rate(t, 9)));
+  EXPECT_TRUE(near(records[1]["learning_rate"].get<double>(), vocoder_learning_rate(t, 19)));
+  EXPECT_LT(records[1]["learning_rate"].get<double>(), 0.01 * t.learning_rate);
+}
+
+// data.train_only: trained on, never held out; a file both there and held out (by the split or by
+// evaluation.audio) is refused naming the key.
+TEST(VocoderTask, TrainOnlyFilesAreTrainedOnAndNeverHeldOut) {
+  testing::TempDir dir;
+  for (const char* sub : {"audio", "extra"}) fs::create_directories(dir / sub);
+  for (int i = 0; i < 6; ++i) {
+    auto y = synthetic_signal(0.6, 8000, 70 + i).contiguous();
+    const fs::path f = dir / (i < 4 ? "audio" : "extra") / ("clip" + std::to_string(i) + ".wav");
+    audio::write_audio(f.string(), y.data_ptr<float>(), y.numel(), 8000);
+  }
+  Json config{{"task", "vocoder"},
+              {"seed", 1},
+              {"device", "cpu"},
+              {"data", {{"audio", {"audio"}}, {"train_only", {"extra"}}, {"val_fraction", 0.25}, {"max_seconds", 0}}},
+              {"mel", tiny_audio().to_json()},
+              {"model", {{"dim", 8}, {"intermediate_dim", 16}, {"blocks", 1}}},
+              {"train", {{"steps", 2}, {"batch_size", 2}, {"segment_frames", 16}, {"fft_sizes", {64}}, {"log_every", 1}}},
+              {"evaluation", {{"tracks", 4}, {"seconds", 0.5}, {"griffin_lim_iterations", 2}, {"samples", 0}}}};
+  std::ostringstream log;
+  const Json m = runs::prepare_run(config, dir.path()).run(dir / "run", log).metrics;
+  EXPECT_EQ(m["train_files"].get<int>(), 5) << log.str();
+  EXPECT_EQ(m["val_files"].get<int>(), 1) << log.str();
+  for (const auto& clip : m["evaluation"]["clips"])
+    EXPECT_EQ(clip["file"].get<std::string>().find("extra"), std::string::npos) << clip.dump();
+  EXPECT_TRUE(runs::VocoderRunConfig::from_json(config, dir.path()).to_json()["data"].contains("train_only"));
+  Json without = config;
+  without["data"].erase("train_only");
+  EXPECT_FALSE(runs::VocoderRunConfig::from_json(without, dir.path()).to_json()["data"].contains("train_only"));
+  auto refusal = [&](const Json& c) {
+    try {
+      runs::prepare_run(c, dir.path()).run(dir / "refused", log);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  Json both = config;
+  both["evaluation"]["audio"] = {"extra"};
+  EXPECT_NE(refusal(both).find("evaluation.audio holds a training file"), std::string::npos) << refusal(both);
+  Json overlap = config;
+  overlap["data"]["train_only"] = {"audio"};
+  EXPECT_NE(refusal(overlap).find("data.train_only holds a held-out file"), std::string::npos) << refusal(overlap);
 }
 
 }  // namespace
