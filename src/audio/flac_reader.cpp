@@ -74,7 +74,8 @@ uint64_t load_be64(const uint8_t* p) {
 
 /// MSB-first bit reader over a buffer with kPadding readable bytes past `end`. cache holds the next bits
 /// left-aligned; its first `count` bits are accounted for (p is past them), the bits after them are the stream's
-/// next bits too (a refill ORs the same values in again). Past `end` it yields zeros; overrun() tells when more bits were consumed than the data holds.
+/// next bits too (a refill ORs the same values in again). Past `end` it yields zeros; overrun() tells when more
+/// bits were consumed than the data holds.
 class BitReader {
  public:
   BitReader(const uint8_t* begin, const uint8_t* end) : begin_(begin), p_(begin), end_(end) {}
