@@ -15,6 +15,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "audio/flac_reader.h"
 #include "audio/resample.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -197,15 +198,18 @@ int flac_bits(int format) {
   }
 }
 
-/// Decodes frames [start, start + wanted) of a FLAC file with libFLAC directly, downmixed on the fly, and hands
-/// the mono samples to `sink` in blocks of kReadBlockFrames (the last one shorter): the same blocks, and the same
-/// float32 values, as sf_readf_float followed by downmix() (libsndfile's FLAC reader converts each sample as
-/// int * (1 / 2^(bits-1)) in float32, an exact scaling; the channels are then summed in order from 0.0f and
-/// divided by the channel count). Skips libsndfile's interleaved copy and its per-sample conversion loop.
+/// Decodes frames [start, start + wanted) of a FLAC file, downmixed on the fly, and hands the mono samples to
+/// `sink` in blocks of kReadBlockFrames (the last one shorter): the same blocks, and the same float32 values, as
+/// sf_readf_float followed by downmix() (libsndfile's FLAC reader converts each sample as int * (1 / 2^(bits-1))
+/// in float32, an exact scaling; the channels are then summed in order from 0.0f and divided by the channel
+/// count). Skips libsndfile's interleaved copy and its per-sample conversion loop.
+/// From the first frame, the file is decoded by decode_flac_frames (flac_reader.h); when that gives up (damage, or
+/// something it leaves to libFLAC), `restart` is called (the sink's consumer starts over) and libFLAC decodes the
+/// file, reporting the damage. With an offset, libFLAC seeks and decodes.
 /// Returns the frames decoded; `error` gets libFLAC's description of the first decoding error ("" if none).
-template <class Sink>
+template <class Sink, class Restart>
 sf_count_t decode_flac_mono(const std::string& path, int channels, int bits, sf_count_t start, sf_count_t wanted,
-                            std::string& error, Sink&& sink) {
+                            std::string& error, Sink&& sink, Restart&& restart) {
   struct State {
     int channels;
     float norm;
@@ -215,50 +219,69 @@ sf_count_t decode_flac_mono(const std::string& path, int channels, int bits, sf_
     size_t fill = 0;
     std::string error;
     std::remove_reference_t<Sink>* sink;
+
+    /// One decoded frame (channel c's samples in buffer[c]); false when decoding should stop.
+    bool consume(const int32_t* const* buffer, unsigned blocksize, unsigned frame_channels) {
+      if (static_cast<int>(frame_channels) != channels) {
+        error = "a frame has " + std::to_string(frame_channels) + " channels, the stream " + std::to_string(channels);
+        return false;
+      }
+      auto left = static_cast<size_t>(std::min<sf_count_t>(blocksize, wanted - done));
+      size_t at = 0;
+      while (left > 0) {
+        const size_t n = std::min(left, mono.size() - fill);
+        float* m = mono.data() + fill;
+        if (channels == 2) {
+          const int32_t* l = buffer[0] + at;
+          const int32_t* r = buffer[1] + at;
+          for (size_t i = 0; i < n; ++i) {
+            float sum = 0.0f;
+            sum += static_cast<float>(l[i]) * norm;
+            sum += static_cast<float>(r[i]) * norm;
+            m[i] = sum / 2.0f;
+          }
+        } else {
+          const auto channel_count = static_cast<float>(channels);
+          for (size_t i = 0; i < n; ++i) {
+            float sum = 0.0f;
+            for (int c = 0; c < channels; ++c) sum += static_cast<float>(buffer[c][at + i]) * norm;
+            m[i] = channels == 1 ? sum : sum / channel_count;
+          }
+        }
+        fill += n;
+        at += n;
+        left -= n;
+        done += static_cast<sf_count_t>(n);
+        if (fill == mono.size()) {
+          (*sink)(mono.data(), fill);
+          fill = 0;
+        }
+      }
+      return done < wanted;
+    }
   };
   State st{channels, 1.0f / static_cast<float>(1 << (bits - 1)), wanted, 0, {}, 0, {}, &sink};
   st.mono.resize(static_cast<size_t>(kReadBlockFrames));
+  if (start == 0) {
+    const std::string why = decode_flac_frames(path, [&st](const int32_t* const* buffer, int blocksize) {
+      return st.consume(buffer, static_cast<unsigned>(blocksize), static_cast<unsigned>(st.channels));
+    });
+    if (why.empty() && st.error.empty() && st.done == st.wanted) {
+      if (st.fill > 0) sink(st.mono.data(), st.fill);
+      error.clear();
+      return st.done;
+    }
+    st.done = 0;  // libFLAC decodes it again, and says what is wrong with it
+    st.fill = 0;
+    st.error.clear();
+    restart();
+  }
   auto write = [](const FLAC__StreamDecoder*, const FLAC__Frame* frame, const FLAC__int32* const buffer[],
                   void* client) -> FLAC__StreamDecoderWriteStatus {
     State& s = *static_cast<State*>(client);
-    if (static_cast<int>(frame->header.channels) != s.channels) {
-      s.error = "a frame has " + std::to_string(frame->header.channels) + " channels, the stream " +
-                std::to_string(s.channels);
-      return FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
-    }
-    const float norm = s.norm;
-    auto left = static_cast<size_t>(std::min<sf_count_t>(frame->header.blocksize, s.wanted - s.done));
-    size_t at = 0;
-    while (left > 0) {
-      const size_t n = std::min(left, s.mono.size() - s.fill);
-      float* m = s.mono.data() + s.fill;
-      if (s.channels == 2) {
-        const FLAC__int32* l = buffer[0] + at;
-        const FLAC__int32* r = buffer[1] + at;
-        for (size_t i = 0; i < n; ++i) {
-          float sum = 0.0f;
-          sum += static_cast<float>(l[i]) * norm;
-          sum += static_cast<float>(r[i]) * norm;
-          m[i] = sum / 2.0f;
-        }
-      } else {
-        const auto channel_count = static_cast<float>(s.channels);
-        for (size_t i = 0; i < n; ++i) {
-          float sum = 0.0f;
-          for (int c = 0; c < s.channels; ++c) sum += static_cast<float>(buffer[c][at + i]) * norm;
-          m[i] = s.channels == 1 ? sum : sum / channel_count;
-        }
-      }
-      s.fill += n;
-      at += n;
-      left -= n;
-      s.done += static_cast<sf_count_t>(n);
-      if (s.fill == s.mono.size()) {
-        (*s.sink)(s.mono.data(), s.fill);
-        s.fill = 0;
-      }
-    }
-    return s.done >= s.wanted ? FLAC__STREAM_DECODER_WRITE_STATUS_ABORT : FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE;
+    return s.consume(buffer, frame->header.blocksize, frame->header.channels)
+               ? FLAC__STREAM_DECODER_WRITE_STATUS_CONTINUE
+               : FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
   };
   auto on_error = [](const FLAC__StreamDecoder*, FLAC__StreamDecoderErrorStatus status, void* client) {
     State& s = *static_cast<State*>(client);
@@ -329,7 +352,7 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
   // Ogg streams without an end-of-stream page report an unknown length (SF_COUNT_MAX): read to the end, growing.
   const bool length_known = sfinfo.frames != SF_COUNT_MAX;
   const int target = options.sample_rate == 0 ? sr : options.sample_rate;
-  StreamingResampler resampler(sr, target);
+  auto resampler = std::make_unique<StreamingResampler>(sr, target);
   std::vector<float>& samples = out.samples;
   if (length_known) samples.reserve(static_cast<size_t>(target == sr ? wanted : resampled_length(wanted, sr, target)));
   sf_count_t done = 0;
@@ -337,16 +360,20 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
     // FLAC (the common compressed case): libFLAC directly, int -> float fused with the downmix.
     file.reset();
     std::string error;
-    done = decode_flac_mono(path, channels, bits, start, wanted, error, [&](const float* mono, size_t count) {
-      resampler.push(mono, static_cast<int64_t>(count), samples);
-    });
+    done = decode_flac_mono(
+        path, channels, bits, start, wanted, error,
+        [&](const float* mono, size_t count) { resampler->push(mono, static_cast<int64_t>(count), samples); },
+        [&] {  // decoding starts over
+          samples.clear();
+          resampler = std::make_unique<StreamingResampler>(sr, target);
+        });
     if (!error.empty())
       throw InputError(path, "corrupt audio data after " + std::to_string(start + done) + " frames (libFLAC: " +
                                  error + ")");
     if (done < wanted)
       throw InputError(path, "truncated or corrupt: header declares " + std::to_string(sfinfo.frames) +
                                  " frames but decoding stopped at frame " + std::to_string(start + done));
-    resampler.finish(samples);
+    resampler->finish(samples);
     out.sample_rate = target;
     return out;
   }
@@ -364,7 +391,7 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
                                  std::to_string(at % static_cast<size_t>(channels)));
     }
     downmix(block.data(), count, channels, mono.data());
-    resampler.push(mono.data(), got, samples);
+    resampler->push(mono.data(), got, samples);
     done += got;
     if (got < ask) break;
   }
@@ -379,7 +406,7 @@ MonoAudio load_audio(const std::string& path, const LoadOptions& options) {
     throw InputError(path, "truncated or corrupt (libsndfile: \"" + damage + "\")");
   if (done == 0) throw InputError(path, "contains no audio samples (zero length)");
   if (!length_known) out.info.native_frames = start + done;  // the header could not say; now we know
-  resampler.finish(samples);
+  resampler->finish(samples);
   out.sample_rate = target;
   return out;
 }

@@ -22,6 +22,7 @@
 
 #include "audio/resample.h"
 #include "core/error.h"
+#include "support/file_bytes.h"
 #include "support/test_support.h"
 
 namespace songlines::audio {
@@ -30,7 +31,9 @@ namespace {
 namespace fs = std::filesystem;
 using songlines::testing::MaxAbsNear;
 using songlines::testing::RelativeL2Near;
+using songlines::testing::read_bytes;
 using songlines::testing::TempDir;
+using songlines::testing::write_bytes;
 
 /// A tone pair below 4 kHz: survives every codec and every rate down to 8 kHz.
 std::vector<float> tones(int rate, int64_t n) {
@@ -71,14 +74,6 @@ bool write_fixture(const fs::path& path, int format, int rate, int channels, con
   return written == frames;
 }
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 /// Asserts load_audio throws InputError whose message names the file; prints the reason for the log.
 void expect_input_error(const fs::path& path, const LoadOptions& options = {}) {
