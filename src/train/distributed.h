@@ -88,6 +88,11 @@ class DistributedGroup {
   /// Rank 0's value on every rank.
   bool broadcast_flag(bool value, const std::string& what);
   double all_reduce_sum(double value, const std::string& what);
+  /// Every rank's bytes, in rank order, on every rank (sizes may differ).
+  std::vector<std::string> all_gather_bytes(const std::string& bytes, const std::string& what);
+  /// Waits until every rank has called it, for up to timeout_s seconds (the group's timeout when 0). A rank that
+  /// dies closes its sockets, which ends the wait of the others at once with a CollectiveError.
+  void barrier(const std::string& what, int timeout_s = 0);
 
  private:
   struct Impl;
