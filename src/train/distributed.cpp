@@ -267,13 +267,14 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const LaunchEnvironment
   return std::shared_ptr<DistributedGroup>(new DistributedGroup(env, backend, std::move(impl)));
 }
 
-void DistributedGroup::collective(const std::string& op, const std::string& what, const std::function<void()>& body) {
+void DistributedGroup::collective(const std::string& op, const std::string& what, const std::function<void()>& body,
+                                  int timeout_s) {
   try {
     body();
   } catch (const std::exception& e) {
     throw CollectiveError("distributed: " + op + " of " + what + " failed on rank " + std::to_string(rank()) +
                           " of " + std::to_string(world_size()) + " (" + to_string(backend_) + ", timeout " +
-                          std::to_string(env_.timeout_s) + " s): " + first_line(e) +
+                          std::to_string(timeout_s > 0 ? timeout_s : env_.timeout_s) + " s): " + first_line(e) +
                           ". Another rank has died, hung longer than the timeout (SONGLINES_COLLECTIVE_TIMEOUT), "
                           "or cannot be reached; see its log");
   }
@@ -359,7 +360,7 @@ void DistributedGroup::barrier(const std::string& what, int timeout_s) {
     c10d::BarrierOptions o;
     o.timeout = timeout;
     impl_->pg->barrier(o)->wait(timeout);
-  });
+  }, timeout_s);
 }
 
 DistributedGroup* current_group() {

@@ -97,8 +97,10 @@ class DistributedGroup {
  private:
   struct Impl;
   DistributedGroup(LaunchEnvironment env, CollectiveBackend backend, std::unique_ptr<Impl> impl);
-  /// Runs one collective (its wait included) and turns any failure into a CollectiveError naming it.
-  void collective(const std::string& op, const std::string& what, const std::function<void()>& body);
+  /// Runs one collective (its wait included) and turns any failure into a CollectiveError naming it and its
+  /// timeout (timeout_s; the group's when 0).
+  void collective(const std::string& op, const std::string& what, const std::function<void()>& body,
+                  int timeout_s = 0);
   LaunchEnvironment env_;
   CollectiveBackend backend_;
   std::unique_ptr<Impl> impl_;
