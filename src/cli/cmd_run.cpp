@@ -80,8 +80,9 @@ int run_main(const std::string& name, const std::string& default_task, const std
   if (args.count("emit")) return emit_slurm(args, run, config_file, run_dir, overrides);
   const train::LaunchEnvironment launch = train::launch_environment();
   if (launch.distributed()) {
-    // Data-parallel: the location task's neural models (train/trainer.h). Started by torchrun or srun.
-    if (run.task != "location")
+    // Data-parallel: the location task's neural models (train/trainer.h) and the VAE (generate/vae_training.h).
+    // Started by torchrun or srun.
+    if (run.task != "location" && run.task != "vae")
       throw UsageError(name + ": " + config_file + " is a \"" + run.task + "\" run, which does not train data-parallel; "
                        "start it as one process (this one has WORLD_SIZE or SLURM_NTASKS = " +
                        std::to_string(launch.world_size) + ")");

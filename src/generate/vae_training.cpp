@@ -4,19 +4,29 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/test_kill_point.h"
 #include "models/torch_compat.h"
 #include "train/batch_prefetcher.h"
+#include "train/distributed.h"
+#include "train/generator_state.h"
 
 namespace songlines::generate {
 
 Json VaeTrainOptions::to_json() const {
-  return Json{{"steps", steps}, {"batch_size", batch_size}, {"learning_rate", learning_rate},
+  Json j{{"steps", steps}, {"batch_size", batch_size}, {"learning_rate", learning_rate},
               {"grad_clip", grad_clip}, {"log_every", log_every}, {"seed", seed}, {"device", device},
               {"precision", torch_compat::to_string(precision)}};
+  if (checkpoint_every > 0) j["checkpoint_every"] = checkpoint_every;
+  return j;
 }
 
 VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& path) {
@@ -29,12 +39,16 @@ VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& pat
   r.read("log_every", o.log_every);
   r.read("seed", o.seed);
   r.read("device", o.device);
+  r.read("checkpoint_every", o.checkpoint_every);
   std::string precision = torch_compat::to_string(o.precision);
   r.read("precision", precision);
   r.finish();
   o.precision = torch_compat::parse_precision(precision, path + ".precision");
   if (o.steps < 0 || o.batch_size <= 0 || !(o.learning_rate > 0) || o.log_every <= 0)
     throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0 and log_every > 0 are required");
+  if (o.checkpoint_every < 0)
+    throw ConfigError(path + ".checkpoint_every: must be >= 0 (0: no checkpoints), got " +
+                      std::to_string(o.checkpoint_every));
   return o;
 }
 
@@ -99,6 +113,36 @@ std::vector<const MelTrack*> checked_tracks(const std::vector<MelTrack>& tracks,
   return out;
 }
 
+// Seeds of rank r's crop sampler and noise generator: rank 0 keeps the one-process seeds, so one rank is the
+// one-process run; the others are far from every seed a sweep would use.
+constexpr uint64_t kVaeRankSeedStride = 1000003u;
+
+// Rank r's crops of a batch of `batch`: as equal as can be, the first batch % world ranks one more.
+int vae_rank_share(int batch, int world, int rank) { return batch / world + (rank < batch % world ? 1 : 0); }
+
+std::string vae_sampler_state(const std::mt19937_64& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+std::string vae_read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw IoError("cannot read " + file.string());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// An optimiser's state as bytes, and back (rank 0 reads it from its checkpoint file and hands it to the others).
+std::string vae_optimizer_bytes(const torch::optim::Optimizer& opt) {
+  std::ostringstream out;
+  torch::save(opt, out);
+  return out.str();
+}
+void vae_load_optimizer_bytes(torch::optim::Optimizer& opt, const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::load(opt, in);
+}
+
 }  // namespace
 
 double evaluate_reconstruction(VaeBundle& b, const std::vector<MelTrack>& tracks, int max_crops) {
@@ -123,6 +167,12 @@ double evaluate_reconstruction(VaeBundle& b, const MelCropSource& tracks, int ma
   return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
+int64_t vae_checkpoint_step(const std::filesystem::path& checkpoint_dir) {
+  const auto marker = checkpoint_dir / kVaeTrainCheckpointFile;
+  if (checkpoint_dir.empty() || !std::filesystem::exists(marker)) return 0;
+  return load_json_file(marker.string()).at("step").get<int64_t>();
+}
+
 VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTrack>& val,
                     const models::VaeOptions& model, const MelAnalysisOptions& audio, const VaeTrainOptions& o,
                     const VaeMetricsCallback& on_metrics) {
@@ -139,7 +189,16 @@ VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const 
   if (train.size() > 0 && train.n_mels() != model.n_mels)
     throw InputError("training set", "frames have " + std::to_string(train.n_mels()) + " bands, model.n_mels is " +
                                          std::to_string(model.n_mels));
-  CropSampler sampler{train, {}, model.segment_frames, std::mt19937_64(o.seed)};
+  // Data-parallel (docs/scaling.md): rank r trains `share` crops of each step's batch, drawn by its own sampler.
+  train::DistributedGroup* group = train::current_group();
+  const int world = group ? group->world_size() : 1, rank = group ? group->rank() : 0;
+  if (o.batch_size < world)
+    throw ConfigError("train.batch_size (" + std::to_string(o.batch_size) + ") must be at least the number of ranks (" +
+                      std::to_string(world) + "): each rank trains its share of every batch");
+  const int share = vae_rank_share(o.batch_size, world, rank);
+  const double weight = static_cast<double>(share) / static_cast<double>(o.batch_size);
+  const uint64_t rank_seed = o.seed + kVaeRankSeedStride * static_cast<uint64_t>(rank);
+  CropSampler sampler{train, {}, model.segment_frames, std::mt19937_64(rank_seed)};
   for (int64_t t = 0; t < train.size(); ++t)
     if (train.frames(t) >= model.segment_frames) sampler.tracks.push_back(t);
   if (sampler.tracks.empty())
@@ -169,17 +228,115 @@ VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const 
   if (model.adversary_weight > 0)
     adv_opt = std::make_unique<torch::optim::Adam>(b.net->adversary_parameters(),
                                                    torch::optim::AdamOptions(o.learning_rate));
-  auto gen = at::detail::createCPUGenerator(o.seed + 1);
-  auto start = std::chrono::steady_clock::now();
+  auto gen = at::detail::createCPUGenerator(rank_seed + 1);
+  // The generator the reparameterisation noise comes from: gen on the CPU, the device's own on CUDA (reseeded on
+  // ranks > 0 so that the ranks draw different noise).
+  at::Generator noise_gen = b.device.is_cpu() ? gen : at::globalContext().defaultGenerator(b.device);
+  if (!b.device.is_cpu() && rank > 0) {
+    std::lock_guard<std::mutex> lock(noise_gen.mutex());
+    noise_gen.set_current_seed(rank_seed + 1);
+  }
   double acc_loss = 0, acc_rec = 0, acc_kl = 0, acc_adv = 0;
   int64_t acc_n = 0;
+
+  // Resume: rank 0 reads the last checkpoint's marker and hands it, the weights and the optimiser states to every
+  // rank; each rank takes its own random state and partial log sums from it.
+  const bool checkpointing = o.checkpoint_every > 0 && !o.checkpoint_dir.empty();
+  const std::filesystem::path marker_file = o.checkpoint_dir / kVaeTrainCheckpointFile;
+  int64_t start_step = 0;
+  {
+    std::string text;
+    if (checkpointing && rank == 0 && std::filesystem::exists(marker_file)) text = vae_read_text(marker_file);
+    if (group) text = group->broadcast_bytes(text, "the VAE checkpoint's marker");
+    if (!text.empty()) {
+      const Json marker = Json::parse(text);
+      const int written_by = marker.at("world_size").get<int>();
+      if (written_by != world)
+        throw ConfigError(marker_file.string() + ": the checkpoint was written by " + std::to_string(written_by) +
+                          " rank(s) and this job has " + std::to_string(world) + ": resume it with " +
+                          std::to_string(written_by) + ", or delete the file to train from the start");
+      start_step = marker.at("step").get<int64_t>();
+      std::string optim, adv;
+      if (rank == 0) {
+        torch_compat::load_module(*b.net, (o.checkpoint_dir / marker.at("weights").get<std::string>()).string(), b.device);
+        optim = vae_read_text(o.checkpoint_dir / marker.at("optimizer").get<std::string>());
+        if (adv_opt) adv = vae_read_text(o.checkpoint_dir / marker.at("adversary_optimizer").get<std::string>());
+      }
+      if (group) {
+        optim = group->broadcast_bytes(optim, "the VAE optimiser's state");
+        if (adv_opt) adv = group->broadcast_bytes(adv, "the adversary optimiser's state");
+      }
+      vae_load_optimizer_bytes(opt, optim);
+      if (adv_opt) vae_load_optimizer_bytes(*adv_opt, adv);
+      const Json& mine = marker.at("ranks").at(static_cast<size_t>(rank));
+      std::istringstream sampler_state(mine.at("sampler").get<std::string>());
+      sampler_state >> sampler.rng;
+      if (!sampler_state) throw InputError(marker_file.string(), "ranks[" + std::to_string(rank) + "].sampler: not a generator state");
+      train::restore_generator_state_hex(noise_gen, mine.at("noise").get<std::string>(), marker_file.string());
+      const Json& acc = mine.at("acc");
+      acc_loss = acc.at(0).get<double>();
+      acc_rec = acc.at(1).get<double>();
+      acc_kl = acc.at(2).get<double>();
+      acc_adv = acc.at(3).get<double>();
+      acc_n = acc.at(4).get<int64_t>();
+    }
+  }
+  if (group) broadcast_module(*group, *b.net);  // every replica starts from rank 0's parameters
+
+  // The sampler's state after drawing the batch of each checkpoint step (taken by whichever thread draws).
+  std::mutex snapshot_mutex;
+  std::map<int64_t, std::string> sampler_snapshots;
+  auto draw = [&](int64_t step) {
+    auto batch = sampler.sample(share);
+    if (checkpointing && step % o.checkpoint_every == 0) {
+      std::lock_guard<std::mutex> lock(snapshot_mutex);
+      sampler_snapshots[step] = vae_sampler_state(sampler.rng);
+    }
+    return batch;
+  };
+  // Rank 0 writes the weights, the optimiser states and every rank's random state and log sums under names of
+  // this step, then the marker naming them (a kill at any point leaves the previous checkpoint whole), then
+  // removes the files the previous marker named.
+  auto write_checkpoint = [&](int64_t step) {
+    std::string sampler_state;
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mutex);
+      sampler_state = sampler_snapshots.at(step);
+      sampler_snapshots.erase(step);
+    }
+    const Json mine{{"sampler", sampler_state},
+                    {"noise", train::generator_state_hex(noise_gen)},
+                    {"acc", {acc_loss, acc_rec, acc_kl, acc_adv, acc_n}}};
+    const std::vector<std::string> states =
+        group ? group->all_gather_bytes(mine.dump(), "the ranks' random states") : std::vector<std::string>{mine.dump()};
+    if (rank != 0) return;
+    std::filesystem::create_directories(o.checkpoint_dir);
+    const std::string stem = "train-step-" + std::to_string(step);
+    Json marker{{"step", step}, {"world_size", world}, {"weights", stem + ".pt"}, {"optimizer", stem + ".optim.pt"}};
+    if (adv_opt) marker["adversary_optimizer"] = stem + ".adversary.pt";
+    torch_compat::save_module(*b.net, (o.checkpoint_dir / marker["weights"].get<std::string>()).string());
+    torch_compat::save_optimizer(opt, (o.checkpoint_dir / marker["optimizer"].get<std::string>()).string());
+    if (adv_opt)
+      torch_compat::save_optimizer(*adv_opt, (o.checkpoint_dir / marker["adversary_optimizer"].get<std::string>()).string());
+    Json ranks = Json::array();
+    for (const auto& st : states) ranks.push_back(Json::parse(st));
+    marker["ranks"] = ranks;
+    const Json previous = std::filesystem::exists(marker_file) ? load_json_file(marker_file.string()) : Json::object();
+    write_json_file_atomic(marker_file.string(), marker);
+    for (const char* key : {"weights", "optimizer", "adversary_optimizer"})
+      if (previous.contains(key) && previous[key] != marker.value(key, Json()))
+        std::filesystem::remove(o.checkpoint_dir / previous[key].get<std::string>());
+  };
+
+  auto start = std::chrono::steady_clock::now();
   // A streamed source: a thread draws and reads the next batch while this one trains (the sampler is used by that
   // thread alone, in step order, so the draws are those of the loop without it).
   using CropBatch = std::pair<torch::Tensor, torch::Tensor>;
   std::optional<train::BatchPrefetcher<CropBatch>> prefetch;
-  if (train.streamed()) prefetch.emplace(o.steps, [&](int64_t) { return sampler.sample(o.batch_size); });
-  for (int64_t step = 1; step <= o.steps; ++step) {
-    auto [mel, places] = prefetch ? prefetch->next() : sampler.sample(o.batch_size);
+  if (train.streamed())
+    prefetch.emplace(o.steps - start_step, [&](int64_t k) { return draw(start_step + k + 1); });
+  for (int64_t step = start_step + 1; step <= o.steps; ++step) {
+    auto [mel, places] = prefetch ? prefetch->next() : draw(step);
     auto x = ((mel.to(b.device) - b.band_mean.to(b.device)) / b.band_std.to(b.device)).transpose(1, 2).unsqueeze(1);
     auto v = places.to(b.device);
     // Noise from a CPU generator for reproducibility across devices.
@@ -195,6 +352,8 @@ VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const 
       opt.zero_grad();
       parts.total.backward();
     }
+    // Each rank's loss is the mean over its crops: the weighted sum of the gradients is the whole batch's.
+    if (group) all_reduce_gradients(*group, b.net->vae_parameters(), weight);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(b.net->vae_parameters(), o.grad_clip);
     opt.step();
     if (adv_opt) {
@@ -202,6 +361,7 @@ VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const 
       torch_compat::PrecisionScope scope(o.precision, b.device);
       auto al = models::adversary_loss(b.net, parts.z.detach(), v);
       al.backward();
+      if (group) all_reduce_gradients(*group, b.net->adversary_parameters(), weight);
       adv_opt->step();
     }
     acc_loss += parts.total.item<double>();
@@ -211,21 +371,35 @@ VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const 
     ++acc_n;
     if (step % o.log_every == 0 || step == o.steps) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      Json rec{{"step", step},
-               {"loss", acc_loss / acc_n},
-               {"reconstruction", acc_rec / acc_n},
-               {"kl", acc_kl / acc_n},
-               {"adversary", acc_adv / acc_n},
-               {"beta", parts.beta},
-               {"crops_per_s", secs > 0 ? static_cast<double>(step * o.batch_size) / secs : 0.0}};
-      if (val.size() > 0) {
-        rec["val_reconstruction"] = evaluate_reconstruction(b, val, 4);
-        b.net->train();
+      double sums[4] = {acc_loss, acc_rec, acc_kl, acc_adv};
+      if (group) {  // the whole batch's means: each rank's weighted by its share
+        std::vector<torch::Tensor> t{torch::tensor({sums[0] * weight, sums[1] * weight, sums[2] * weight, sums[3] * weight},
+                                                   torch::kFloat64)};
+        group->all_reduce_sum(t, "the training losses");
+        for (int k = 0; k < 4; ++k) sums[k] = t[0][k].item<double>();
       }
-      if (on_metrics) on_metrics(rec);
+      if (rank == 0) {
+        Json rec{{"step", step},
+                 {"loss", sums[0] / acc_n},
+                 {"reconstruction", sums[1] / acc_n},
+                 {"kl", sums[2] / acc_n},
+                 {"adversary", sums[3] / acc_n},
+                 {"beta", parts.beta},
+                 {"crops_per_s", secs > 0 ? static_cast<double>((step - start_step) * o.batch_size) / secs : 0.0}};
+        if (val.size() > 0) {
+          rec["val_reconstruction"] = evaluate_reconstruction(b, val, 4);
+          b.net->train();
+        }
+        if (on_metrics) on_metrics(rec);
+      }
       acc_loss = acc_rec = acc_kl = acc_adv = 0;
       acc_n = 0;
     }
+    if (checkpointing && step % o.checkpoint_every == 0) {
+      write_checkpoint(step);
+      test_kill_point("vae-checkpoint-written");
+    }
+    test_kill_point("vae-step-done");
   }
   b.net->eval();
   return b;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,9 +27,21 @@ struct VaeTrainOptions {
   /// Arithmetic of the training steps (torch_compat::Precision): fp32, tf32 (CUDA tensor cores; same as fp32
   /// on a CPU) or bf16 (autocast). Validation and everything after training run in float32.
   torch_compat::Precision precision = torch_compat::Precision::kFp32;
+  /// Steps between training checkpoints in checkpoint_dir (0: none; absent from the JSON when 0, so configs
+  /// written before it keep their identity). A rerun resumes from the last one (docs/vae.md).
+  int64_t checkpoint_every = 0;
+  /// Where train_vae writes its checkpoints and resumes from (empty: nowhere). Not part of the config: the
+  /// caller's run directory (runs/vae_run.cpp passes RUN_DIR/checkpoints).
+  std::filesystem::path checkpoint_dir;
   Json to_json() const;
   static VaeTrainOptions from_json(const Json& j, const std::string& path = "train");
 };
+
+/// The marker of the last training checkpoint in checkpoint_dir: written last, it names that step's files. train_vae
+/// resumes from it whenever it is there (and checkpoint_every > 0).
+inline constexpr const char* kVaeTrainCheckpointFile = "train.json";
+/// The step of the last training checkpoint in checkpoint_dir (0: none).
+int64_t vae_checkpoint_step(const std::filesystem::path& checkpoint_dir);
 
 /// A metrics record every log_every steps (and at the end): step, loss, reconstruction, kl, beta, adversary,
 /// val_reconstruction (when val tracks are given), crops_per_s.
@@ -42,6 +55,13 @@ VaeBundle train_vae(const std::vector<MelTrack>& train, const std::vector<MelTra
 /// The same from any crop sources (training tracks shorter than segment_frames are skipped; val may be empty).
 /// With a streamed training source (ShardMelSource) a thread reads the next batch's crops while one trains; the
 /// crops, and so the trained model, equal those of the same tracks in memory.
+///
+/// Data-parallel when a torch.distributed group is current (train::current_group(), docs/scaling.md): every rank
+/// calls it with the same arguments; each step rank r draws and trains its share of batch_size crops from its own
+/// sampler (rank 0's is the one-process sampler), the gradients are all-reduced weighted by share / batch_size,
+/// and every replica takes the same step. on_metrics is called on rank 0 alone (which also evaluates
+/// val_reconstruction); checkpoints are written by rank 0 with every rank's random state, and a resume restores
+/// them on every rank. Without a group it is the one-process loop.
 VaeBundle train_vae(const MelCropSource& train, const MelCropSource& val, const models::VaeOptions& model,
                     const MelAnalysisOptions& audio, const VaeTrainOptions& o, const VaeMetricsCallback& on_metrics = {});
 

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "models/torch_compat.h"
 #include "shards/shard.h"
 #include "train/dataset.h"
+#include "train/distributed.h"
 #include "songlines/version.h"
 
 namespace songlines::runs {
@@ -305,11 +307,35 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
   return d;
 }
 
-Json env_json(const VaeRunConfig& c, const torch::Device& device) {
+Json env_json(const VaeRunConfig& c, const torch::Device& device, const train::DistributedGroup* group) {
   return Json{{"songlines_version", kVersion}, {"git_revision", kGitRevision},
               {"device", device.str()},        {"torch_version", torch_compat::version()},
-              {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()}};
+              {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()},
+              {"world_size", group ? group->world_size() : 1},
+              {"backend", group ? train::to_string(group->backend()) : "none"}};
 }
+
+// A resumed run's metrics.jsonl: the records up to the checkpoint's step (those after it are written again),
+// rewritten atomically; returns the last of them (the run's "final_train" if training had ended there).
+Json keep_records_until(const fs::path& file, int64_t step) {
+  std::ifstream in(file);
+  std::string line, kept;
+  Json last;
+  while (std::getline(in, line)) {
+    const Json rec = Json::parse(line, nullptr, false);
+    if (rec.is_discarded() || !rec.is_object() || !rec.contains("step") || rec["step"].get<int64_t>() > step) continue;
+    kept += line + "\n";
+    last = rec;
+    last.erase("phase");
+  }
+  write_file_atomic(file, kept);
+  return last;
+}
+
+// How long ranks > 0 wait for rank 0's evaluation and writes after training. Far longer than any collective:
+// evaluation (samples, geo-consistency) can take many minutes; a rank 0 that dies ends the wait at once (its
+// sockets close), only a hung one is waited for this long.
+constexpr int kVaeEvaluationWaitS = 24 * 3600;
 
 // MR-STFT of the VAE's reconstruction (through the run's audio path: its vocoder, or NNLS + Griffin-Lim),
 // Griffin-Lim on the true magnitude (the phase reconstruction's ceiling), NNLS + Griffin-Lim on the true mel (the
@@ -559,41 +585,64 @@ Json evaluate_geo_consistency(VaeBundle& b, const VaeRunConfig& c, const LoadedD
 
 Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std::ostream& log) {
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
-  const DirLock lock(run_dir);  // one process per run directory; released on exit or crash
+  // Data-parallel (docs/scaling.md): every rank loads the data and trains; rank 0 alone locks, reads and writes
+  // the run directory and evaluates, the others wait for it at a barrier.
+  train::DistributedGroup* group = train::current_group();
+  const bool writer = !group || group->rank() == 0;
+  std::optional<DirLock> lock;  // one process per run directory; released on exit or crash
+  if (writer) lock.emplace(run_dir);
   // A finished run is never redone or replaced (docs/reliability.md): a different config is refused before
   // anything is written, the same config returns the stored metrics. An unfinished one (no metrics.json, which
-  // is written last) is trained again from the start: its partial files are all rewritten atomically.
-  switch (check_run_dir(run_dir, c.to_json())) {
-    case RunDirState::kComplete:
-      log << "vae: " << run_dir.string() << " is complete, skipped (same config, metrics.json present; nothing is redone)\n";
-      return load_json_file((run_dir / "metrics.json").string());
-    case RunDirState::kUnfinished:
-      log << "vae: " << run_dir.string() << " is unfinished; training it again\n";
-      break;
-    case RunDirState::kNew:
-      break;
+  // is written last) resumes from its last training checkpoint (train.checkpoint_every), else is trained again
+  // from the start: its partial files are all rewritten atomically.
+  const RunDirState state = writer ? check_run_dir(run_dir, c.to_json()) : RunDirState::kNew;
+  bool complete = state == RunDirState::kComplete;
+  if (group) complete = group->broadcast_flag(complete, "whether the run is complete");
+  if (complete) {
+    if (!writer) return Json::object();
+    log << "vae: " << run_dir.string() << " is complete, skipped (same config, metrics.json present; nothing is redone)\n";
+    return load_json_file((run_dir / "metrics.json").string());
+  }
+  VaeTrainOptions train_options = c.train;
+  train_options.checkpoint_dir = run_dir / "checkpoints";
+  const int64_t resume_step =
+      writer && state == RunDirState::kUnfinished && c.train.checkpoint_every > 0 ? vae_checkpoint_step(train_options.checkpoint_dir) : 0;
+  if (state == RunDirState::kUnfinished) {
+    if (resume_step > 0) log << "vae: " << run_dir.string() << " is unfinished; resuming from the checkpoint of step " << resume_step << "\n";
+    else log << "vae: " << run_dir.string() << " is unfinished; training it again\n";
   }
   // Device and data are checked before the directory records a config, so a failed start (no GPU, missing
   // shards) leaves nothing that blocks the corrected rerun.
   const torch::Device device = torch_compat::resolve_device(c.device);
   LoadedData data = load_data(c, log);
-  fs::create_directories(run_dir / "checkpoints");
-  fs::create_directories(run_dir / "samples");
-  write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
-  write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device));
-
-  // Training starts at step 0 every time (an unfinished run is redone), so its records start afresh too; each
-  // record is one whole line (JsonlLog), so a kill never leaves half a line.
-  fs::remove(run_dir / "metrics.jsonl");
-  JsonlLog jsonl(run_dir / "metrics.jsonl");
   Json last;
+  std::optional<JsonlLog> jsonl;
+  if (writer) {
+    fs::create_directories(run_dir / "checkpoints");
+    fs::create_directories(run_dir / "samples");
+    write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
+    write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device, group));
+    // Training starts at step 0 (or the checkpoint's step), so its records start afresh (or are kept up to that
+    // step); each record is one whole line (JsonlLog), so a kill never leaves half a line.
+    if (resume_step > 0) {
+      last = keep_records_until(run_dir / "metrics.jsonl", resume_step);
+    } else {
+      fs::remove(run_dir / "metrics.jsonl");
+      fs::remove(train_options.checkpoint_dir / kVaeTrainCheckpointFile);  // not this run's: trained from step 0
+    }
+    jsonl.emplace(run_dir / "metrics.jsonl");
+  } else {
+    log << "rank " << group->rank() << " of " << group->world_size() << " (" << train::to_string(group->backend())
+        << "): training with rank 0, which evaluates and writes the run directory\n";
+  }
   auto t0 = std::chrono::steady_clock::now();
-  // Steps, rate and ETA on a terminal (every log_every steps); nothing extra in a log.
-  ProgressBar bar("steps", c.train.steps);
-  VaeBundle b = train_vae(*data.train, *data.val, c.model, data.audio, c.train, [&](const Json& rec) {
+  // Steps, rate and ETA on a terminal (every log_every steps); nothing extra in a log. The records come on rank
+  // 0 alone.
+  ProgressBar bar("steps", c.train.steps, writer ? ProgressMode::kAuto : ProgressMode::kQuiet);
+  VaeBundle b = train_vae(*data.train, *data.val, c.model, data.audio, train_options, [&](const Json& rec) {
     Json r = rec;
     r["phase"] = "train";
-    jsonl.append(r);
+    jsonl->append(r);
     if (bar.enabled()) {
       char detail[64];
       std::snprintf(detail, sizeof detail, "loss %.4f", rec["loss"].get<double>());
@@ -605,6 +654,10 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
     last = rec;
   });
   bar.finish();
+  if (!writer) {
+    group->barrier("rank 0's evaluation and writes", kVaeEvaluationWaitS);
+    return Json::object();
+  }
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!c.vocoder.empty()) select_vocoder(b, c.vocoder);  // samples, evaluation and the checkpoint use it
   save_vae_bundle(b, run_dir);
@@ -669,6 +722,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
         << " s, " << st.page_hits << " served from the cache\n";
   }
   write_json_file_atomic((run_dir / "metrics.json").string(), metrics);
+  if (group) group->barrier("rank 0's evaluation and writes", kVaeEvaluationWaitS);
   return metrics;
 }
 
@@ -683,6 +737,7 @@ PreparedRun prepare_vae_run(const Json& j, const fs::path& base_dir) {
   return {"vae", config->experiment, config->to_json(), [config](const fs::path& run_dir_arg, std::ostream& log) {
             const fs::path run_dir = fs::absolute(run_dir_arg);
             Json metrics = run_vae_experiment(*config, run_dir, log);
+            if (!train::is_writer_rank()) return TaskResult{run_dir, metrics, ""};
             return TaskResult{run_dir, metrics, metrics.dump(2) + "\nrun directory: " + run_dir.string() + "\n"};
           }};
 }

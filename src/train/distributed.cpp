@@ -1,5 +1,6 @@
 #include "train/distributed.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -266,13 +267,14 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const LaunchEnvironment
   return std::shared_ptr<DistributedGroup>(new DistributedGroup(env, backend, std::move(impl)));
 }
 
-void DistributedGroup::collective(const std::string& op, const std::string& what, const std::function<void()>& body) {
+void DistributedGroup::collective(const std::string& op, const std::string& what, const std::function<void()>& body,
+                                  int timeout_s) {
   try {
     body();
   } catch (const std::exception& e) {
     throw CollectiveError("distributed: " + op + " of " + what + " failed on rank " + std::to_string(rank()) +
                           " of " + std::to_string(world_size()) + " (" + to_string(backend_) + ", timeout " +
-                          std::to_string(env_.timeout_s) + " s): " + first_line(e) +
+                          std::to_string(timeout_s > 0 ? timeout_s : env_.timeout_s) + " s): " + first_line(e) +
                           ". Another rank has died, hung longer than the timeout (SONGLINES_COLLECTIVE_TIMEOUT), "
                           "or cannot be reached; see its log");
   }
@@ -322,6 +324,43 @@ double DistributedGroup::all_reduce_sum(double value, const std::string& what) {
   std::vector<torch::Tensor> t{torch::tensor({value}, torch::kFloat64)};
   all_reduce_sum(t, what);
   return t[0].item<double>();
+}
+
+std::vector<std::string> DistributedGroup::all_gather_bytes(const std::string& bytes, const std::string& what) {
+  // Each rank fills its own row of a zeroed [world, longest] table; a sum over the ranks is then the gathered table.
+  const int64_t world = world_size(), me = rank();
+  std::vector<torch::Tensor> sizes{torch::zeros({world}, torch::kLong)};
+  sizes[0][me] = static_cast<int64_t>(bytes.size());
+  all_reduce_sum(sizes, what + " (sizes)");
+  const auto size = sizes[0].contiguous();
+  const int64_t* n = size.data_ptr<int64_t>();
+  const int64_t longest = *std::max_element(n, n + world);
+  std::vector<std::string> out(static_cast<size_t>(world));
+  if (longest == 0) return out;
+  std::vector<torch::Tensor> table{torch::zeros({world, longest}, torch::kInt)};  // int32: Gloo sums it everywhere
+  {
+    auto row = table[0][me];
+    int32_t* dst = row.data_ptr<int32_t>();
+    for (size_t i = 0; i < bytes.size(); ++i) dst[i] = static_cast<unsigned char>(bytes[i]);
+  }
+  all_reduce_sum(table, what);
+  const auto cpu = table[0].to(torch::kCPU).contiguous();
+  for (int64_t r = 0; r < world; ++r) {
+    const int32_t* src = cpu.data_ptr<int32_t>() + r * longest;
+    out[static_cast<size_t>(r)].resize(static_cast<size_t>(n[r]));
+    for (int64_t i = 0; i < n[r]; ++i) out[static_cast<size_t>(r)][static_cast<size_t>(i)] = static_cast<char>(src[i]);
+  }
+  return out;
+}
+
+void DistributedGroup::barrier(const std::string& what, int timeout_s) {
+  const std::chrono::milliseconds timeout = timeout_s > 0 ? std::chrono::milliseconds(std::chrono::seconds(timeout_s))
+                                                          : impl_->timeout;
+  collective("barrier", what, [&] {
+    c10d::BarrierOptions o;
+    o.timeout = timeout;
+    impl_->pg->barrier(o)->wait(timeout);
+  }, timeout_s);
 }
 
 DistributedGroup* current_group() {

@@ -88,12 +88,19 @@ class DistributedGroup {
   /// Rank 0's value on every rank.
   bool broadcast_flag(bool value, const std::string& what);
   double all_reduce_sum(double value, const std::string& what);
+  /// Every rank's bytes, in rank order, on every rank (sizes may differ).
+  std::vector<std::string> all_gather_bytes(const std::string& bytes, const std::string& what);
+  /// Waits until every rank has called it, for up to timeout_s seconds (the group's timeout when 0). A rank that
+  /// dies closes its sockets, which ends the wait of the others at once with a CollectiveError.
+  void barrier(const std::string& what, int timeout_s = 0);
 
  private:
   struct Impl;
   DistributedGroup(LaunchEnvironment env, CollectiveBackend backend, std::unique_ptr<Impl> impl);
-  /// Runs one collective (its wait included) and turns any failure into a CollectiveError naming it.
-  void collective(const std::string& op, const std::string& what, const std::function<void()>& body);
+  /// Runs one collective (its wait included) and turns any failure into a CollectiveError naming it and its
+  /// timeout (timeout_s; the group's when 0).
+  void collective(const std::string& op, const std::string& what, const std::function<void()>& body,
+                  int timeout_s = 0);
   LaunchEnvironment env_;
   CollectiveBackend backend_;
   std::unique_ptr<Impl> impl_;

@@ -11,6 +11,7 @@
 #include "core/test_kill_point.h"
 #include "train/batch_prefetcher.h"
 #include "train/distributed.h"
+#include "train/generator_state.h"
 
 namespace songlines::train {
 
@@ -26,16 +27,7 @@ std::vector<at::Generator> training_generators(const torch::Device& device) {
 
 Json generator_states(const torch::Device& device) {
   Json out = Json::array();
-  for (auto& gen : training_generators(device)) {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    const torch::Tensor state = gen.get_state().contiguous();
-    const auto* bytes = state.data_ptr<uint8_t>();
-    static const char* kHex = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(static_cast<size_t>(state.numel()) * 2);
-    for (int64_t i = 0; i < state.numel(); ++i) hex.push_back(kHex[bytes[i] >> 4]), hex.push_back(kHex[bytes[i] & 15]);
-    out.push_back(hex);
-  }
+  for (auto& gen : training_generators(device)) out.push_back(generator_state_hex(gen));
   return out;
 }
 
@@ -43,20 +35,7 @@ void restore_generator_states(const Json& states, const torch::Device& device, c
   auto gens = training_generators(device);
   if (!states.is_array() || states.size() != gens.size())
     throw InputError(where, "rng: expected " + std::to_string(gens.size()) + " generator states");
-  for (size_t k = 0; k < gens.size(); ++k) {
-    const std::string hex = states[k].get<std::string>();
-    if (hex.size() % 2 != 0) throw InputError(where, "rng: odd hex length");
-    torch::Tensor state = torch::empty({static_cast<int64_t>(hex.size() / 2)}, torch::kUInt8);
-    auto* bytes = state.data_ptr<uint8_t>();
-    auto nibble = [&](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      throw InputError(where, "rng: not hex");
-    };
-    for (size_t i = 0; i < hex.size() / 2; ++i) bytes[i] = static_cast<uint8_t>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
-    std::lock_guard<std::mutex> lock(gens[k].mutex());
-    gens[k].set_state(state);
-  }
+  for (size_t k = 0; k < gens.size(); ++k) restore_generator_state_hex(gens[k], states[k].get<std::string>(), where);
 }
 
 torch::Tensor to_tensor(const std::vector<float>& x, int64_t n, int64_t dim) {

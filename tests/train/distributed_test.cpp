@@ -171,6 +171,30 @@ TEST(DistributedGroup, GradientsAverageParametersAndBytesComeFromRankZero) {
   EXPECT_EQ(b1, b0);
 }
 
+TEST(DistributedGroup, AllGatherBytesGivesEveryRanksBytesInRankOrderAndABarrierWaitsForAll) {
+  if (!gloo_available()) GTEST_SKIP() << "built without Gloo";
+  const int port = testing::free_tcp_port();
+  // Different lengths, a zero byte and bytes >= 0x80 (signed char) must come back as they were.
+  const std::vector<std::string> sent{std::string("r0\0\xff", 4), "rank one, longer"};
+  std::vector<std::string> got0, got1;
+  std::chrono::steady_clock::time_point left1;
+  std::thread other([&] {
+    auto group = DistributedGroup::join(loopback(1, port, 30), torch::kCPU);
+    got1 = group->all_gather_bytes(sent[1], "a test record");
+    group->barrier("a test barrier");
+    left1 = std::chrono::steady_clock::now();
+  });
+  auto group = DistributedGroup::join(loopback(0, port, 30), torch::kCPU);
+  got0 = group->all_gather_bytes(sent[0], "a test record");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto entered0 = std::chrono::steady_clock::now();
+  group->barrier("a test barrier", 60);
+  other.join();
+  EXPECT_EQ(got0, sent);
+  EXPECT_EQ(got1, sent);
+  EXPECT_GE(left1, entered0) << "rank 1 left the barrier before rank 0 entered it";
+}
+
 TEST(DistributedGroup, ACollectiveWithADeadRankIsAnErrorNamingTheRank) {
   if (!gloo_available()) GTEST_SKIP() << "built without Gloo";
   const int port = testing::free_tcp_port();
