@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "support/loopback_port.h"
@@ -142,10 +143,17 @@ TEST(DistributedGroup, GradientsAverageParametersAndBytesComeFromRankZero) {
   const int port = testing::free_tcp_port();
   // Rank r: a linear layer seeded differently (rank 0's weights must win), gradient (r+1) * 1, weight 1/4 and 3/4
   // (rank 0 had 1 row of a 4-row batch, rank 1 had 3): averaged gradient = 1/4 * 1 + 3/4 * 2 = 1.75.
+  std::mutex init_mutex;
   auto body = [&](int rank, std::vector<float>* weights, std::vector<float>* grad, std::string* bytes) {
     auto group = DistributedGroup::join(loopback(rank, port, 30), torch::kCPU);
-    torch::manual_seed(100 + rank);
-    torch::nn::Linear lin(3, 2);
+    // The two ranks are threads of one process sharing torch's global generator: seeding and drawing the
+    // initial weights is one step under a lock, or the threads' draws interleave.
+    torch::nn::Linear lin(nullptr);
+    {
+      const std::lock_guard<std::mutex> lock(init_mutex);
+      torch::manual_seed(100 + rank);
+      lin = torch::nn::Linear(3, 2);
+    }
     broadcast_module(*group, *lin);
     for (auto& p : lin->parameters()) p.mutable_grad() = torch::full_like(p, rank + 1.0);
     all_reduce_gradients(*group, lin->parameters(), rank == 0 ? 0.25 : 0.75);
