@@ -42,21 +42,11 @@ torch::Tensor fibonacci_sphere(int64_t n, const torch::TensorOptions& options) {
 }
 }  // namespace
 
-HeadOptions HeadOptions::from_config(ConfigReader& r) {
-  HeadOptions o;
-  r.read("type", o.type);
-  r.read("initial_kappa", o.initial_kappa);
-  r.read("learn_means", o.learn_means);
-  r.read("predict", o.predict);
-  check_head_type(o.type, r.join("type"));
-  if (o.predict != "mode" && o.predict != "mean" && o.predict != "median")
-    throw ConfigError(r.join("predict") + ": expected \"mode\", \"mean\" or \"median\", got \"" + o.predict + "\"");
-  if (!(o.initial_kappa > 0)) throw ConfigError(r.join("initial_kappa") + ": must be > 0");
-  return o;
-}
-
-Json HeadOptions::to_json() const {
-  return {{"type", type}, {"initial_kappa", initial_kappa}, {"learn_means", learn_means}, {"predict", predict}};
+void HeadOptions::validate(const std::string& path) const {
+  check_head_type(type, key_path(path, "type"));
+  if (predict != "mode" && predict != "mean" && predict != "median")
+    throw ConfigError(key_path(path, "predict") + ": expected \"mode\", \"mean\" or \"median\", got \"" + predict + "\"");
+  if (!(initial_kappa > 0)) throw ConfigError(key_path(path, "initial_kappa") + ": must be > 0");
 }
 
 torch::Tensor LocationHeadImpl::uncertainty_km(const std::vector<torch::Tensor>& raws, const torch::Tensor& predicted) {

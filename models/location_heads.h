@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "models/torch_compat.h"
 
 namespace songlines::models {
@@ -23,8 +23,16 @@ struct HeadOptions {
   /// "median" (the component mean with the least expected great-circle distance: minimises mean km).
   std::string predict = "mode";
 
-  static HeadOptions from_config(ConfigReader& r);
-  Json to_json() const;
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("type", s.type);
+    v("initial_kappa", s.initial_kappa);
+    v("learn_means", s.learn_means);
+    v("predict", s.predict);
+  }
+  /// ConfigError naming path.key for an unknown head type or prediction, or a kappa <= 0.
+  void validate(const std::string& path) const;
 };
 
 class LocationHeadImpl : public torch::nn::Module {

@@ -4,26 +4,12 @@
 
 namespace songlines::models {
 
-void LocationModelOptions::read(ConfigReader& r) {
-  r.read("hidden_sizes", hidden_sizes);
-  r.read("dropout", dropout);
-  r.read("conv_channels", conv_channels);
-  r.read("conv_layers", conv_layers);
-  r.read("kernel_size", kernel_size);
-  auto h = r.child("head");
-  head = HeadOptions::from_config(h);
-  h.finish();
-  if (dropout < 0 || dropout >= 1) throw ConfigError(r.join("dropout") + ": must be in [0, 1)");
+void LocationModelOptions::validate(const std::string& path) const {
+  if (dropout < 0 || dropout >= 1) throw ConfigError(key_path(path, "dropout") + ": must be in [0, 1)");
   for (auto w : hidden_sizes)
-    if (w <= 0) throw ConfigError(r.join("hidden_sizes") + ": widths must be positive");
+    if (w <= 0) throw ConfigError(key_path(path, "hidden_sizes") + ": widths must be positive");
   if (conv_channels <= 0 || conv_layers <= 0 || kernel_size <= 0)
-    throw ConfigError(r.path() + ": conv_channels, conv_layers and kernel_size must be positive");
-}
-
-Json LocationModelOptions::to_json() const {
-  return {{"type", type},           {"hidden_sizes", hidden_sizes}, {"dropout", dropout},
-          {"conv_channels", conv_channels}, {"conv_layers", conv_layers}, {"kernel_size", kernel_size},
-          {"head", head.to_json()}};
+    throw ConfigError(path + ": conv_channels, conv_layers and kernel_size must be positive");
 }
 
 namespace {

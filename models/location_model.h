@@ -19,9 +19,20 @@ struct LocationModelOptions {
   int64_t kernel_size = 5;                 ///< temporal: frames per convolution kernel
   HeadOptions head;
 
-  /// Reads the keys of a model section (the caller reads "type" and training keys around it).
-  void read(ConfigReader& r);
-  Json to_json() const;
+  /// Its JSON keys (core/json_fields.h): the keys of a model section, which a run config's models[] entry
+  /// holds at its top level beside "name" and "train" (train/estimator_registry.cpp).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("type", s.type);
+    v("hidden_sizes", s.hidden_sizes);
+    v("dropout", s.dropout);
+    v("conv_channels", s.conv_channels);
+    v("conv_layers", s.conv_layers);
+    v("kernel_size", s.kernel_size);
+    v("head", s.head);
+  }
+  /// ConfigError naming path.key when a value is out of range.
+  void validate(const std::string& path) const;
 };
 
 /// The registered encoder types, in the order error messages list them.

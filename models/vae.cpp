@@ -11,45 +11,11 @@ constexpr int64_t kGroups = 4;  // GroupNorm groups: batch-size independent, det
 int64_t groups_for(int64_t channels) { return channels % kGroups == 0 ? kGroups : 1; }
 }  // namespace
 
-Json VaeOptions::to_json() const {
-  return Json{{"n_mels", n_mels},
-              {"segment_frames", segment_frames},
-              {"channels", channels},
-              {"latent_channels", latent_channels},
-              {"n_fourier", n_fourier},
-              {"fourier_scale", fourier_scale},
-              {"fourier_seed", fourier_seed},
-              {"cond_dim", cond_dim},
-              {"film_encoder", film_encoder},
-              {"conditional_prior", conditional_prior},
-              {"kl_weight", kl_weight},
-              {"kl_warmup_steps", kl_warmup_steps},
-              {"free_bits", free_bits},
-              {"adversary_weight", adversary_weight}};
-}
+Json VaeOptions::to_json() const { return fields_to_json(*this); }
 
 VaeOptions VaeOptions::from_json(const Json& j, const std::string& path) {
   if (!j.is_object()) throw ConfigError(path + ": expected object, got " + json_type_name(j));
-  VaeOptions o;
-  ConfigReader r(j, path);
-  r.accept("type");
-  r.read("n_mels", o.n_mels);
-  r.read("segment_frames", o.segment_frames);
-  r.read("channels", o.channels);
-  r.read("latent_channels", o.latent_channels);
-  r.read("n_fourier", o.n_fourier);
-  r.read("fourier_scale", o.fourier_scale);
-  r.read("fourier_seed", o.fourier_seed);
-  r.read("cond_dim", o.cond_dim);
-  r.read("film_encoder", o.film_encoder);
-  r.read("conditional_prior", o.conditional_prior);
-  r.read("kl_weight", o.kl_weight);
-  r.read("kl_warmup_steps", o.kl_warmup_steps);
-  r.read("free_bits", o.free_bits);
-  r.read("adversary_weight", o.adversary_weight);
-  r.finish();
-  o.validate(path);
-  return o;
+  return fields_from_json<VaeOptions>(j, path);
 }
 
 void VaeOptions::validate(const std::string& path) const {

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "geo/great_circle.h"
 
 namespace songlines::models {
@@ -46,6 +46,25 @@ struct VaeOptions {
 
   int downsample() const { return 1 << static_cast<int>(channels.size()); }
   int64_t condition_features() const { return 3 + 2 * static_cast<int64_t>(n_fourier); }
+  /// Its JSON keys (core/json_fields.h); "type" is accepted and not written.
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v.ignore("type");
+    v("n_mels", s.n_mels);
+    v("segment_frames", s.segment_frames);
+    v("channels", s.channels);
+    v("latent_channels", s.latent_channels);
+    v("n_fourier", s.n_fourier);
+    v("fourier_scale", s.fourier_scale);
+    v("fourier_seed", s.fourier_seed);
+    v("cond_dim", s.cond_dim);
+    v("film_encoder", s.film_encoder);
+    v("conditional_prior", s.conditional_prior);
+    v("kl_weight", s.kl_weight);
+    v("kl_warmup_steps", s.kl_warmup_steps);
+    v("free_bits", s.free_bits);
+    v("adversary_weight", s.adversary_weight);
+  }
   Json to_json() const;
   /// Strict parse (unknown keys and wrong types throw ConfigError naming the path).
   static VaeOptions from_json(const Json& j, const std::string& path = "model");

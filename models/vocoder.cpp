@@ -10,25 +10,11 @@ namespace {
 constexpr double kMaxLogMagnitude = 10.0;
 }  // namespace
 
-Json VocoderOptions::to_json() const {
-  return Json{{"n_mels", n_mels}, {"n_fft", n_fft}, {"hop_length", hop_length}, {"dim", dim},
-              {"intermediate_dim", intermediate_dim}, {"blocks", blocks}, {"kernel_size", kernel_size}};
-}
+Json VocoderOptions::to_json() const { return fields_to_json(*this); }
 
 VocoderOptions VocoderOptions::from_json(const Json& j, const std::string& path) {
   if (!j.is_object()) throw ConfigError(path + ": expected object, got " + json_type_name(j));
-  VocoderOptions o;
-  ConfigReader r(j, path);
-  r.read("n_mels", o.n_mels);
-  r.read("n_fft", o.n_fft);
-  r.read("hop_length", o.hop_length);
-  r.read("dim", o.dim);
-  r.read("intermediate_dim", o.intermediate_dim);
-  r.read("blocks", o.blocks);
-  r.read("kernel_size", o.kernel_size);
-  r.finish();
-  o.validate(path);
-  return o;
+  return fields_from_json<VocoderOptions>(j, path);
 }
 
 void VocoderOptions::validate(const std::string& path) const {

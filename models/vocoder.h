@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 
 namespace songlines::models {
 
@@ -27,6 +27,17 @@ struct VocoderOptions {
   int kernel_size = 7;         ///< depthwise conv kernel (frames, odd)
 
   int64_t n_bins() const { return n_fft / 2 + 1; }
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("n_mels", s.n_mels);
+    v("n_fft", s.n_fft);
+    v("hop_length", s.hop_length);
+    v("dim", s.dim);
+    v("intermediate_dim", s.intermediate_dim);
+    v("blocks", s.blocks);
+    v("kernel_size", s.kernel_size);
+  }
   Json to_json() const;
   /// Strict parse (unknown keys and wrong types throw ConfigError naming the path); validates.
   static VocoderOptions from_json(const Json& j, const std::string& path = "model");

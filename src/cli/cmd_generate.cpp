@@ -9,6 +9,7 @@
 
 #include "audio/audio_file.h"
 #include "cli/command.h"
+#include "cli/vae_command.h"
 #include "core/error.h"
 #include "generate/vae_generator.h"
 #include "models/torch_compat.h"
@@ -35,11 +36,9 @@ cxxopts::Options generate_options() {
       "seconds", "length of the output", cxxopts::value<double>()->default_value("10"))(
       "seed", "random seed (same seed, same audio)", cxxopts::value<uint64_t>()->default_value("0"))(
       "temperature", "scale of the latent noise", cxxopts::value<double>()->default_value("1"))(
-      "griffin-lim-iterations", "phase reconstruction iterations", cxxopts::value<int>()->default_value("32"))(
-      "device", "cpu, cuda or auto", cxxopts::value<std::string>()->default_value("auto"))(
-      "vocoder", "audio path: a vocoder run directory, or griffin-lim (default: the one the VAE names, else griffin-lim)",
-      cxxopts::value<std::string>())(
-      "output", "WAV file to write (22050 Hz unless the model says otherwise)", cxxopts::value<std::string>());
+      "griffin-lim-iterations", "phase reconstruction iterations", cxxopts::value<int>()->default_value("32"));
+  add_vae_device_options(o);
+  o.add_options()("output", "WAV file to write (22050 Hz unless the model says otherwise)", cxxopts::value<std::string>());
   return o;
 }
 
@@ -61,9 +60,7 @@ int generate_main(const cxxopts::ParseResult& a) {
   o.seed = a["seed"].as<uint64_t>();
   o.temperature = a["temperature"].as<double>();
   o.griffin_lim_iterations = a["griffin-lim-iterations"].as<int>();
-  auto bundle = generate::load_vae_bundle(a["model"].as<std::string>(),
-                                          torch_compat::resolve_device(a["device"].as<std::string>()),
-                                          a.count("vocoder") ? a["vocoder"].as<std::string>() : std::string());
+  auto bundle = load_vae_of_options(a);
   // One line before the long part (the mel inversion and Griffin-Lim take ~99% of the time), with an estimate
   // from the CPU rate measured in docs/benchmarks.md (about 9 s of audio per second on one core).
   constexpr double kCpuAudioSecondsPerSecond = 9.0;

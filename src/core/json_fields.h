@@ -4,6 +4,7 @@
 //   static void fields(S& s, V& v) {          // S: the struct or const struct; V: FieldReader or FieldWriter
 //     v("n_fft", s.n_fft);                    // a value: number, string, bool, vector, optional, Json
 //     v("shards", s.shards, kRequired);       // a key that must be present
+//     v("warmup_steps", s.warmup_steps, kOmitDefault);  // written only when not the struct's default
 //     v("head", s.head);                      // a nested struct with its own fields: its own JSON object
 //     v("places", s.places);                  // a vector of such structs: an array of objects
 //     v.text("precision", s.precision, &to_string, &parse_precision);  // a value written as text (an enum)
@@ -14,7 +15,9 @@
 // and one pair of functions reads and writes every such struct: fields_from_json is strict (an unknown key is
 // a ConfigError naming its path and the known keys, a wrong type names the path and both types, core/config.h),
 // keeps the struct's defaults for absent keys, and then calls the struct's `void validate(const std::string&
-// path) const` when it has one (its range checks, naming "path.key"); fields_to_json writes every field. A
+// path) const` when it has one (its range checks, naming "path.key"); fields_to_json writes every field but
+// the kOmitDefault ones that equal a default-constructed struct's (a key added later leaves the JSON, and so
+// the identity, of run directories written before it unchanged). A
 // nested struct is read and validated the same way under its key's path. Why not nlohmann's
 // NLOHMANN_DEFINE_TYPE_*_WITH_DEFAULT: in 3.11 they ignore unknown keys and name no path in errors.
 #pragma once
@@ -27,9 +30,14 @@
 
 namespace songlines {
 
-/// Whether a key must be present in the JSON.
-enum class Presence { kOptional, kRequired };
+/// Whether a key must be present in the JSON, and whether it is written when it holds the default.
+enum class Presence {
+  kOptional,     ///< may be absent (the default is kept); always written
+  kRequired,     ///< must be present; always written
+  kOmitDefault,  ///< may be absent; written only when it differs from the default-constructed struct's value
+};
 inline constexpr Presence kRequired = Presence::kRequired;
+inline constexpr Presence kOmitDefault = Presence::kOmitDefault;
 
 /// "path.key", or "key" at the root (path "").
 inline std::string key_path(const std::string& path, const std::string& key) {
@@ -59,14 +67,15 @@ void read_fields(ConfigReader& r, T& o);
 /// Calls o.validate(path) when T has one.
 template <class T>
 void validate_fields(const T& o, const std::string& path);
-/// Adds o's fields to the object j.
+/// Adds o's fields to the object j; defaults: the fields of T{} (to leave out kOmitDefault keys), or null to
+/// write every key.
 template <class T>
-void write_fields(const T& o, Json& j);
+void write_fields(const T& o, Json& j, const Json* defaults = nullptr);
 /// Strict parse of j (path: its dotted path in messages, "" at the root): defaults for absent keys, ConfigError
 /// for unknown keys and wrong types, then o.validate(path) when T has one. A null j reads as {}.
 template <class T>
 T fields_from_json(const Json& j, const std::string& path);
-/// Every field of o as a JSON object.
+/// Every field of o as a JSON object (kOmitDefault keys only when they differ from the default).
 template <class T>
 Json fields_to_json(const T& o);
 
@@ -78,9 +87,7 @@ class FieldReader {
   void operator()(const std::string& key, T& field, Presence presence = Presence::kOptional) {
     if (presence == Presence::kRequired && !r_.has(key)) throw ConfigError(r_.join(key) + ": missing required key");
     if constexpr (HasFields<T>) {
-      if (r_.has(key) && !r_.raw(key).is_object())
-        throw ConfigError(r_.join(key) + ": expected object, got " + json_type_name(r_.raw(key)));
-      ConfigReader c = r_.child(key);
+      ConfigReader c = r_.child(key);  // absent or null: {}; not an object: ConfigError naming the key's path
       read_fields(c, field);
       c.finish();
       validate_fields(field, c.path());
@@ -129,21 +136,25 @@ class FieldReader {
 
 class FieldWriter {
  public:
-  explicit FieldWriter(Json& j) : j_(j) {}
+  /// defaults: the same object written from a default-constructed struct (null: write every key).
+  explicit FieldWriter(Json& j, const Json* defaults = nullptr) : j_(j), defaults_(defaults) {}
 
   template <class T>
-  void operator()(const std::string& key, const T& field, Presence = Presence::kOptional) {
+  void operator()(const std::string& key, const T& field, Presence presence = Presence::kOptional) {
+    Json value;
     if constexpr (HasFields<T>) {
-      j_[key] = fields_to_json(field);
+      value = fields_to_json(field);
     } else if constexpr (kIsVectorOfFields<T>) {
-      Json list = Json::array();
-      for (const auto& e : field) list.push_back(fields_to_json(e));
-      j_[key] = std::move(list);
+      value = Json::array();
+      for (const auto& e : field) value.push_back(fields_to_json(e));
     } else if constexpr (kIsOptional<T>) {
-      j_[key] = field ? Json(*field) : Json(nullptr);
+      value = field ? Json(*field) : Json(nullptr);
     } else {
-      j_[key] = field;
+      value = field;
     }
+    if (presence == Presence::kOmitDefault && defaults_ && defaults_->contains(key) && defaults_->at(key) == value)
+      return;
+    j_[key] = std::move(value);
   }
 
   template <class E>
@@ -155,7 +166,8 @@ class FieldWriter {
   template <class Body>
   void group(const std::string& key, Body&& body) {
     Json g = Json::object();
-    FieldWriter w(g);
+    const Json* group_defaults = defaults_ && defaults_->contains(key) ? &defaults_->at(key) : nullptr;
+    FieldWriter w(g, group_defaults);
     body(w);
     j_[key] = std::move(g);
   }
@@ -164,6 +176,7 @@ class FieldWriter {
 
  private:
   Json& j_;
+  const Json* defaults_;
 };
 
 template <class T>
@@ -178,8 +191,8 @@ void validate_fields(const T& o, const std::string& path) {
 }
 
 template <class T>
-void write_fields(const T& o, Json& j) {
-  FieldWriter v(j);
+void write_fields(const T& o, Json& j, const Json* defaults) {
+  FieldWriter v(j, defaults);
   T::fields(o, v);
 }
 
@@ -195,8 +208,10 @@ T fields_from_json(const Json& j, const std::string& path) {
 
 template <class T>
 Json fields_to_json(const T& o) {
+  Json defaults = Json::object();
+  write_fields(T{}, defaults);
   Json j = Json::object();
-  write_fields(o, j);
+  write_fields(o, j, &defaults);
   return j;
 }
 

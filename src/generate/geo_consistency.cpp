@@ -8,30 +8,17 @@
 namespace songlines::generate {
 
 GeoConsistencyOptions GeoConsistencyOptions::from_json(const Json& j, const std::string& path) {
-  GeoConsistencyOptions o;
-  ConfigReader r(j, path);
-  r.read("seeds", o.seeds);
-  r.read("seconds", o.seconds);
-  r.read("max_places", o.max_places);
-  r.read("knn_k", o.knn_k);
-  r.read("transfer_tracks", o.transfer_tracks);
-  r.read("vocoded_reference", o.vocoded_reference);
-  r.finish();
-  if (o.seeds < 0) throw ConfigError(path + ".seeds: must be >= 0 (0: no geo-consistency)");
-  if (!(o.seconds > 0)) throw ConfigError(path + ".seconds: must be > 0");
-  if (o.max_places < 0 || o.max_places == 1) throw ConfigError(path + ".max_places: 0 (all) or at least 2");
-  if (o.knn_k < 1) throw ConfigError(path + ".knn_k: must be >= 1");
-  if (o.transfer_tracks < 0) throw ConfigError(path + ".transfer_tracks: must be >= 0");
-  return o;
+  return fields_from_json<GeoConsistencyOptions>(j, path);
 }
 
-Json GeoConsistencyOptions::to_json() const {
-  return Json{{"seeds", seeds},
-              {"seconds", seconds},
-              {"max_places", max_places},
-              {"knn_k", knn_k},
-              {"transfer_tracks", transfer_tracks},
-              {"vocoded_reference", vocoded_reference}};
+Json GeoConsistencyOptions::to_json() const { return fields_to_json(*this); }
+
+void GeoConsistencyOptions::validate(const std::string& path) const {
+  if (seeds < 0) throw ConfigError(path + ".seeds: must be >= 0 (0: no geo-consistency)");
+  if (!(seconds > 0)) throw ConfigError(path + ".seconds: must be > 0");
+  if (max_places < 0 || max_places == 1) throw ConfigError(path + ".max_places: 0 (all) or at least 2");
+  if (knn_k < 1) throw ConfigError(path + ".knn_k: must be >= 1");
+  if (transfer_tracks < 0) throw ConfigError(path + ".transfer_tracks: must be >= 0");
 }
 
 SeedSpread SeedSpread::of(std::vector<double> per_seed_km) {

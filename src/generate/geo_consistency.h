@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "features/feature_extractor.h"
 #include "geo/great_circle.h"
 #include "train/estimator.h"
@@ -29,8 +29,20 @@ struct GeoConsistencyOptions {
   /// NNLS -> Griffin-Lim) instead of the shards' summaries of the source audio.
   bool vocoded_reference = true;
 
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("seeds", s.seeds);
+    v("seconds", s.seconds);
+    v("max_places", s.max_places);
+    v("knn_k", s.knn_k);
+    v("transfer_tracks", s.transfer_tracks);
+    v("vocoded_reference", s.vocoded_reference);
+  }
   static GeoConsistencyOptions from_json(const Json& j, const std::string& path);
   Json to_json() const;
+  /// ConfigError naming path.key when a value is out of range.
+  void validate(const std::string& path) const;
 };
 
 /// Mean km of each seed, and their mean and sample standard deviation (0 for one seed).

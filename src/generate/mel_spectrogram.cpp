@@ -7,26 +7,15 @@
 
 namespace songlines::generate {
 
-Json MelAnalysisOptions::to_json() const {
-  return Json{{"sample_rate", sample_rate}, {"n_fft", n_fft}, {"hop_length", hop_length}, {"n_mels", n_mels},
-              {"fmin", fmin}, {"fmax", fmax}, {"amin", amin}, {"top_db", top_db}};
-}
+Json MelAnalysisOptions::to_json() const { return fields_to_json(*this); }
 
 MelAnalysisOptions MelAnalysisOptions::from_json(const Json& j, const std::string& path) {
-  MelAnalysisOptions o;
-  ConfigReader r(j, path);
-  r.read("sample_rate", o.sample_rate);
-  r.read("n_fft", o.n_fft);
-  r.read("hop_length", o.hop_length);
-  r.read("n_mels", o.n_mels);
-  r.read("fmin", o.fmin);
-  r.read("fmax", o.fmax);
-  r.read("amin", o.amin);
-  r.read("top_db", o.top_db);
-  r.finish();
-  if (o.sample_rate <= 0 || o.n_fft <= 0 || o.hop_length <= 0 || o.n_mels <= 0)
+  return fields_from_json<MelAnalysisOptions>(j, path);
+}
+
+void MelAnalysisOptions::validate(const std::string& path) const {
+  if (sample_rate <= 0 || n_fft <= 0 || hop_length <= 0 || n_mels <= 0)
     throw ConfigError(path + ": sample_rate, n_fft, hop_length and n_mels must be positive");
-  return o;
 }
 
 namespace {

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 
 namespace songlines::generate {
 
@@ -24,8 +24,22 @@ struct MelAnalysisOptions {
   double top_db = 80.0;     ///< power_to_db clipping below the maximum; <= 0 disables
   bool operator==(const MelAnalysisOptions&) const = default;
   int64_t n_bins() const { return n_fft / 2 + 1; }
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("sample_rate", s.sample_rate);
+    v("n_fft", s.n_fft);
+    v("hop_length", s.hop_length);
+    v("n_mels", s.n_mels);
+    v("fmin", s.fmin);
+    v("fmax", s.fmax);
+    v("amin", s.amin);
+    v("top_db", s.top_db);
+  }
   Json to_json() const;
   static MelAnalysisOptions from_json(const Json& j, const std::string& path = "audio");
+  /// ConfigError naming path when a size is not positive.
+  void validate(const std::string& path) const;
 };
 
 /// Slaney-scale mel filterbank [n_mels, n_fft/2+1] float32 with Slaney area normalisation

@@ -21,35 +21,18 @@
 
 namespace songlines::generate {
 
-Json VaeTrainOptions::to_json() const {
-  Json j{{"steps", steps}, {"batch_size", batch_size}, {"learning_rate", learning_rate},
-              {"grad_clip", grad_clip}, {"log_every", log_every}, {"seed", seed}, {"device", device},
-              {"precision", torch_compat::to_string(precision)}};
-  if (checkpoint_every > 0) j["checkpoint_every"] = checkpoint_every;
-  return j;
-}
+Json VaeTrainOptions::to_json() const { return fields_to_json(*this); }
 
 VaeTrainOptions VaeTrainOptions::from_json(const Json& j, const std::string& path) {
-  VaeTrainOptions o;
-  ConfigReader r(j, path);
-  r.read("steps", o.steps);
-  r.read("batch_size", o.batch_size);
-  r.read("learning_rate", o.learning_rate);
-  r.read("grad_clip", o.grad_clip);
-  r.read("log_every", o.log_every);
-  r.read("seed", o.seed);
-  r.read("device", o.device);
-  r.read("checkpoint_every", o.checkpoint_every);
-  std::string precision = torch_compat::to_string(o.precision);
-  r.read("precision", precision);
-  r.finish();
-  o.precision = torch_compat::parse_precision(precision, path + ".precision");
-  if (o.steps < 0 || o.batch_size <= 0 || !(o.learning_rate > 0) || o.log_every <= 0)
+  return fields_from_json<VaeTrainOptions>(j, path);
+}
+
+void VaeTrainOptions::validate(const std::string& path) const {
+  if (steps < 0 || batch_size <= 0 || !(learning_rate > 0) || log_every <= 0)
     throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0 and log_every > 0 are required");
-  if (o.checkpoint_every < 0)
+  if (checkpoint_every < 0)
     throw ConfigError(path + ".checkpoint_every: must be >= 0 (0: no checkpoints), got " +
-                      std::to_string(o.checkpoint_every));
-  return o;
+                      std::to_string(checkpoint_every));
 }
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "generate/mel_crop_source.h"
 #include "generate/vae_bundle.h"
 #include "models/torch_compat.h"
@@ -33,8 +33,24 @@ struct VaeTrainOptions {
   /// Where train_vae writes its checkpoints and resumes from (empty: nowhere). Not part of the config: the
   /// caller's run directory (runs/vae_run.cpp passes RUN_DIR/checkpoints).
   std::filesystem::path checkpoint_dir;
+
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("steps", s.steps);
+    v("batch_size", s.batch_size);
+    v("learning_rate", s.learning_rate);
+    v("grad_clip", s.grad_clip);
+    v("log_every", s.log_every);
+    v("seed", s.seed);
+    v("device", s.device);
+    v("checkpoint_every", s.checkpoint_every, kOmitDefault);
+    v.text("precision", s.precision, &torch_compat::to_string, &torch_compat::parse_precision);
+  }
   Json to_json() const;
   static VaeTrainOptions from_json(const Json& j, const std::string& path = "train");
+  /// ConfigError naming path when a value is out of range.
+  void validate(const std::string& path) const;
 };
 
 /// The marker of the last training checkpoint in checkpoint_dir: written last, it names that step's files. train_vae

@@ -11,45 +11,24 @@ namespace songlines::generate {
 
 namespace fs = std::filesystem;
 
-Json VocoderTrainOptions::to_json() const {
-  Json j{{"steps", steps},           {"batch_size", batch_size}, {"segment_frames", segment_frames},
-              {"learning_rate", learning_rate}, {"grad_clip", grad_clip}, {"mel_weight", mel_weight},
-              {"fft_sizes", fft_sizes},   {"log_every", log_every},   {"seed", seed},
-              {"device", device}};
-  // The schedule keys only when set: a run directory made before they existed keeps its config's identity.
-  if (lr_schedule != "constant") j["lr_schedule"] = lr_schedule;
-  if (warmup_steps != 0) j["warmup_steps"] = warmup_steps;
-  return j;
-}
+Json VocoderTrainOptions::to_json() const { return fields_to_json(*this); }
 
 VocoderTrainOptions VocoderTrainOptions::from_json(const Json& j, const std::string& path) {
-  VocoderTrainOptions o;
-  ConfigReader r(j, path);
-  r.read("steps", o.steps);
-  r.read("batch_size", o.batch_size);
-  r.read("segment_frames", o.segment_frames);
-  r.read("learning_rate", o.learning_rate);
-  r.read("grad_clip", o.grad_clip);
-  r.read("mel_weight", o.mel_weight);
-  r.read("fft_sizes", o.fft_sizes);
-  r.read("log_every", o.log_every);
-  r.read("lr_schedule", o.lr_schedule);
-  r.read("warmup_steps", o.warmup_steps);
-  r.read("seed", o.seed);
-  r.read("device", o.device);
-  r.finish();
-  if (o.steps < 0 || o.batch_size <= 0 || !(o.learning_rate > 0) || o.log_every <= 0 || o.grad_clip < 0 ||
-      o.mel_weight < 0)
+  return fields_from_json<VocoderTrainOptions>(j, path);
+}
+
+void VocoderTrainOptions::validate(const std::string& path) const {
+  if (steps < 0 || batch_size <= 0 || !(learning_rate > 0) || log_every <= 0 || grad_clip < 0 ||
+      mel_weight < 0)
     throw ConfigError(path + ": steps >= 0, batch_size > 0, learning_rate > 0, log_every > 0, grad_clip >= 0 and "
                              "mel_weight >= 0 are required");
-  if (o.segment_frames < 2) throw ConfigError(path + ".segment_frames: must be >= 2, got " + std::to_string(o.segment_frames));
-  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
-    throw ConfigError(path + ".lr_schedule: must be \"constant\" or \"cosine\", got \"" + o.lr_schedule + "\"");
-  if (o.warmup_steps < 0) throw ConfigError(path + ".warmup_steps: must be >= 0, got " + std::to_string(o.warmup_steps));
-  if (o.fft_sizes.empty()) throw ConfigError(path + ".fft_sizes: needs at least one size");
-  for (int n : o.fft_sizes)
+  if (segment_frames < 2) throw ConfigError(path + ".segment_frames: must be >= 2, got " + std::to_string(segment_frames));
+  if (lr_schedule != "constant" && lr_schedule != "cosine")
+    throw ConfigError(path + ".lr_schedule: must be \"constant\" or \"cosine\", got \"" + lr_schedule + "\"");
+  if (warmup_steps < 0) throw ConfigError(path + ".warmup_steps: must be >= 0, got " + std::to_string(warmup_steps));
+  if (fft_sizes.empty()) throw ConfigError(path + ".fft_sizes: needs at least one size");
+  for (int n : fft_sizes)
     if (n < 16 || n % 4 != 0) throw ConfigError(path + ".fft_sizes: sizes must be multiples of 4 and >= 16, got " + std::to_string(n));
-  return o;
 }
 
 double vocoder_learning_rate(const VocoderTrainOptions& o, int64_t step) {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "generate/vocoder_bundle.h"
 
 namespace songlines::generate {
@@ -34,8 +34,28 @@ struct VocoderTrainOptions {
   int64_t log_every = 100;           ///< steps between metrics records
   uint64_t seed = 0;                 ///< weights and crops
   std::string device = "auto";       ///< cpu, cuda or auto
+
+  /// Its JSON keys (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("steps", s.steps);
+    v("batch_size", s.batch_size);
+    v("segment_frames", s.segment_frames);
+    v("learning_rate", s.learning_rate);
+    v("grad_clip", s.grad_clip);
+    v("mel_weight", s.mel_weight);
+    v("fft_sizes", s.fft_sizes);
+    v("log_every", s.log_every);
+    // The schedule keys only when set: a run directory made before they existed keeps its config's identity.
+    v("lr_schedule", s.lr_schedule, kOmitDefault);
+    v("warmup_steps", s.warmup_steps, kOmitDefault);
+    v("seed", s.seed);
+    v("device", s.device);
+  }
   Json to_json() const;
   static VocoderTrainOptions from_json(const Json& j, const std::string& path = "train");
+  /// ConfigError naming path when a value is out of range.
+  void validate(const std::string& path) const;
 };
 
 /// One training waveform (mono, at the mel's sample rate).

@@ -100,16 +100,14 @@ bool final_model_complete(const fs::path& run_dir) {
 
 namespace {
 
-// Whether a neural model's fit is data-parallel here: a group exists and the model trains with gradients.
-bool data_parallel(const ModelConfig& m, uint64_t seed, const train::DistributedGroup* group) {
-  if (!group) return false;
-  const auto est = train::make_estimator(m, seed, std::nullopt);
-  return dynamic_cast<const train::NeuralLocationEstimator*>(est.get()) != nullptr;
+// Whether a model's fit is data-parallel here: a group exists and its kind trains on every rank.
+bool data_parallel(const ModelConfig& m, const train::DistributedGroup* group) {
+  return group != nullptr && m.kind().data_parallel;
 }
 
 // Rank 0's answer to "is this fit done already?" (its run directory), on every rank of a data-parallel fit.
-bool fold_done(const ModelConfig& m, uint64_t seed, bool done_here, train::DistributedGroup* group) {
-  if (!data_parallel(m, seed, group)) return done_here;
+bool fold_done(const ModelConfig& m, bool done_here, train::DistributedGroup* group) {
+  if (!data_parallel(m, group)) return done_here;
   return group->broadcast_flag(done_here, "whether " + m.name + "'s fit is done");
 }
 
@@ -126,15 +124,13 @@ RunResult follow_experiment(const RunConfig& config, const train::Dataset& data,
       const auto train_rows = train::fold_rows(assignments[r], f, false);
       for (const auto& m : config.models) {
         const uint64_t seed = config.seed + 1000u * r + 10u * f;
-        if (!data_parallel(m, seed, &group) || fold_done(m, seed, false, &group)) continue;
+        if (!data_parallel(m, &group) || fold_done(m, false, &group)) continue;
         train::make_estimator(m, seed, std::nullopt)->fit(data, train_rows, {});
       }
     }
   if (config.refit_final)
     for (const auto& m : config.models) {
-      if (m.name != config.final_model || !data_parallel(m, config.seed, &group) ||
-          fold_done(m, config.seed, false, &group))
-        continue;
+      if (m.name != config.final_model || !data_parallel(m, &group) || fold_done(m, false, &group)) continue;
       std::vector<int64_t> all(data.size());
       for (int64_t i = 0; i < data.size(); ++i) all[i] = i;
       train::make_estimator(m, config.seed, std::nullopt)->fit(data, all, {});
@@ -293,9 +289,7 @@ void refit_final_model(const RunConfig& config, const train::Dataset& data, cons
   const auto final_dir = final_model_dir(run_dir);
   const auto final_model = std::find_if(config.models.begin(), config.models.end(),
                                         [&](const ModelConfig& m) { return m.name == config.final_model; });
-  if (final_model == config.models.end() ||
-      fold_done(*final_model, config.seed, final_model_complete(run_dir), group))
-    return;
+  if (final_model == config.models.end() || fold_done(*final_model, final_model_complete(run_dir), group)) return;
   if (fs::exists(final_dir)) {
     log << "final model: " << final_dir.string() << " is incomplete (no " << kFinalModelMarker << "), refitting\n";
     fs::remove_all(final_dir);
@@ -367,7 +361,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
       for (const auto& m : config.models) {
         const FoldTask task{m, r, f, run_dir / "checkpoints" / ("r" + std::to_string(r) + "-f" + std::to_string(f)) / m.name};
         const auto done_file = task.dir / "predictions.json";
-        FoldPrediction fp = fold_done(m, config.seed + 1000u * r + 10u * f, fs::exists(done_file), group)
+        FoldPrediction fp = fold_done(m, fs::exists(done_file), group)
                                 ? fold_from_json(load_json_file(done_file.string()))
                                                   : fit_and_predict_fold(config, task, data, train_rows, test_rows, jsonl, log);
         const auto met = score_fold(data, fp);

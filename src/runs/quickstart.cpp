@@ -137,6 +137,15 @@ Json vae_summary(const Json& metrics) {
 
 }  // namespace
 
+void QuickstartAudio::validate(const std::string& path) const {
+  if (places < 1 || places > 8)
+    throw ConfigError(key_path(path, "places") + ": must be 1..8, got " + std::to_string(places));
+  if (tracks_per_place < 1)
+    throw ConfigError(key_path(path, "tracks_per_place") + ": must be >= 1, got " + std::to_string(tracks_per_place));
+  if (!(seconds > 0 && seconds <= 600))
+    throw ConfigError(key_path(path, "seconds") + ": must be in (0, 600], got " + std::to_string(seconds));
+}
+
 QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base_dir) {
   if (!j.is_object()) throw ConfigError("quickstart config: must be a JSON object");
   QuickstartConfig c;
@@ -144,37 +153,17 @@ QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base
   ConfigReader r(j, "");
   std::string task;
   r.require("task", task);
-  r.read("experiment", c.experiment);
-  r.read("seed", c.seed);
-  r.read("device", c.device);
-  {
-    ConfigReader a = r.child("audio");
-    a.read("places", c.audio.places);
-    a.read("tracks_per_place", c.audio.tracks_per_place);
-    a.read("seconds", c.audio.seconds);
-    a.read("seed", c.audio.seed);
-    a.finish();
-  }
+  read_fields(r, c);
   for (auto [key, field] : {std::pair<const char*, Json*>{"location", &c.location},
                             {"audio_location", &c.audio_location},
                             {"vocoder", &c.vocoder},
                             {"vae", &c.vae}}) {
-    const Json& v = r.raw(key);
-    if (v.is_null()) {
-      *field = Json::object();
-      continue;
-    }
-    if (!v.is_object()) throw ConfigError(std::string(key) + ": must be an object (a run config)");
-    *field = v;
+    if (field->is_null()) *field = Json::object();  // absent or null: the part is skipped
+    if (!field->is_object()) throw ConfigError(std::string(key) + ": must be an object (a run config)");
   }
   r.finish();
   if (c.experiment.empty() || c.experiment.find('/') != std::string::npos)
     throw ConfigError("experiment: must be a non-empty name without '/', got \"" + c.experiment + "\"");
-  if (c.audio.places < 1 || c.audio.places > 8) throw ConfigError("audio.places: must be 1..8, got " + std::to_string(c.audio.places));
-  if (c.audio.tracks_per_place < 1)
-    throw ConfigError("audio.tracks_per_place: must be >= 1, got " + std::to_string(c.audio.tracks_per_place));
-  if (!(c.audio.seconds > 0 && c.audio.seconds <= 600))
-    throw ConfigError("audio.seconds: must be in (0, 600], got " + std::to_string(c.audio.seconds));
   features::parse_device(c.device);  // UsageError on an unknown name
   if (c.location.empty() && c.audio_location.empty() && c.vocoder.empty() && c.vae.empty())
     throw ConfigError("quickstart: at least one of location, audio_location, vocoder, vae is needed");
@@ -183,16 +172,8 @@ QuickstartConfig QuickstartConfig::from_json(const Json& j, const fs::path& base
 }
 
 Json QuickstartConfig::to_json() const {
-  Json j{{"task", "quickstart"},
-         {"experiment", experiment},
-         {"seed", seed},
-         {"device", device},
-         {"audio",
-          {{"places", audio.places}, {"tracks_per_place", audio.tracks_per_place}, {"seconds", audio.seconds}, {"seed", audio.seed}}},
-         {"location", location},
-         {"audio_location", audio_location},
-         {"vae", vae}};
-  if (!vocoder.empty()) j["vocoder"] = vocoder;  // absent when unset: earlier main jobs keep their identity
+  Json j = fields_to_json(*this);
+  j["task"] = "quickstart";
   return j;
 }
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "runs/task.h"
 
 namespace songlines::runs {
@@ -26,6 +26,15 @@ struct QuickstartAudio {
   int tracks_per_place = 6;
   double seconds = 6.0;      ///< length of each track
   uint64_t seed = 2024;      ///< synthesizer seed
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("places", s.places);
+    v("tracks_per_place", s.tracks_per_place);
+    v("seconds", s.seconds);
+    v("seed", s.seed);
+  }
+  void validate(const std::string& path) const;
 };
 
 struct QuickstartConfig {
@@ -33,11 +42,24 @@ struct QuickstartConfig {
   uint64_t seed = 0;               ///< passed to every part that does not set its own
   std::string device = "auto";     ///< passed to every part that does not set its own; also the extractor's
   QuickstartAudio audio;
-  Json location;                   ///< a location run config (needs its data); empty object: part skipped
-  Json audio_location;             ///< a location run config without data.shards (filled in); {}: skipped
-  Json vocoder;                    ///< a vocoder run config without data.audio and mel (filled in); {}: skipped
-  Json vae;                        ///< a VAE run config without data.shards (filled in); {}: skipped
+  Json location = Json::object();        ///< a location run config (needs its data); empty object: part skipped
+  Json audio_location = Json::object();  ///< a location run config without data.shards (filled in); {}: skipped
+  Json vocoder = Json::object();         ///< a vocoder run config without data.audio and mel (filled in); {}: skipped
+  Json vae = Json::object();             ///< a VAE run config without data.shards (filled in); {}: skipped
   std::filesystem::path base_dir;  ///< the config file's folder (relative data paths)
+
+  /// Its JSON keys but "task" (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("experiment", s.experiment);
+    v("seed", s.seed);
+    v("device", s.device);
+    v("audio", s.audio);
+    v("location", s.location);
+    v("audio_location", s.audio_location);
+    v("vocoder", s.vocoder, kOmitDefault);  // absent when unset: earlier main jobs keep their identity
+    v("vae", s.vae);
+  }
 
   /// Strict parse; the parts are validated by their own parsers (errors name "location.<path>" etc.).
   static QuickstartConfig from_json(const Json& j, const std::filesystem::path& base_dir);

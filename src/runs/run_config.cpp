@@ -14,6 +14,18 @@ std::string resolve(const std::filesystem::path& base, const std::string& p) {
 }
 }  // namespace
 
+void DataConfig::validate(const std::string& path) const {
+  if (memory_budget_mb < 0)
+    throw ConfigError(key_path(path, "memory_budget_mb") + ": must be >= 0 (0: a quarter of the memory)");
+}
+
+void EvaluationConfig::validate(const std::string& path) const {
+  if (folds < 2) throw ConfigError(key_path(path, "folds") + ": must be >= 2");
+  if (repeats < 1) throw ConfigError(key_path(path, "repeats") + ": must be >= 1");
+  if (group_by != "none" && group_by != "country" && group_by != "artist")
+    throw ConfigError(key_path(path, "group_by") + ": expected none, country or artist, got \"" + group_by + "\"");
+}
+
 RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_dir) {
   if (!j.is_object()) throw ConfigError("config: expected an object, got " + json_type_name(j));
   RunConfig c;
@@ -23,49 +35,23 @@ RunConfig RunConfig::from_json(const Json& j, const std::filesystem::path& base_
     r.read("task", task);
     if (task != "location") throw ConfigError("task: a location run config has \"task\": \"location\", got \"" + task + "\"");
   }
-  r.read("experiment", c.experiment);
-  r.read("seed", c.seed);
-  r.read("device", c.device);
-  r.read("final_model", c.final_model);
-  r.read("refit_final", c.refit_final);
+  read_fields(r, c);
   if (c.experiment.empty() || c.experiment.find('/') != std::string::npos)
     throw ConfigError("experiment: must be a non-empty name without '/', got \"" + c.experiment + "\"");
   if (c.device != "auto" && c.device != "cpu" && c.device != "cuda")
     throw ConfigError("device: expected auto, cpu or cuda, got \"" + c.device + "\"");
-  {
-    auto d = r.child("data");
-    d.read("shards", c.data.shards);
-    d.read("features", c.data.features);
-    d.read("frame_features", c.data.frame_features);
-    d.read("memory_budget_mb", c.data.memory_budget_mb);
-    if (c.data.memory_budget_mb < 0) throw ConfigError("data.memory_budget_mb: must be >= 0 (0: a quarter of the memory)");
-    if (d.has("table")) {
-      auto t = d.child("table");
-      t.require("format", c.data.table_format);
-      t.require("path", c.data.table_path);
-      t.finish();
-      if (c.data.table_format != "gom" && c.data.table_format != "seed-csv")
-        throw ConfigError("data.table.format: expected gom or seed-csv, got \"" + c.data.table_format + "\"");
-      c.data.table_path = resolve(base_dir, c.data.table_path);
-    } else {
-      d.accept("table");
-    }
-    d.finish();
-    for (auto& s : c.data.shards) s = absolute_path_or_pattern(base_dir, s);  // a pattern stays one (load_run_data)
-    if (c.data.shards.empty() == c.data.table_path.empty())
-      throw ConfigError("data: give exactly one of \"shards\" or \"table\"");
+  if (const Json& d = r.raw("data"); d.is_object() && d.contains("table")) {
+    ConfigReader t(d.at("table"), "data.table");
+    t.require("format", c.data.table_format);
+    t.require("path", c.data.table_path);
+    t.finish();
+    if (c.data.table_format != "gom" && c.data.table_format != "seed-csv")
+      throw ConfigError("data.table.format: expected gom or seed-csv, got \"" + c.data.table_format + "\"");
+    c.data.table_path = resolve(base_dir, c.data.table_path);
   }
-  {
-    auto e = r.child("evaluation");
-    e.read("folds", c.evaluation.folds);
-    e.read("repeats", c.evaluation.repeats);
-    e.read("group_by", c.evaluation.group_by);
-    e.finish();
-    if (c.evaluation.folds < 2) throw ConfigError("evaluation.folds: must be >= 2");
-    if (c.evaluation.repeats < 1) throw ConfigError("evaluation.repeats: must be >= 1");
-    if (c.evaluation.group_by != "none" && c.evaluation.group_by != "country" && c.evaluation.group_by != "artist")
-      throw ConfigError("evaluation.group_by: expected none, country or artist, got \"" + c.evaluation.group_by + "\"");
-  }
+  for (auto& s : c.data.shards) s = absolute_path_or_pattern(base_dir, s);  // a pattern stays one (load_run_data)
+  if (c.data.shards.empty() == c.data.table_path.empty())
+    throw ConfigError("data: give exactly one of \"shards\" or \"table\"");
   const Json& ms = r.raw("models");
   if (!ms.is_array() || ms.empty()) throw ConfigError("models: expected a non-empty array of model objects");
   std::set<std::string> names;
@@ -94,21 +80,15 @@ bool RunConfig::has_temporal() const {
 }
 
 Json RunConfig::to_json() const {
-  Json data = {{"features", this->data.features},
-               {"frame_features", this->data.frame_features},
-               {"memory_budget_mb", this->data.memory_budget_mb}};
-  if (!this->data.shards.empty()) data["shards"] = this->data.shards;
-  else data["table"] = {{"format", this->data.table_format}, {"path", this->data.table_path}};
+  Json j = fields_to_json(*this);
+  if (data.shards.empty()) {
+    j["data"].erase("shards");
+    j["data"]["table"] = {{"format", data.table_format}, {"path", data.table_path}};
+  }
   Json ms = Json::array();
   for (const auto& m : models) ms.push_back(train::model_config_to_json(m));
-  return {{"experiment", experiment},
-          {"seed", seed},
-          {"device", device},
-          {"data", data},
-          {"evaluation", {{"folds", evaluation.folds}, {"repeats", evaluation.repeats}, {"group_by", evaluation.group_by}}},
-          {"models", ms},
-          {"final_model", final_model},
-          {"refit_final", refit_final}};
+  j["models"] = ms;
+  return j;
 }
 
 RunConfig load_run_config(const std::filesystem::path& file, const std::vector<std::string>& overrides) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "core/json_fields.h"
 #include "models/location_model.h"
 #include "train/estimator_registry.h"
 
@@ -22,12 +22,32 @@ struct DataConfig {
   /// Temporal models: MiB of frames held in memory; frames beyond it are streamed from the shards
   /// (docs/scaling.md "Data larger than memory"). 0: a quarter of the machine's physical memory.
   int64_t memory_budget_mb = 0;
+
+  /// Its JSON keys (core/json_fields.h). "table" ({"format", "path"}, exclusive with "shards") is read and
+  /// written by RunConfig.
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("shards", s.shards);
+    v("features", s.features);
+    v("frame_features", s.frame_features);
+    v("memory_budget_mb", s.memory_budget_mb);
+    v.ignore("table");
+  }
+  void validate(const std::string& path) const;
 };
 
 struct EvaluationConfig {
   int folds = 10;                ///< K of K-fold
   int repeats = 3;               ///< R: reshuffled repetitions (same folds for every model)
   std::string group_by = "none"; ///< "none" | "country" | "artist": grouped folds
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("folds", s.folds);
+    v("repeats", s.repeats);
+    v("group_by", s.group_by);
+  }
+  void validate(const std::string& path) const;
 };
 
 /// One entry of "models": its keys depend on its type (train/estimator_registry.h).
@@ -43,6 +63,18 @@ struct RunConfig {
   bool has_temporal() const;          ///< some model reads frame sequences
   std::string final_model;             ///< model refitted on all rows for `predict` ("" = last in models)
   bool refit_final = true;             ///< whether to refit and save the final model
+
+  /// Its JSON keys but "task" and "models" (core/json_fields.h; models: train/estimator_registry.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("experiment", s.experiment);
+    v("seed", s.seed);
+    v("device", s.device);
+    v("final_model", s.final_model);
+    v("refit_final", s.refit_final);
+    v("data", s.data);
+    v("evaluation", s.evaluation);
+  }
 
   /// Parses j strictly; base_dir resolves relative paths.
   static RunConfig from_json(const Json& j, const std::filesystem::path& base_dir);

@@ -5,6 +5,7 @@
 #include "runs/quickstart.h"
 #include "runs/vae_run.h"
 #include "runs/vocoder_run.h"
+#include "train/distributed.h"
 
 namespace songlines::runs {
 
@@ -23,6 +24,22 @@ const std::vector<Task>& tasks() {
        RunDirNaming::kExperiment, false, prepare_quickstart},
   };
   return table;
+}
+
+void refuse_train_seed_and_device(const Json& config) {
+  if (config.contains("train") && config["train"].is_object())
+    for (const char* k : {"seed", "device"})
+      if (config["train"].contains(k))
+        throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
+}
+
+void erase_train_seed_and_device(Json& j) {
+  for (const char* k : {"seed", "device"}) j["train"].erase(k);
+}
+
+std::string metrics_run_text(const Json& metrics, const fs::path& run_dir) {
+  if (!train::is_writer_rank()) return "";
+  return metrics.dump(2) + "\nrun directory: " + run_dir.string() + "\n";
 }
 
 const Task& find_task(const std::string& name) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -42,6 +43,32 @@ struct Task {
   /// Parses config strictly (ConfigError naming the key path); base_dir resolves relative data paths.
   std::function<PreparedRun(const Json& config, const std::filesystem::path& base_dir)> prepare;
 };
+
+/// The VAE and vocoder run configs hold their training's seed and device at the top level only: ConfigError
+/// ("train.seed: set the top-level \"seed\"") when config's "train" sets either.
+void refuse_train_seed_and_device(const Json& config);
+/// A run config's resolved JSON j without "seed" and "device" in its "train" (they are the top level's).
+void erase_train_seed_and_device(Json& j);
+
+/// What `songlines run` prints after a run whose result file holds metrics: metrics and the run directory, on the
+/// writer rank (train::is_writer_rank); nothing on the other ranks of a data-parallel run.
+std::string metrics_run_text(const Json& metrics, const std::filesystem::path& run_dir);
+
+/// The PreparedRun of a task whose config type parses with Config::from_json(config, base_dir) and writes itself
+/// with to_json(), and whose run (run_experiment(config, absolute run directory, log)) returns the content of
+/// metrics.json (the VAE and vocoder runs).
+template <class Config>
+PreparedRun prepare_metrics_run(const std::string& task, const Json& config, const std::filesystem::path& base_dir,
+                                Json (*run_experiment)(const Config&, const std::filesystem::path&, std::ostream&)) {
+  auto c = std::make_shared<const Config>(Config::from_json(config, base_dir));
+  return {task, c->experiment, c->to_json(),
+          [c, run_experiment](const std::filesystem::path& run_dir_arg, std::ostream& log) {
+            const std::filesystem::path run_dir = std::filesystem::absolute(run_dir_arg);
+            Json metrics = run_experiment(*c, run_dir, log);
+            std::string text = metrics_run_text(metrics, run_dir);
+            return TaskResult{run_dir, std::move(metrics), std::move(text)};
+          }};
+}
 
 /// Every task, in the order of the table.
 const std::vector<Task>& tasks();

@@ -47,19 +47,19 @@ const std::vector<SamplePlace>& default_unseen_places() {
 }
 }  // namespace
 
+void SamplePlace::validate(const std::string& path) const {
+  if (!geo::is_valid(place)) throw ConfigError(path + ": coordinates out of range");
+}
+
 VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
   VaeRunConfig c;
   c.sample_places = default_unseen_places();
   ConfigReader r(j, "");
   r.accept("task");
-  r.accept("type");
-  // train.seed / train.device are top-level keys in a run config.
-  if (j.contains("train") && j["train"].is_object())
-    for (const char* k : {"seed", "device"})
-      if (j["train"].contains(k)) throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
-  r.read("experiment", c.experiment);
-  r.read("seed", c.seed);
-  r.read("device", c.device);
+  refuse_train_seed_and_device(j);
+  // A present "model" must be an object (null too, unlike the other sections: VaeOptions::from_json).
+  if (j.contains("model") && !j["model"].is_object())
+    throw ConfigError("model: expected object, got " + json_type_name(j["model"]));
   r.read("vocoder", c.vocoder);
   if (!c.vocoder.empty() && c.vocoder != kGriffinLimVocoder) {
     if (fs::path(c.vocoder).is_relative()) c.vocoder = (base_dir / c.vocoder).lexically_normal().string();
@@ -67,94 +67,28 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
       throw ConfigError("vocoder: " + (fs::path(c.vocoder) / kVocoderConfigFile).string() +
                         " does not exist (a finished vocoder run directory, or \"griffin-lim\")");
   }
-  {
-    auto d = r.child("data");
-    d.require("shards", c.shards);
-    d.read("feature", c.feature);
-    d.read("val_fraction", c.val_fraction);
-    d.read("max_tracks", c.max_tracks);
-    d.read("memory_budget_mb", c.memory_budget_mb);
-    d.finish();
-    for (auto& s : c.shards)
-      if (fs::path(s).is_relative()) s = (base_dir / s).lexically_normal().string();
-    if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
-    if (c.memory_budget_mb < 0) throw ConfigError("data.memory_budget_mb: must be >= 0 (0: a quarter of the memory)");
-  }
-  if (r.has("model")) c.model = models::VaeOptions::from_json(r.raw("model"), "model");
-  else r.accept("model");
-  if (r.has("train")) c.train = VaeTrainOptions::from_json(r.raw("train"), "train");
-  else r.accept("train");
-  {
-    auto s = r.child("samples");
-    s.read("seconds", c.sample_seconds);
-    s.read("griffin_lim_iterations", c.griffin_lim_iterations);
-    s.read("training_capitals", c.sample_training_capitals);
-    if (s.has("places")) {
-      c.sample_places.clear();
-      const Json& list = s.raw("places");
-      if (!list.is_array()) throw ConfigError("samples.places: expected array");
-      for (size_t i = 0; i < list.size(); ++i) {
-        ConfigReader p(list[i], "samples.places[" + std::to_string(i) + "]");
-        SamplePlace sp;
-        p.require("name", sp.name);
-        p.require("latitude", sp.place.lat);
-        p.require("longitude", sp.place.lon);
-        p.finish();
-        if (!geo::is_valid(sp.place)) throw ConfigError(p.path() + ": coordinates out of range");
-        c.sample_places.push_back(sp);
-      }
-    }
-    s.finish();
-    // Checked here, not after training: the limits generation itself enforces, named by their config keys.
-    if (!(c.sample_seconds > 0 && c.sample_seconds <= kMaxGenerateSeconds))
-      throw ConfigError("samples.seconds: must be in (0, " + std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
-                        "], got " + std::to_string(c.sample_seconds));
-    if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
-      throw ConfigError("samples.griffin_lim_iterations: must be in 1..10000, got " +
-                        std::to_string(c.griffin_lim_iterations));
-  }
-  {
-    auto e = r.child("evaluation");
-    e.read("audio_tracks", c.eval_audio_tracks);
-    e.read("audio_seconds", c.eval_audio_seconds);
-    if (e.has("geo_consistency")) c.geo = GeoConsistencyOptions::from_json(e.raw("geo_consistency"), "evaluation.geo_consistency");
-    else e.accept("geo_consistency");
-    e.finish();
-  }
+  read_fields(r, c);
   r.finish();
+  for (auto& s : c.shards)
+    if (fs::path(s).is_relative()) s = (base_dir / s).lexically_normal().string();
+  if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
+  if (c.memory_budget_mb < 0) throw ConfigError("data.memory_budget_mb: must be >= 0 (0: a quarter of the memory)");
+  // Checked here, not after training: the limits generation itself enforces, named by their config keys.
+  if (!(c.sample_seconds > 0 && c.sample_seconds <= kMaxGenerateSeconds))
+    throw ConfigError("samples.seconds: must be in (0, " + std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
+                      "], got " + std::to_string(c.sample_seconds));
+  if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
+    throw ConfigError("samples.griffin_lim_iterations: must be in 1..10000, got " +
+                      std::to_string(c.griffin_lim_iterations));
   c.train.seed = c.seed;
   c.train.device = c.device;
   return c;
 }
 
 Json VaeRunConfig::to_json() const {
-  Json places = Json::array();
-  for (const auto& p : sample_places)
-    places.push_back({{"name", p.name}, {"latitude", p.place.lat}, {"longitude", p.place.lon}});
-  Json train_json = train.to_json();
-  train_json.erase("seed");
-  train_json.erase("device");
-  Json j{{"task", "vae"},
-              {"experiment", experiment},
-              {"seed", seed},
-              {"device", device},
-              {"data",
-               {{"shards", shards},
-                {"feature", feature},
-                {"val_fraction", val_fraction},
-                {"max_tracks", max_tracks},
-                {"memory_budget_mb", memory_budget_mb}}},
-              {"model", model.to_json()},
-              {"train", train_json},
-              {"samples",
-               {{"seconds", sample_seconds},
-                {"griffin_lim_iterations", griffin_lim_iterations},
-                {"training_capitals", sample_training_capitals},
-                {"places", places}}},
-              {"evaluation",
-               {{"audio_tracks", eval_audio_tracks},
-                {"audio_seconds", eval_audio_seconds},
-                {"geo_consistency", geo.to_json()}}}};
+  Json j = fields_to_json(*this);
+  j["task"] = "vae";
+  erase_train_seed_and_device(j);
   if (!vocoder.empty()) j["vocoder"] = vocoder;  // absent when unset: earlier runs keep their identity
   return j;
 }
@@ -733,13 +667,7 @@ MelAnalysisOptions shards_mel_analysis(const fs::path& shards, const std::string
 }
 
 PreparedRun prepare_vae_run(const Json& j, const fs::path& base_dir) {
-  auto config = std::make_shared<const VaeRunConfig>(VaeRunConfig::from_json(j, base_dir));
-  return {"vae", config->experiment, config->to_json(), [config](const fs::path& run_dir_arg, std::ostream& log) {
-            const fs::path run_dir = fs::absolute(run_dir_arg);
-            Json metrics = run_vae_experiment(*config, run_dir, log);
-            if (!train::is_writer_rank()) return TaskResult{run_dir, metrics, ""};
-            return TaskResult{run_dir, metrics, metrics.dump(2) + "\nrun directory: " + run_dir.string() + "\n"};
-          }};
+  return prepare_metrics_run<VaeRunConfig>("vae", j, base_dir, &run_vae_experiment);
 }
 
 }  // namespace songlines::runs

@@ -21,6 +21,14 @@ namespace songlines::runs {
 struct SamplePlace {
   std::string name;
   geo::LatLon place;
+
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("name", s.name, kRequired);
+    v("latitude", s.place.lat, kRequired);
+    v("longitude", s.place.lon, kRequired);
+  }
+  void validate(const std::string& path) const;
 };
 
 struct VaeRunConfig {
@@ -45,6 +53,35 @@ struct VaeRunConfig {
   double eval_audio_seconds = 4.0;    ///< seconds of each, from the middle of the track
   generate::GeoConsistencyOptions geo;  ///< evaluation.geo_consistency (seeds 0: off)
   std::string vocoder;  ///< a vocoder run directory (runs/vocoder_run.h) for the samples and checkpoint; "": Griffin-Lim
+
+  /// Its JSON keys but "task" and "vocoder" (written only when set) (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v.ignore("type");  // the older spelling of "task": "vae" (runs/task.h)
+    v("experiment", s.experiment);
+    v("seed", s.seed);
+    v("device", s.device);
+    v.group("data", [&](auto& d) {
+      d("shards", s.shards, kRequired);
+      d("feature", s.feature);
+      d("val_fraction", s.val_fraction);
+      d("max_tracks", s.max_tracks);
+      d("memory_budget_mb", s.memory_budget_mb);
+    });
+    v("model", s.model);
+    v("train", s.train);  // its seed and device are the top level's: refused in, left out
+    v.group("samples", [&](auto& g) {
+      g("seconds", s.sample_seconds);
+      g("griffin_lim_iterations", s.griffin_lim_iterations);
+      g("training_capitals", s.sample_training_capitals);
+      g("places", s.sample_places);
+    });
+    v.group("evaluation", [&](auto& e) {
+      e("audio_tracks", s.eval_audio_tracks);
+      e("audio_seconds", s.eval_audio_seconds);
+      e("geo_consistency", s.geo);
+    });
+  }
 
   static VaeRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
   Json to_json() const;

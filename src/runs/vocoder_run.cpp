@@ -28,32 +28,18 @@ VocoderRunConfig VocoderRunConfig::from_json(const Json& j, const fs::path& base
   VocoderRunConfig c;
   ConfigReader r(j, "");
   r.accept("task");
-  if (j.contains("train") && j["train"].is_object())
-    for (const char* k : {"seed", "device"})
-      if (j["train"].contains(k)) throw ConfigError(std::string("train.") + k + ": set the top-level \"" + k + "\"");
-  r.read("experiment", c.experiment);
-  r.read("seed", c.seed);
-  r.read("device", c.device);
-  auto resolve = [&](std::string& p) {
-    if (!p.empty() && p != kGriffinLimVocoder && fs::path(p).is_relative()) p = (base_dir / p).lexically_normal().string();
-  };
-  {
-    auto d = r.child("data");
-    d.require("audio", c.audio);
-    d.read("train_only", c.train_only);
-    d.read("val_fraction", c.val_fraction);
-    d.read("max_tracks", c.max_tracks);
-    d.read("max_seconds", c.max_seconds);
-    d.finish();
-    for (auto& a : c.audio) resolve(a);
-    for (auto& a : c.train_only) resolve(a);
-    if (c.audio.empty()) throw ConfigError("data.audio: needs at least one file or folder");
-    if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
-    if (c.max_seconds < 0) throw ConfigError("data.max_seconds: must be >= 0");
+  refuse_train_seed_and_device(j);
+  if (j.contains("model")) {
+    if (!j["model"].is_object()) throw ConfigError("model: expected object, got " + json_type_name(j["model"]));
+    for (const char* k : {"n_mels", "n_fft", "hop_length"})
+      if (j["model"].contains(k)) throw ConfigError(std::string("model.") + k + ": set by the mel analysis (\"mel\")");
   }
   r.read("mel_from_vae", c.mel_from_vae);
   if (r.has("mel") && !c.mel_from_vae.empty())
     throw ConfigError("mel: give either \"mel\" or \"mel_from_vae\", not both");
+  auto resolve = [&](std::string& p) {
+    if (!p.empty() && p != kGriffinLimVocoder && fs::path(p).is_relative()) p = (base_dir / p).lexically_normal().string();
+  };
   if (!c.mel_from_vae.empty()) {
     resolve(c.mel_from_vae);
     const fs::path vae_cfg = fs::path(c.mel_from_vae) / kVaeConfigFile;
@@ -62,68 +48,31 @@ VocoderRunConfig VocoderRunConfig::from_json(const Json& j, const fs::path& base
     if (!v.contains("audio")) throw ConfigError("mel_from_vae: " + vae_cfg.string() + " has no \"audio\"");
     c.mel = MelAnalysisOptions::from_json(v["audio"], "mel_from_vae(audio)");
   }
-  if (r.has("mel")) c.mel = MelAnalysisOptions::from_json(r.raw("mel"), "mel");
-  else r.accept("mel");
-  if (r.has("model")) {
-    Json m = r.raw("model");
-    if (!m.is_object()) throw ConfigError("model: expected object, got " + json_type_name(m));
-    for (const char* k : {"n_mels", "n_fft", "hop_length"})
-      if (m.contains(k)) throw ConfigError(std::string("model.") + k + ": set by the mel analysis (\"mel\")");
-    c.model = models::VocoderOptions::from_json(m, "model");
-  } else {
-    r.accept("model");
-  }
-  c.model = vocoder_options_for(c.mel, c.model);
-  if (r.has("train")) c.train = VocoderTrainOptions::from_json(r.raw("train"), "train");
-  else r.accept("train");
-  r.read("checkpoint_every", c.checkpoint_every);
-  if (c.checkpoint_every <= 0) throw ConfigError("checkpoint_every: must be positive");
-  {
-    auto e = r.child("evaluation");
-    e.read("tracks", c.eval_tracks);
-    e.read("seconds", c.eval_seconds);
-    e.read("griffin_lim_iterations", c.griffin_lim_iterations);
-    e.read("samples", c.eval_samples);
-    e.read("vae", c.eval_vae);
-    e.read("audio", c.eval_audio);
-    e.finish();
-    resolve(c.eval_vae);
-    for (auto& a : c.eval_audio) resolve(a);
-    if (c.eval_tracks < 0 || c.eval_samples < 0) throw ConfigError("evaluation: tracks and samples must be >= 0");
-    if (!(c.eval_seconds > 0)) throw ConfigError("evaluation.seconds: must be positive");
-    if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
-      throw ConfigError("evaluation.griffin_lim_iterations: must be in 1..10000, got " + std::to_string(c.griffin_lim_iterations));
-  }
+  read_fields(r, c);
   r.finish();
+  for (auto& a : c.audio) resolve(a);
+  for (auto& a : c.train_only) resolve(a);
+  if (c.audio.empty()) throw ConfigError("data.audio: needs at least one file or folder");
+  if (c.val_fraction < 0 || c.val_fraction >= 1) throw ConfigError("data.val_fraction: must be in [0, 1)");
+  if (c.max_seconds < 0) throw ConfigError("data.max_seconds: must be >= 0");
+  c.model = vocoder_options_for(c.mel, c.model);
+  if (c.checkpoint_every <= 0) throw ConfigError("checkpoint_every: must be positive");
+  resolve(c.eval_vae);
+  for (auto& a : c.eval_audio) resolve(a);
+  if (c.eval_tracks < 0 || c.eval_samples < 0) throw ConfigError("evaluation: tracks and samples must be >= 0");
+  if (!(c.eval_seconds > 0)) throw ConfigError("evaluation.seconds: must be positive");
+  if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
+    throw ConfigError("evaluation.griffin_lim_iterations: must be in 1..10000, got " + std::to_string(c.griffin_lim_iterations));
   c.train.seed = c.seed;
   c.train.device = c.device;
   return c;
 }
 
 Json VocoderRunConfig::to_json() const {
-  Json train_json = train.to_json();
-  train_json.erase("seed");
-  train_json.erase("device");
-  Json model_json = model.to_json();
-  for (const char* k : {"n_mels", "n_fft", "hop_length"}) model_json.erase(k);
-  Json data{{"audio", audio}, {"val_fraction", val_fraction}, {"max_tracks", max_tracks}, {"max_seconds", max_seconds}};
-  if (!train_only.empty()) data["train_only"] = train_only;  // absent when unset: earlier runs keep their identity
-  Json j{{"task", "vocoder"},
-         {"experiment", experiment},
-         {"seed", seed},
-         {"device", device},
-         {"data", data},
-         {"mel", mel.to_json()},
-         {"model", model_json},
-         {"train", train_json},
-         {"checkpoint_every", checkpoint_every},
-         {"evaluation",
-          {{"tracks", eval_tracks},
-           {"seconds", eval_seconds},
-           {"griffin_lim_iterations", griffin_lim_iterations},
-           {"samples", eval_samples},
-           {"vae", eval_vae},
-           {"audio", eval_audio}}}};
+  Json j = fields_to_json(*this);
+  j["task"] = "vocoder";
+  erase_train_seed_and_device(j);
+  for (const char* k : {"n_mels", "n_fft", "hop_length"}) j["model"].erase(k);
   return j;
 }
 
@@ -423,12 +372,7 @@ Json run_vocoder_experiment(const VocoderRunConfig& c, const fs::path& run_dir_a
 }
 
 PreparedRun prepare_vocoder_run(const Json& j, const fs::path& base_dir) {
-  auto config = std::make_shared<const VocoderRunConfig>(VocoderRunConfig::from_json(j, base_dir));
-  return {"vocoder", config->experiment, config->to_json(), [config](const fs::path& run_dir_arg, std::ostream& log) {
-            const fs::path run_dir = fs::absolute(run_dir_arg);
-            Json metrics = run_vocoder_experiment(*config, run_dir, log);
-            return TaskResult{run_dir, metrics, metrics.dump(2) + "\nrun directory: " + run_dir.string() + "\n"};
-          }};
+  return prepare_metrics_run<VocoderRunConfig>("vocoder", j, base_dir, &run_vocoder_experiment);
 }
 
 }  // namespace songlines::runs

@@ -39,6 +39,34 @@ struct VocoderRunConfig {
   std::string eval_vae;                ///< a VAE run directory: also score VAE + vocoder against VAE + Griffin-Lim
   std::vector<std::string> eval_audio;  ///< more held-out files or folders (never trained on), scored after the split's
 
+  /// Its JSON keys but "task" and "mel_from_vae" (read only: the resolved config holds its "mel")
+  /// (core/json_fields.h).
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("experiment", s.experiment);
+    v("seed", s.seed);
+    v("device", s.device);
+    v.group("data", [&](auto& d) {
+      d("audio", s.audio, kRequired);
+      d("train_only", s.train_only, kOmitDefault);  // absent when unset: earlier runs keep their identity
+      d("val_fraction", s.val_fraction);
+      d("max_tracks", s.max_tracks);
+      d("max_seconds", s.max_seconds);
+    });
+    v("mel", s.mel);
+    v("model", s.model);  // its n_mels, n_fft and hop_length are the mel's: refused in, left out
+    v("train", s.train);  // its seed and device are the top level's: refused in, left out
+    v("checkpoint_every", s.checkpoint_every);
+    v.group("evaluation", [&](auto& e) {
+      e("tracks", s.eval_tracks);
+      e("seconds", s.eval_seconds);
+      e("griffin_lim_iterations", s.griffin_lim_iterations);
+      e("samples", s.eval_samples);
+      e("vae", s.eval_vae);
+      e("audio", s.eval_audio);
+    });
+  }
+
   static VocoderRunConfig from_json(const Json& j, const std::filesystem::path& base_dir);
   Json to_json() const;
 };

@@ -41,19 +41,20 @@ EstimatorKind neural_kind(const std::string& encoder) {
   n.type = encoder;
   n.saved_type = NeuralLocationEstimator::kSavedType;
   n.trains_by_epochs = true;
+  n.data_parallel = true;
   n.reads_frames = models::encoder_reads_frames(encoder);
   n.read = [](ConfigReader& m, ModelConfig& c, const std::string& device) {
     c.model.type = c.type;
-    c.model.read(m);
-    auto t = m.child("train");
-    c.train.read(t);
-    t.finish();
+    read_fields(m, c.model);  // the model's keys sit at the entry's top level
+    validate_fields(c.model, m.path());
+    FieldReader fields(m);
+    fields("train", c.train);
     c.train.device = device;
   };
   n.write = [](const ModelConfig& c, Json& entry) {
-    const Json model_json = c.model.to_json();  // items() must not iterate a temporary
-    for (auto& [k, v] : model_json.items()) entry[k] = v;
-    entry["train"] = c.train.to_json();
+    write_fields(c.model, entry);
+    FieldWriter fields(entry);
+    fields("train", c.train);
   };
   n.make = [](const ModelConfig& c, uint64_t seed, const std::optional<fs::path>& checkpoint_dir) {
     auto t = c.train;

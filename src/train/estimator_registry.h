@@ -37,6 +37,9 @@ struct EstimatorKind {
   std::string saved_type;  ///< the "type" its save() writes into model.json ("neural" for every libtorch model)
   bool trains_by_epochs = false;  ///< fit() runs train.epochs epochs and reports each (progress, metrics.jsonl)
   bool reads_frames = false;      ///< fits and predicts from frame sequences (data.frame_features)
+  /// fit() trains on every rank of the current distributed group (train/distributed.h), averaging gradients:
+  /// the libtorch models. The others fit on rank 0 alone.
+  bool data_parallel = false;
   /// Reads the entry's keys other than "name" and "type" (m: the entry's reader); device: the run's device.
   std::function<void(ConfigReader& m, ModelConfig& c, const std::string& device)> read;
   /// Adds those keys, resolved, to the entry's JSON (which already holds name and type).

@@ -71,27 +71,14 @@ torch::Tensor unit_targets(const Dataset& data, const std::vector<int64_t>& rows
 }
 }  // namespace
 
-void TrainOptions::read(ConfigReader& r) {
-  r.read("epochs", epochs);
-  r.read("batch_size", batch_size);
-  r.read("learning_rate", learning_rate);
-  r.read("weight_decay", weight_decay);
-  r.read("ensemble", ensemble);
-  r.read("checkpoint_every", checkpoint_every);
-  r.read("crop_frames", crop_frames);
-  r.read("eval_crops", eval_crops);
-  if (crop_frames < 1) throw ConfigError(r.join("crop_frames") + ": must be >= 1");
-  if (eval_crops < 1) throw ConfigError(r.join("eval_crops") + ": must be >= 1");
-  if (epochs < 1) throw ConfigError(r.join("epochs") + ": must be >= 1");
-  if (batch_size < 0) throw ConfigError(r.join("batch_size") + ": must be >= 0");
-  if (ensemble < 1) throw ConfigError(r.join("ensemble") + ": must be >= 1");
-  if (!(learning_rate > 0)) throw ConfigError(r.join("learning_rate") + ": must be > 0");
-}
-
-Json TrainOptions::to_json() const {
-  return {{"epochs", epochs},     {"batch_size", batch_size}, {"learning_rate", learning_rate},
-          {"weight_decay", weight_decay}, {"ensemble", ensemble}, {"checkpoint_every", checkpoint_every},
-          {"crop_frames", crop_frames}, {"eval_crops", eval_crops}};
+void TrainOptions::validate(const std::string& path) const {
+  const auto k = [&](const char* key) { return key_path(path, key); };
+  if (crop_frames < 1) throw ConfigError(k("crop_frames") + ": must be >= 1");
+  if (eval_crops < 1) throw ConfigError(k("eval_crops") + ": must be >= 1");
+  if (epochs < 1) throw ConfigError(k("epochs") + ": must be >= 1");
+  if (batch_size < 0) throw ConfigError(k("batch_size") + ": must be >= 0");
+  if (ensemble < 1) throw ConfigError(k("ensemble") + ": must be >= 1");
+  if (!(learning_rate > 0)) throw ConfigError(k("learning_rate") + ": must be > 0");
 }
 
 NeuralLocationEstimator::NeuralLocationEstimator(models::LocationModelOptions model, TrainOptions train)
@@ -341,8 +328,8 @@ void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
   for (size_t m = 0; m < members_.size(); ++m)
     torch_compat::save_module(*members_[m], (dir / ("member-" + std::to_string(m) + ".pt")).string());
   write_json_file_atomic((dir / "model.json").string(), {{"type", kSavedType},
-                                                          {"model", model_options_.to_json()},
-                                                          {"train", train_options_.to_json()},
+                                                          {"model", fields_to_json(model_options_)},
+                                                          {"train", fields_to_json(train_options_)},
                                                           {"input_dim", input_dim_},
                                                           {"centres", cv},
                                                           {"members", members_.size()},
@@ -353,16 +340,9 @@ void NeuralLocationEstimator::save(const std::filesystem::path& dir) const {
 std::unique_ptr<NeuralLocationEstimator> NeuralLocationEstimator::load(const std::filesystem::path& dir,
                                                                        const std::string& device) {
   Json j = load_json_file((dir / "model.json").string());
-  models::LocationModelOptions mo;
-  mo.type = j.at("model").at("type").get<std::string>();
-  ConfigReader r(j.at("model"), "model");
-  r.accept("type");
-  mo.read(r);
-  r.finish();
-  TrainOptions to;
-  ConfigReader tr(j.at("train"), "train");
-  to.read(tr);
-  tr.finish();
+  (void)j.at("model").at("type");  // a model.json's model names its type (json::out_of_range when it does not)
+  const auto mo = fields_from_json<models::LocationModelOptions>(j.at("model"), "model");
+  auto to = fields_from_json<TrainOptions>(j.at("train"), "train");
   to.device = device;
   auto est = std::make_unique<NeuralLocationEstimator>(mo, to);
   est->input_dim_ = j.at("input_dim").get<int64_t>();

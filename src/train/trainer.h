@@ -23,8 +23,20 @@ struct TrainOptions {
   int64_t crop_frames = 256;   ///< temporal: frames per training crop (a random window of each track per epoch)
   int eval_crops = 8;          ///< temporal: evenly spaced crops per track at prediction, combined by the head
 
-  void read(ConfigReader& r);
-  Json to_json() const;
+  /// Its JSON keys (core/json_fields.h); seed and device come from the run config's top level.
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("epochs", s.epochs);
+    v("batch_size", s.batch_size);
+    v("learning_rate", s.learning_rate);
+    v("weight_decay", s.weight_decay);
+    v("ensemble", s.ensemble);
+    v("checkpoint_every", s.checkpoint_every);
+    v("crop_frames", s.crop_frames);
+    v("eval_crops", s.eval_crops);
+  }
+  /// ConfigError naming path.key when a value is out of range.
+  void validate(const std::string& path) const;
 };
 
 class NeuralLocationEstimator : public LocationEstimator {

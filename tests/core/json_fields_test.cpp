@@ -62,6 +62,19 @@ struct FieldsTestOuter {
   }
 };
 
+// A struct with keys written only when they are not its defaults (kOmitDefault), at the top and in a group.
+struct FieldsTestLater {
+  int steps = 10;
+  std::string schedule = "constant";  // a key added later: absent from the JSON while it holds the default
+  std::vector<std::string> extra;     // under "data", likewise
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("steps", s.steps);
+    v("schedule", s.schedule, kOmitDefault);
+    v.group("data", [&](auto& d) { d("extra", s.extra, kOmitDefault); });
+  }
+};
+
 std::string error_of(const Json& j, const std::string& path = "cfg") {
   try {
     fields_from_json<FieldsTestOuter>(j, path);
@@ -136,6 +149,27 @@ TEST(JsonFields, WritingListsEveryFieldAndReadsBackToTheSameJson) {
                                "points": [{"name": "p", "x": 1.5}]})"))
       << j.dump();
   EXPECT_EQ(fields_to_json(fields_from_json<FieldsTestOuter>(j, "cfg")), j);
+}
+
+TEST(JsonFields, OmitDefaultKeysAreWrittenOnlyWhenSet) {
+  FieldsTestLater o;
+  EXPECT_EQ(fields_to_json(o), Json::parse(R"({"steps": 10, "data": {}})"));
+  o.schedule = "cosine";
+  o.extra = {"x"};
+  const Json j = fields_to_json(o);
+  EXPECT_EQ(j, Json::parse(R"({"steps": 10, "schedule": "cosine", "data": {"extra": ["x"]}})"));
+  const auto back = fields_from_json<FieldsTestLater>(j, "cfg");
+  EXPECT_EQ(back.schedule, "cosine");
+  EXPECT_EQ(back.extra, std::vector<std::string>{"x"});
+  // Read like any optional key: absent keeps the default, present is read even when it equals it.
+  EXPECT_EQ(fields_from_json<FieldsTestLater>(Json::parse(R"({"schedule": "constant"})"), "cfg").schedule, "constant");
+}
+
+TEST(JsonFields, NullNestedStructReadsAsItsDefaults) {
+  // As ConfigReader::child: a null section is an empty one (the run configs' sections have always read so).
+  const auto o = fields_from_json<FieldsTestOuter>(Json::parse(R"({"inner": null, "data": null})"), "cfg");
+  EXPECT_EQ(o.inner.width, 4);
+  EXPECT_EQ(o.data_path, "a");
 }
 
 }  // namespace

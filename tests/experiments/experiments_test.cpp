@@ -449,6 +449,31 @@ TEST(ExperimentConfigs, EveryConfigLoadsAndLocationConfigsRunTiny) {
   std::cout << "[ info ] experiments/: " << ran << " ran tiny, " << validated << " validated only\n";
 }
 
+// The resolved config a run writes (its config.json, whose identity names and resumes the run) reads back to
+// itself, for every config and sweep trial here: each options struct's one field list (core/json_fields.h)
+// writes every key it reads.
+TEST(ExperimentConfigs, ResolvedConfigsReadBackToThemselves) {
+  int checked = 0;
+  for (const auto& e : fs::directory_iterator(testing::source_dir() / "experiments")) {
+    if (e.path().extension() != ".json") continue;
+    SCOPED_TRACE(e.path().string());
+    const Json j = load_json_file(e.path().string());
+    std::vector<Json> configs;
+    if (is_sweep_config(j)) {
+      const auto spec = load_sweep(e.path(), {});
+      for (const auto& t : spec.trials) configs.push_back(trial_config(spec, t));
+    } else {
+      configs.push_back(j);
+    }
+    for (const auto& c : configs) {
+      const auto run = runs::prepare_run(c, e.path().parent_path());
+      EXPECT_EQ(runs::prepare_run(run.resolved, e.path().parent_path()).resolved.dump(2), run.resolved.dump(2));
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 8);
+}
+
 // ---- the main job: experiments/quickstart.json ----------------------------------------------------------------
 
 TEST(QuickstartConfig, ErrorsNameTheKeyOfTheRightPart) {

@@ -15,6 +15,7 @@
 #include "geo/great_circle.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
+#include "support/tiny_vae_config.h"
 
 namespace songlines::generate {
 namespace {
@@ -48,22 +49,8 @@ void write_mel_shard(const fs::path& file) {
 
 void write_config(const TempDir& tmp) {
   write_mel_shard(tmp / "shards" / "mel.h5");
-  const Json config = {
-      {"task", "vae"},
-      {"experiment", "finished-vae"},
-      {"seed", 2},
-      {"device", "cpu"},
-      {"data", {{"shards", {"shards"}}, {"val_fraction", 0.2}}},
-      {"model",
-       {{"n_mels", 32}, {"segment_frames", 32}, {"channels", {4, 8}}, {"latent_channels", 2}, {"n_fourier", 2},
-        {"cond_dim", 8}}},
-      {"train", {{"steps", 5}, {"batch_size", 4}, {"log_every", 1}}},
-      {"samples",
-       {{"seconds", 0.25},
-        {"griffin_lim_iterations", 2},
-        {"training_capitals", false},
-        {"places", {{{"name", "lima"}, {"latitude", -12.05}, {"longitude", -77.04}}}}}},
-      {"evaluation", {{"audio_tracks", 0}, {"geo_consistency", {{"seeds", 0}}}}}};
+  const Json config =
+      testing::tiny_vae_run_config("finished-vae", 2, 0.2, {{"steps", 5}, {"batch_size", 4}, {"log_every", 1}});
   std::ofstream(tmp / "vae.json") << config.dump(2);
 }
 

@@ -10,9 +10,12 @@
 #include "generate/vae_training.h"
 #include "shards/shard.h"
 #include "support/test_support.h"
+#include "support/tiny_mel.h"
 
 namespace songlines::generate {
 namespace {
+
+using songlines::testing::tiny_mel_analysis;
 
 namespace fs = std::filesystem;
 
@@ -62,15 +65,6 @@ models::VaeOptions tiny_stream_model() {
   return model;
 }
 
-MelAnalysisOptions tiny_analysis() {
-  MelAnalysisOptions audio;
-  audio.sample_rate = 8000;
-  audio.n_fft = 256;
-  audio.hop_length = 64;
-  audio.n_mels = kMels;
-  return audio;
-}
-
 VaeTrainOptions short_training() {
   VaeTrainOptions o;
   o.steps = 12;
@@ -95,7 +89,7 @@ TEST(VaeStreaming, CropsAndTrainedModelEqualTheInMemoryPath) {
   const auto shard = write_mel_shard(dir / "mel.h5");
   const auto memory = tracks_in_memory(shard);
   const models::VaeOptions model = tiny_stream_model();
-  const MelAnalysisOptions audio = tiny_analysis();
+  const MelAnalysisOptions audio = tiny_mel_analysis(kMels);
   const VaeTrainOptions o = short_training();
 
   train::FrameStoreOptions store;
@@ -135,7 +129,7 @@ TEST(VaeStreaming, ShuffledTrainingAndHeldOutSelectionsOfTwoShardsEqualTheInMemo
   std::vector<MelTrack> memory = tracks_in_memory(a);
   for (auto& t : tracks_in_memory(b)) memory.push_back(std::move(t));
   const models::VaeOptions model = tiny_stream_model();
-  const MelAnalysisOptions audio = tiny_analysis();
+  const MelAnalysisOptions audio = tiny_mel_analysis(kMels);
   VaeTrainOptions o = short_training();
   o.log_every = 3;
 

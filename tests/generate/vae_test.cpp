@@ -16,28 +16,16 @@
 #include "generate/vae_generator.h"
 #include "generate/vae_training.h"
 #include "support/test_support.h"
+#include "support/tiny_mel.h"
 
 namespace songlines::generate {
 namespace {
 
-// Small analysis so the whole suite runs in seconds: 8 kHz, 32 mel bands, 8 ms hops.
-MelAnalysisOptions tiny_audio() {
-  MelAnalysisOptions a;
-  a.sample_rate = 8000;
-  a.n_fft = 256;
-  a.hop_length = 64;
-  a.n_mels = 32;
-  return a;
-}
+using songlines::testing::tiny_mel_analysis;
+using songlines::testing::tiny_vae_options;
 
 models::VaeOptions tiny_model() {
-  models::VaeOptions m;
-  m.n_mels = 32;
-  m.segment_frames = 32;
-  m.channels = {8, 16};
-  m.latent_channels = 4;
-  m.n_fourier = 4;
-  m.cond_dim = 16;
+  models::VaeOptions m = tiny_vae_options();
   m.kl_warmup_steps = 50;
   m.kl_weight = 0.1;
   m.conditional_prior = false;  // FiLM alone here; TinyPriorVae below trains the default, with the prior
@@ -82,7 +70,7 @@ std::vector<float> synthesize(const Place& p, double seconds, int sr, uint64_t s
 
 std::vector<MelTrack> synthetic_set(int per_place, uint64_t seed) {
   std::vector<MelTrack> out;
-  const auto a = tiny_audio();
+  const auto a = tiny_mel_analysis();
   for (size_t k = 0; k < places().size(); ++k)
     for (int r = 0; r < per_place; ++r) {
       auto y = synthesize(places()[k], 2.0, a.sample_rate, seed + 100 * k + r);
@@ -103,7 +91,7 @@ VaeBundle train_tiny(const models::VaeOptions& model, const std::function<void(c
   t.log_every = 25;
   t.seed = 1;
   t.device = "cpu";
-  return train_vae(synthetic_set(2, 10), synthetic_set(1, 99), model, tiny_audio(), t, on_log);
+  return train_vae(synthetic_set(2, 10), synthetic_set(1, 99), model, tiny_mel_analysis(), t, on_log);
 }
 
 class TinyVae : public ::testing::Test {
@@ -234,7 +222,7 @@ void expect_journey_without_clicks(VaeBundle& bundle) {
   o.to = places()[1].where;
   o.griffin_lim_iterations = 16;
   auto y = generate_audio(bundle, o);
-  const int hop = tiny_audio().hop_length;
+  const int hop = tiny_mel_analysis().hop_length;
   const int64_t seg = 32, overlap = 8, stride = seg - overlap;
   std::vector<bool> near_join(y.size(), false);
   for (int64_t k = 1; k * stride * hop < static_cast<int64_t>(y.size()); ++k) {
@@ -363,7 +351,7 @@ TEST_F(TinyPriorVae, TransferMovesTheTrackTowardsTheTargetPlace) {
   // A held-out track of place 2 moved to place 1: its time-mean mel profile ends nearer to place 1's real tracks
   // than its reconstruction (decoded at its own place) is; the reconstruction stays nearer to its own place.
   torch::NoGradGuard ng;
-  const auto a = tiny_audio();
+  const auto a = tiny_mel_analysis();
   auto profile = [](const torch::Tensor& mel) { return mel.to(torch::kCPU).mean(0); };  // [n_mels] dB
   auto place_profile = [&](size_t k) {
     auto sum = torch::zeros({a.n_mels});

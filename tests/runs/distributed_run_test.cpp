@@ -16,6 +16,7 @@
 #include "shards/shard.h"
 #include "support/loopback_port.h"
 #include "support/test_support.h"
+#include "support/tiny_vae_config.h"
 #include "train/distributed.h"
 
 namespace songlines::runs {
@@ -240,22 +241,8 @@ void write_dp_vae_shard(const fs::path& file) {
 // A tiny VAE run: 60 steps of 8 crops (4 a rank with 2 ranks), a checkpoint every 20 steps, a record every 10.
 fs::path write_dp_vae_config(const testing::TempDir& dir) {
   write_dp_vae_shard(dir / "shards" / "mel.h5");
-  const Json config = {
-      {"task", "vae"},
-      {"experiment", "dp-vae"},
-      {"seed", 3},
-      {"device", "cpu"},
-      {"data", {{"shards", {"shards"}}, {"val_fraction", 0.25}}},
-      {"model",
-       {{"n_mels", 32}, {"segment_frames", 32}, {"channels", {4, 8}}, {"latent_channels", 2}, {"n_fourier", 2},
-        {"cond_dim", 8}}},
-      {"train", {{"steps", 60}, {"batch_size", 8}, {"log_every", 10}, {"checkpoint_every", 20}}},
-      {"samples",
-       {{"seconds", 0.25},
-        {"griffin_lim_iterations", 2},
-        {"training_capitals", false},
-        {"places", {{{"name", "lima"}, {"latitude", -12.05}, {"longitude", -77.04}}}}}},
-      {"evaluation", {{"audio_tracks", 0}, {"geo_consistency", {{"seeds", 0}}}}}};
+  const Json config = testing::tiny_vae_run_config(
+      "dp-vae", 3, 0.25, {{"steps", 60}, {"batch_size", 8}, {"log_every", 10}, {"checkpoint_every", 20}});
   std::ofstream(dir / "vae.json") << config.dump(2);
   return dir / "vae.json";
 }

@@ -17,21 +17,14 @@
 #include "runs/vae_run.h"
 #include "runs/vocoder_run.h"
 #include "support/test_support.h"
+#include "support/tiny_mel.h"
 
 namespace songlines::generate {
 namespace {
 
-namespace fs = std::filesystem;
+using songlines::testing::tiny_mel_analysis;
 
-// 8 kHz, 32 bands, 8 ms hops: the tests run in seconds.
-MelAnalysisOptions tiny_audio() {
-  MelAnalysisOptions a;
-  a.sample_rate = 8000;
-  a.n_fft = 256;
-  a.hop_length = 64;
-  a.n_mels = 32;
-  return a;
-}
+namespace fs = std::filesystem;
 
 models::VocoderOptions tiny_arch() {
   models::VocoderOptions m;
@@ -76,7 +69,7 @@ torch::Tensor synthetic_signal(double seconds, int sr, uint64_t seed) {
 std::vector<AudioClip> synthetic_clips(int count, uint64_t seed) {
   std::vector<AudioClip> out;
   for (int i = 0; i < count; ++i)
-    out.push_back({"s" + std::to_string(i), synthetic_signal(1.5, tiny_audio().sample_rate, seed + i)});
+    out.push_back({"s" + std::to_string(i), synthetic_signal(1.5, tiny_mel_analysis().sample_rate, seed + i)});
   return out;
 }
 
@@ -84,10 +77,10 @@ double max_abs_difference(const torch::Tensor& a, const torch::Tensor& b) { retu
 
 TEST(Vocoder, OutputLengthIsExactToTheSample) {
   torch::manual_seed(0);
-  models::Vocoder v(vocoder_options_for(tiny_audio(), tiny_arch()));
+  models::Vocoder v(vocoder_options_for(tiny_mel_analysis(), tiny_arch()));
   v->eval();
   torch::NoGradGuard ng;
-  const int64_t hop = tiny_audio().hop_length;
+  const int64_t hop = tiny_mel_analysis().hop_length;
   for (int64_t samples : {int64_t{64}, int64_t{1000}, int64_t{1023}, int64_t{1024}, int64_t{8000}, int64_t{12345}}) {
     const int64_t frames = 1 + samples / hop;  // the mel's centered frame count
     auto y = v->forward(torch::randn({2, frames, 32}), samples);
@@ -111,7 +104,7 @@ TEST(Vocoder, OptionsAreParsedStrictly) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("model.kernel_size"), std::string::npos) << e.what();
   }
-  const auto o = vocoder_options_for(tiny_audio(), tiny_arch());
+  const auto o = vocoder_options_for(tiny_mel_analysis(), tiny_arch());
   EXPECT_EQ(models::VocoderOptions::from_json(o.to_json()), o);
 }
 
@@ -129,7 +122,7 @@ class TinyVocoder : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     records_ = new std::vector<Json>();
-    trainer_ = new VocoderTrainer(synthetic_clips(6, 10), tiny_arch(), tiny_audio(), tiny_train(300));
+    trainer_ = new VocoderTrainer(synthetic_clips(6, 10), tiny_arch(), tiny_mel_analysis(), tiny_train(300));
     untrained_ = held_out_distance(trainer_->bundle(), synthetic_clips(2, 500));
     trainer_->train_until(300, [](const Json& r) { records_->push_back(r); });
   }
@@ -164,7 +157,7 @@ TEST_F(TinyVocoder, CheckpointRoundTripGivesTheSameAudio) {
   EXPECT_EQ(loaded->model_options, trainer_->bundle().model_options);
   EXPECT_EQ(loaded->audio, trainer_->bundle().audio);
   auto clip = synthetic_signal(1.0, 8000, 77);
-  auto mel = mel_db(clip, tiny_audio());
+  auto mel = mel_db(clip, tiny_mel_analysis());
   auto a = trainer_->bundle().synthesize(mel, clip.size(0));
   auto b = loaded->synthesize(mel, clip.size(0));
   EXPECT_EQ(max_abs_difference(a, b), 0.0);
@@ -180,49 +173,43 @@ TEST_F(TinyVocoder, CheckpointRoundTripGivesTheSameAudio) {
 TEST(VocoderTraining, DeterministicPerSeedAndResumeEqualsAnUninterruptedRun) {
   const auto clips = synthetic_clips(3, 20);
   auto clip = synthetic_signal(0.5, 8000, 5);
-  auto mel = mel_db(clip, tiny_audio());
+  auto mel = mel_db(clip, tiny_mel_analysis());
   auto output = [&](VocoderTrainer& t) { return t.bundle().synthesize(mel, clip.size(0)); };
 
-  VocoderTrainer a(clips, tiny_arch(), tiny_audio(), tiny_train(20));
+  VocoderTrainer a(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20));
   a.train_until(20);
-  VocoderTrainer b(clips, tiny_arch(), tiny_audio(), tiny_train(20));
+  VocoderTrainer b(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20));
   b.train_until(20);
   EXPECT_EQ(max_abs_difference(output(a), output(b)), 0.0) << "same seed, different model";
-  VocoderTrainer other(clips, tiny_arch(), tiny_audio(), tiny_train(20, 2));
+  VocoderTrainer other(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20, 2));
   other.train_until(20);
   EXPECT_GT(max_abs_difference(output(a), output(other)), 1e-4) << "another seed gave the same model";
 
   // 10 steps, a checkpoint, a fresh trainer restored from it, 10 more: the same as 20 in one go.
   testing::TempDir dir;
-  VocoderTrainer first_half(clips, tiny_arch(), tiny_audio(), tiny_train(20));
+  VocoderTrainer first_half(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20));
   first_half.train_until(10);
   first_half.save_checkpoint(dir.path());
-  VocoderTrainer resumed(clips, tiny_arch(), tiny_audio(), tiny_train(20));
+  VocoderTrainer resumed(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20));
   ASSERT_TRUE(resumed.restore_checkpoint(dir.path()));
   EXPECT_EQ(resumed.step(), 10);
   resumed.train_until(20);
   const double diff = max_abs_difference(output(a), output(resumed));
   const double scale = output(a).abs().max().item<double>();
   EXPECT_LE(diff, 1e-5 * scale) << "resumed run differs: max |diff| " << diff << " of " << scale;
-  VocoderTrainer fresh(clips, tiny_arch(), tiny_audio(), tiny_train(20));
+  VocoderTrainer fresh(clips, tiny_arch(), tiny_mel_analysis(), tiny_train(20));
   EXPECT_FALSE(fresh.restore_checkpoint(dir / "empty"));
 }
 
 // A VAE bundle (untrained, seeded: the crossfaded decoding is what is tested) with the tiny vocoder.
 VaeBundle tiny_vae_with(const std::shared_ptr<VocoderBundle>& vocoder) {
-  models::VaeOptions m;
-  m.n_mels = 32;
-  m.segment_frames = 32;
-  m.channels = {8, 16};
-  m.latent_channels = 4;
-  m.n_fourier = 4;
-  m.cond_dim = 16;
+  const models::VaeOptions m = songlines::testing::tiny_vae_options();
   torch::manual_seed(3);
   VaeBundle b;
   b.model_options = m;
-  b.audio = tiny_audio();
+  b.audio = tiny_mel_analysis();
   // Normalisation of the synthetic set, so the decoder's output is in its dB range.
-  auto mel = mel_db(synthetic_signal(2.0, 8000, 1), tiny_audio());
+  auto mel = mel_db(synthetic_signal(2.0, 8000, 1), tiny_mel_analysis());
   b.band_mean = mel.mean(0);
   b.band_std = mel.std(0).clamp_min(1e-3);
   b.net = models::ConditionalVae(m);
@@ -306,7 +293,7 @@ TEST(VocoderTask, TrainsResumesEvaluatesAndRefusesAnotherConfig) {
               {"seed", 1},
               {"device", "cpu"},
               {"data", {{"audio", {"audio"}}, {"val_fraction", 0.25}, {"max_seconds", 0}}},
-              {"mel", tiny_audio().to_json()},
+              {"mel", tiny_mel_analysis().to_json()},
               {"model", {{"dim", 16}, {"intermediate_dim", 32}, {"blocks", 1}}},
               {"train", {{"steps", 12}, {"batch_size", 2}, {"segment_frames", 16}, {"fft_sizes", {64, 128}}, {"log_every", 4}}},
               {"checkpoint_every", 5},
@@ -405,7 +392,7 @@ TEST(VocoderTraining, LearningRateWarmsUpThenFollowsItsSchedule) {
   t.lr_schedule = "cosine";
   t.warmup_steps = 4;
   std::vector<Json> records;
-  train_vocoder(synthetic_clips(2, 30), tiny_arch(), tiny_audio(), t, [&](const Json& r) { records.push_back(r); });
+  train_vocoder(synthetic_clips(2, 30), tiny_arch(), tiny_mel_analysis(), t, [&](const Json& r) { records.push_back(r); });
   ASSERT_EQ(records.size(), 2u);
   EXPECT_TRUE(near(records[0]["learning_rate"].get<double>(), vocoder_learning_rate(t, 9)));
   EXPECT_TRUE(near(records[1]["learning_rate"].get<double>(), vocoder_learning_rate(t, 19)));
@@ -426,7 +413,7 @@ TEST(VocoderTask, TrainOnlyFilesAreTrainedOnAndNeverHeldOut) {
               {"seed", 1},
               {"device", "cpu"},
               {"data", {{"audio", {"audio"}}, {"train_only", {"extra"}}, {"val_fraction", 0.25}, {"max_seconds", 0}}},
-              {"mel", tiny_audio().to_json()},
+              {"mel", tiny_mel_analysis().to_json()},
               {"model", {{"dim", 8}, {"intermediate_dim", 16}, {"blocks", 1}}},
               {"train", {{"steps", 2}, {"batch_size", 2}, {"segment_frames", 16}, {"fft_sizes", {64}}, {"log_every", 1}}},
               {"evaluation", {{"tracks", 4}, {"seconds", 0.5}, {"griffin_lim_iterations", 2}, {"samples", 0}}}};
