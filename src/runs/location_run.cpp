@@ -11,7 +11,6 @@
 
 #include "core/atomic_file.h"
 #include "core/csv.h"
-#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
 #include "core/path_rule.h"
@@ -19,6 +18,7 @@
 #include "core/test_kill_point.h"
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
+#include "runs/run_writer.h"
 #include "songlines/version.h"
 #include "train/distributed.h"
 #include "train/folds.h"
@@ -159,18 +159,12 @@ std::vector<std::vector<int>> fold_assignments(const RunConfig& config, const tr
 }
 
 void write_env_json(const fs::path& run_dir, const RunConfig& config, const torch::Device& device,
-                    const train::Dataset& data, const train::DistributedGroup* group) {
-  write_json_file_atomic((run_dir / "env.json").string(),
-                         {{"songlines_version", kVersion},
-                          {"git_revision", git_revision()},
-                          {"device", device.str()},
-                          {"libtorch", torch_compat::version()},
-                          {"seed", config.seed},
-                          {"world_size", group ? group->world_size() : 1},
-                          {"backend", group ? train::to_string(group->backend()) : "none"},
-                          {"tracks", data.size()},
-                          {"feature_dim", data.dim},
-                          {"features", data.features}});
+                    const train::Dataset& data, const Json& world) {
+  Json env{{"songlines_version", kVersion}, {"git_revision", git_revision()}, {"device", device.str()},
+           {"libtorch", torch_compat::version()}, {"seed", config.seed},  {"tracks", data.size()},
+           {"feature_dim", data.dim},             {"features", data.features}};
+  env.update(world);  // world_size, backend
+  write_json_file_atomic((run_dir / "env.json").string(), env);
 }
 
 // One fold of one model: where it trains and what it writes there.
@@ -325,10 +319,9 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
   // Data-parallel (docs/scaling.md): every rank loads the data and trains each neural model with the others; rank 0
   // alone evaluates and writes the run directory, and decides what is done (the other ranks follow its word).
-  train::DistributedGroup* group = train::current_group();
-  const bool writer = !group || group->rank() == 0;
-  std::optional<DirLock> lock;  // one process per run directory; released on exit or crash
-  if (writer) lock.emplace(run_dir);
+  const RunDirWriter run_dir_writer(run_dir);
+  train::DistributedGroup* group = run_dir_writer.group();
+  const bool writer = run_dir_writer.writer();
   const Json resolved = config.to_json();
   // A finished run is redone from its stored folds (nothing is refitted): metrics.json comes out the same.
   const bool resuming = writer && check_run_dir(run_dir, resolved) != RunDirState::kNew;
@@ -344,7 +337,7 @@ RunResult run_experiment(const RunConfig& config, const fs::path& run_dir_arg, s
     log << "resuming " << run_dir.string() << "\n";
   else
     write_json_file_atomic((run_dir / "config.json").string(), resolved);
-  write_env_json(run_dir, config, device, data, group);
+  write_env_json(run_dir, config, device, data, run_dir_writer.world());
   log << "data: " << data.size() << " tracks x " << data.dim << " features\n";
 
   // One whole line per record; a line torn by a kill of an earlier attempt is cut before appending.

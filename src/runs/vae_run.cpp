@@ -15,7 +15,6 @@
 #include "audio/audio_file.h"
 #include "core/atomic_file.h"
 #include "core/csv.h"
-#include "core/dir_lock.h"
 #include "core/error.h"
 #include "core/jsonl_log.h"
 #include "core/progress.h"
@@ -25,6 +24,7 @@
 #include "generate/vae_generator.h"
 #include "geo/gazetteer.h"
 #include "models/torch_compat.h"
+#include "runs/run_writer.h"
 #include "shards/shard.h"
 #include "train/dataset.h"
 #include "train/distributed.h"
@@ -241,12 +241,12 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
   return d;
 }
 
-Json env_json(const VaeRunConfig& c, const torch::Device& device, const train::DistributedGroup* group) {
-  return Json{{"songlines_version", kVersion}, {"git_revision", kGitRevision},
-              {"device", device.str()},        {"torch_version", torch_compat::version()},
-              {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()},
-              {"world_size", group ? group->world_size() : 1},
-              {"backend", group ? train::to_string(group->backend()) : "none"}};
+Json env_json(const VaeRunConfig& c, const torch::Device& device, const Json& world) {
+  Json env{{"songlines_version", kVersion}, {"git_revision", kGitRevision},
+           {"device", device.str()},        {"torch_version", torch_compat::version()},
+           {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()}};
+  env.update(world);  // world_size, backend
+  return env;
 }
 
 // A resumed run's metrics.jsonl: the records up to the checkpoint's step (those after it are written again),
@@ -521,10 +521,9 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
   const fs::path run_dir = fs::absolute(run_dir_arg).lexically_normal();
   // Data-parallel (docs/scaling.md): every rank loads the data and trains; rank 0 alone locks, reads and writes
   // the run directory and evaluates, the others wait for it at a barrier.
-  train::DistributedGroup* group = train::current_group();
-  const bool writer = !group || group->rank() == 0;
-  std::optional<DirLock> lock;  // one process per run directory; released on exit or crash
-  if (writer) lock.emplace(run_dir);
+  const RunDirWriter run_dir_writer(run_dir);
+  train::DistributedGroup* group = run_dir_writer.group();
+  const bool writer = run_dir_writer.writer();
   // A finished run is never redone or replaced (docs/reliability.md): a different config is refused before
   // anything is written, the same config returns the stored metrics. An unfinished one (no metrics.json, which
   // is written last) resumes from its last training checkpoint (train.checkpoint_every), else is trained again
@@ -555,7 +554,7 @@ Json run_vae_experiment(const VaeRunConfig& c, const fs::path& run_dir_arg, std:
     fs::create_directories(run_dir / "checkpoints");
     fs::create_directories(run_dir / "samples");
     write_json_file_atomic((run_dir / "config.json").string(), c.to_json());
-    write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device, group));
+    write_json_file_atomic((run_dir / "env.json").string(), env_json(c, device, run_dir_writer.world()));
     // Training starts at step 0 (or the checkpoint's step), so its records start afresh (or are kept up to that
     // step); each record is one whole line (JsonlLog), so a kill never leaves half a line.
     if (resume_step > 0) {
