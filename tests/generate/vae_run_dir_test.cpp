@@ -26,25 +26,8 @@ using songlines::testing::TempDir;
 
 // 6 tracks of 80 frames x 32 mel bands (seeded noise around a per-place level) at 3 places.
 void write_mel_shard(const fs::path& file) {
-  shards::ShardAttributes a;
-  a.sample_rate = 8000;
-  a.n_fft = 256;
-  a.hop_length = 64;
-  shards::ShardWriter w(file, a);
-  std::mt19937 rng(11);
-  std::normal_distribution<float> noise(0.0f, 6.0f);
-  const geo::LatLon places[3] = {{48.85, 2.35}, {35.68, 139.69}, {-12.05, -77.04}};
-  for (int i = 0; i < 6; ++i) {
-    shards::TrackRecord t;
-    t.id = "t" + std::to_string(i);
-    t.latitude = static_cast<float>(places[i % 3].lat);
-    t.longitude = static_cast<float>(places[i % 3].lon);
-    features::FeatureMatrix m(80, 32);
-    for (auto& v : m.data) v = -40.0f + 10.0f * static_cast<float>(i % 3) + noise(rng);
-    t.frames["mel_db"] = std::move(m);
-    w.add(t);
-  }
-  w.close();
+  testing::write_tiny_mel_shard(file, 6, 80, {{48.85, 2.35}, {35.68, 139.69}, {-12.05, -77.04}}, 11, 6.0f,
+                                [](int i, int64_t) { return -40.0f + 10.0f * static_cast<float>(i % 3); });
 }
 
 void write_config(const TempDir& tmp) {

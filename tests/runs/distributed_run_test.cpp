@@ -215,27 +215,9 @@ TEST(DataParallelRun, ABadLaunchVariableIsAUsageErrorNamingIt) {
 // 12 tracks of 96 frames x 32 mel bands at 4 places: a per-place spectral tilt plus seeded noise, so the VAE has
 // something to learn in a few dozen steps.
 void write_dp_vae_shard(const fs::path& file) {
-  shards::ShardAttributes a;
-  a.sample_rate = 8000;
-  a.n_fft = 256;
-  a.hop_length = 64;
-  shards::ShardWriter w(file, a);
-  std::mt19937 rng(21);
-  std::normal_distribution<float> noise(0.0f, 4.0f);
-  const geo::LatLon places[4] = {{48.85, 2.35}, {35.68, 139.69}, {-12.05, -77.04}, {-33.87, 151.21}};
-  for (int i = 0; i < 12; ++i) {
-    shards::TrackRecord t;
-    t.id = "t" + std::to_string(i);
-    t.latitude = static_cast<float>(places[i % 4].lat);
-    t.longitude = static_cast<float>(places[i % 4].lon);
-    features::FeatureMatrix m(96, 32);
-    for (int64_t f = 0; f < 96; ++f)
-      for (int64_t k = 0; k < 32; ++k)
-        m.data[f * 32 + k] = -60.0f + static_cast<float>(k) * (0.5f + 0.4f * static_cast<float>(i % 4)) + noise(rng);
-    t.frames["mel_db"] = std::move(m);
-    w.add(t);
-  }
-  w.close();
+  testing::write_tiny_mel_shard(
+      file, 12, 96, {{48.85, 2.35}, {35.68, 139.69}, {-12.05, -77.04}, {-33.87, 151.21}}, 21, 4.0f,
+      [](int i, int64_t k) { return -60.0f + static_cast<float>(k) * (0.5f + 0.4f * static_cast<float>(i % 4)); });
 }
 
 // A tiny VAE run: 60 steps of 8 crops (4 a rank with 2 ranks), a checkpoint every 20 steps, a record every 10.
