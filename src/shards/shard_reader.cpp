@@ -84,11 +84,19 @@ struct ShardReader::Impl {
     return h5::dataset(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), file_name + ": cannot open " + full);
   }
 
-  std::vector<float> read_float_vector(hid_t loc, const std::string& name, const std::string& full, size_t n) const {
+  // The dataset `name` of loc (full: its path in messages), failing unless it holds floats; dims gets its shape.
+  h5::Handle open_float_dataset(hid_t loc, const std::string& name, const std::string& full,
+                                std::vector<hsize_t>& dims) const {
     h5::Handle dset = open_dataset(loc, name, full);
     h5::Handle type = h5::datatype(H5Dget_type(dset), file_name + ": type of " + full);
     if (H5Tget_class(type) != H5T_FLOAT) fail(full + " is not a float dataset");
-    auto dims = h5::dataset_dims(dset);
+    dims = h5::dataset_dims(dset);
+    return dset;
+  }
+
+  std::vector<float> read_float_vector(hid_t loc, const std::string& name, const std::string& full, size_t n) const {
+    std::vector<hsize_t> dims;
+    h5::Handle dset = open_float_dataset(loc, name, full, dims);
     if (dims.size() != 1 || dims[0] != n)
       fail(full + " has shape " + shape_string(dims) + ", expected [" + std::to_string(n) + "]");
     std::vector<float> v(n);
@@ -181,10 +189,8 @@ struct ShardReader::Impl {
         if (name == "offsets") continue;
         const std::string full = "/frames/" + name;
         FrameSet fs;
-        fs.dset = open_dataset(group, name, full);
-        h5::Handle type = h5::datatype(H5Dget_type(fs.dset), file_name + ": type of " + full);
-        if (H5Tget_class(type) != H5T_FLOAT) fail(full + " is not a float dataset");
-        auto d = h5::dataset_dims(fs.dset);
+        std::vector<hsize_t> d;
+        fs.dset = open_float_dataset(group, name, full, d);
         if (d.size() != 2) fail(full + " has shape " + shape_string(d) + ", expected [frames, dim]");
         if (static_cast<int64_t>(d[0]) != offsets[n])
           fail(full + " has " + std::to_string(d[0]) + " rows but /frames/offsets ends at " + std::to_string(offsets[n]));
@@ -202,10 +208,8 @@ struct ShardReader::Impl {
         const std::string full = "/summary/" + name;
         bool is_mean = ends_with(name, "_mean"), is_std = ends_with(name, "_std");
         if (!is_mean && !is_std) fail(full + ": summary datasets are named <feature>_mean or <feature>_std");
-        h5::Handle dset = open_dataset(group, name, full);
-        h5::Handle type = h5::datatype(H5Dget_type(dset), file_name + ": type of " + full);
-        if (H5Tget_class(type) != H5T_FLOAT) fail(full + " is not a float dataset");
-        auto d = h5::dataset_dims(dset);
+        std::vector<hsize_t> d;
+        open_float_dataset(group, name, full, d);  // its type and shape only
         if (d.size() != 2 || d[0] != n)
           fail(full + " has shape " + shape_string(d) + ", expected [" + std::to_string(n) + ", dim]");
         std::string feature = name.substr(0, name.size() - (is_mean ? 5 : 4));
