@@ -15,16 +15,16 @@ namespace songlines::runs {
 
 class RunDirWriter {
  public:
-  /// Locks run_dir when this process is the writer (UsageError naming the holder when another process holds it).
-  explicit RunDirWriter(const std::filesystem::path& run_dir)
-      : group_(train::current_group()), writer_(!group_ || group_->rank() == 0) {
-    if (writer_) lock_.emplace(run_dir);
+  /// Locks run_dir when this process is the writer (train::is_writer_rank; UsageError naming the holder when
+  /// another process holds the lock).
+  explicit RunDirWriter(const std::filesystem::path& run_dir) : group_(train::current_group()) {
+    if (train::is_writer_rank()) lock_.emplace(run_dir);
   }
 
   /// The current group; null for a one-process run.
   train::DistributedGroup* group() const { return group_; }
-  /// Whether this process writes the run directory.
-  bool writer() const { return writer_; }
+  /// Whether this process writes the run directory: the one that holds its lock.
+  bool writer() const { return lock_.has_value(); }
   /// env.json's record of the group: {"world_size": N, "backend": "gloo" | "nccl" | "none"}.
   Json world() const {
     return Json{{"world_size", group_ ? group_->world_size() : 1},
@@ -33,7 +33,6 @@ class RunDirWriter {
 
  private:
   train::DistributedGroup* group_;
-  bool writer_;
   std::optional<DirLock> lock_;
 };
 
