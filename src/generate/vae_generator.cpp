@@ -76,9 +76,8 @@ torch::Tensor generate_mel_db(VaeBundle& b, const GenerateOptions& o) {
     throw UsageError("generate: --seconds " + std::to_string(o.seconds) + " is longer than the " +
                      std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
                      " s one call makes (about 5 MB of memory per second of audio); generate shorter pieces");
-  if (o.griffin_lim_iterations < 1 || o.griffin_lim_iterations > 10000)
-    throw UsageError("generate: --griffin-lim-iterations must be in 1..10000, got " +
-                     std::to_string(o.griffin_lim_iterations));
+  if (const std::string p = griffin_lim_iterations_problem(o.griffin_lim_iterations); !p.empty())
+    throw UsageError("generate: --griffin-lim-iterations " + p);
   if (!geo::is_valid(o.place) || (o.to && !geo::is_valid(*o.to)))
     throw UsageError("generate: latitude must be in [-90, 90] and longitude in [-180, 180]");
   const int64_t samples = std::llround(o.seconds * b.audio.sample_rate);

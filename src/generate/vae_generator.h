@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "generate/griffin_lim.h"
@@ -15,6 +16,15 @@ namespace songlines::generate {
 
 /// The longest piece one generate call makes: it is built whole in memory (about 5 MB per second of audio).
 inline constexpr double kMaxGenerateSeconds = 1200.0;
+
+/// The most Griffin-Lim iterations a command or config may ask for.
+inline constexpr int kMaxGriffinLimIterations = 10000;
+
+/// Empty when n is in 1..kMaxGriffinLimIterations, otherwise what is wrong with it (for the caller's error).
+inline std::string griffin_lim_iterations_problem(int n) {
+  if (n >= 1 && n <= kMaxGriffinLimIterations) return {};
+  return "must be in 1.." + std::to_string(kMaxGriffinLimIterations) + ", got " + std::to_string(n);
+}
 
 struct GenerateOptions {
   double seconds = 10.0;      ///< output length

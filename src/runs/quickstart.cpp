@@ -30,12 +30,12 @@ Json part_json(const QuickstartConfig& c, const Json& part, const std::string& n
 }
 
 // Fills data.shards of a part that reads the synthesized features; the user may not name other data there.
-Json with_shards(Json j, const std::string& key, const fs::path& shards) {
+Json with_shards(Json j, const fs::path& shards) {
   if (!j.contains("data")) j["data"] = Json::object();
-  if (!j["data"].is_object()) throw ConfigError(key + ".data: must be an object");
+  if (!j["data"].is_object()) throw ConfigError("data: must be an object");
   for (const char* k : {"shards", "table"})
     if (j["data"].contains(k))
-      throw ConfigError(key + ".data." + k + ": filled in by the quickstart (its synthesized audio); remove it");
+      throw ConfigError(std::string("data.") + k + ": filled in by the quickstart (its synthesized audio); remove it");
   j["data"]["shards"] = Json::array({shards.string()});
   return j;
 }
@@ -79,7 +79,7 @@ PreparedRun prepare_part(const QuickstartConfig& c, const std::string& key, cons
 // its vocoder (the VAE's samples and evaluation then come from it).
 std::function<Json(Json)> vae_inputs(const fs::path& shards, const std::optional<fs::path>& vocoder_dir) {
   return [shards, vocoder_dir](Json j) {
-    j = with_shards(std::move(j), "vae", shards);
+    j = with_shards(std::move(j), shards);
     if (vocoder_dir && !j.contains("vocoder")) j["vocoder"] = vocoder_dir->string();
     return j;
   };
@@ -91,7 +91,7 @@ void validate_parts(const QuickstartConfig& c) {
   const fs::path placeholder = "features";
   if (!c.location.empty()) prepare_part(c, "location", "location");
   if (!c.audio_location.empty())
-    prepare_part(c, "audio_location", "location", [&](Json j) { return with_shards(std::move(j), "audio_location", placeholder); });
+    prepare_part(c, "audio_location", "location", [&](Json j) { return with_shards(std::move(j), placeholder); });
   if (!c.vocoder.empty())
     prepare_part(c, "vocoder", "vocoder", [](Json j) { return with_vocoder_inputs(std::move(j), "audio", {}); });
   if (!c.vae.empty()) prepare_part(c, "vae", "vae", vae_inputs(placeholder, std::nullopt));
@@ -257,7 +257,7 @@ QuickstartResult run_quickstart_experiment(const QuickstartConfig& c, const fs::
   if (!c.audio_location.empty()) {
     log << "quickstart [3/5]: location models on the synthesized audio (" << static_cast<int>(elapsed()) << " s so far)\n";
     run_part(prepare_part(c, "audio_location", "location",
-                          [&](Json j) { return with_shards(std::move(j), "audio_location", shards_dir); }),
+                          [&](Json j) { return with_shards(std::move(j), shards_dir); }),
              "audio-location", "audio_location",
              location_summary, "Location model: the synthesized audio",
              "The same evaluation on the features this run extracted from its synthesized tracks, whose style "

@@ -77,9 +77,8 @@ VaeRunConfig VaeRunConfig::from_json(const Json& j, const fs::path& base_dir) {
   if (!(c.sample_seconds > 0 && c.sample_seconds <= kMaxGenerateSeconds))
     throw ConfigError("samples.seconds: must be in (0, " + std::to_string(static_cast<int>(kMaxGenerateSeconds)) +
                       "], got " + std::to_string(c.sample_seconds));
-  if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
-    throw ConfigError("samples.griffin_lim_iterations: must be in 1..10000, got " +
-                      std::to_string(c.griffin_lim_iterations));
+  if (const std::string p = generate::griffin_lim_iterations_problem(c.griffin_lim_iterations); !p.empty())
+    throw ConfigError("samples.griffin_lim_iterations: " + p);
   c.train.seed = c.seed;
   c.train.device = c.device;
   return c;

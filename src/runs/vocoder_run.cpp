@@ -61,8 +61,8 @@ VocoderRunConfig VocoderRunConfig::from_json(const Json& j, const fs::path& base
   for (auto& a : c.eval_audio) resolve(a);
   if (c.eval_tracks < 0 || c.eval_samples < 0) throw ConfigError("evaluation: tracks and samples must be >= 0");
   if (!(c.eval_seconds > 0)) throw ConfigError("evaluation.seconds: must be positive");
-  if (c.griffin_lim_iterations < 1 || c.griffin_lim_iterations > 10000)
-    throw ConfigError("evaluation.griffin_lim_iterations: must be in 1..10000, got " + std::to_string(c.griffin_lim_iterations));
+  if (const std::string p = generate::griffin_lim_iterations_problem(c.griffin_lim_iterations); !p.empty())
+    throw ConfigError("evaluation.griffin_lim_iterations: " + p);
   c.train.seed = c.seed;
   c.train.device = c.device;
   return c;

@@ -357,6 +357,36 @@ TEST(VocoderTask, TrainsResumesEvaluatesAndRefusesAnotherConfig) {
   }
 }
 
+TEST(VocoderTask, GriffinLimIterationsOutOfRangeAreRefusedNamingTheKeyAndValue) {
+  // The baseline's iterations in a vocoder config and in a VAE config: 1..10000, the message names key and value.
+  auto error = [](auto&& read) -> std::string {
+    try {
+      read();
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const fs::path base = "/nonexistent-base";
+  Json voc{{"task", "vocoder"}, {"data", {{"audio", {"audio"}}}}};
+  Json vae{{"task", "vae"}, {"data", {{"shards", {"shards"}}}}};
+  for (int n : {0, -3, 10001}) {
+    voc["evaluation"]["griffin_lim_iterations"] = n;
+    vae["samples"]["griffin_lim_iterations"] = n;
+    const std::string tail = ": must be in 1..10000, got " + std::to_string(n);
+    const std::string v = error([&] { runs::VocoderRunConfig::from_json(voc, base); });
+    EXPECT_NE(v.find("evaluation.griffin_lim_iterations" + tail), std::string::npos) << v;
+    const std::string a = error([&] { runs::VaeRunConfig::from_json(vae, base); });
+    EXPECT_NE(a.find("samples.griffin_lim_iterations" + tail), std::string::npos) << a;
+  }
+  for (int n : {1, 10000}) {
+    voc["evaluation"]["griffin_lim_iterations"] = n;
+    vae["samples"]["griffin_lim_iterations"] = n;
+    EXPECT_EQ(runs::VocoderRunConfig::from_json(voc, base).griffin_lim_iterations, n);
+    EXPECT_EQ(runs::VaeRunConfig::from_json(vae, base).griffin_lim_iterations, n);
+  }
+}
+
 TEST(VocoderTraining, LearningRateWarmsUpThenFollowsItsSchedule) {
   VocoderTrainOptions o = tiny_train(110);
   o.learning_rate = 1e-3;
