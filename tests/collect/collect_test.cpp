@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "fake_api_server.h"
 #include "geo/gazetteer.h"
+#include "support/file_bytes.h"
 #include "support/test_support.h"
 
 extern char** environ;
@@ -32,6 +33,7 @@ namespace {
 using songlines::testing::Fault;
 using songlines::testing::FakeApiServer;
 using songlines::testing::FakeWorld;
+using songlines::testing::read_bytes;
 using songlines::testing::TempDir;
 
 const std::string kKey = "0123456789abcdefSECRETKEYfedcba98";
@@ -59,13 +61,6 @@ FakeWorld fixture_world() {
 }
 
 void write_text(const std::filesystem::path& p, const std::string& s) { std::ofstream(p) << s; }
-
-std::string read_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Fixture {
   TempDir dir;
