@@ -29,7 +29,7 @@ bool held_by_full_binary_only(const std::string& name) {
 }
 
 void print_overview() {
-  std::cout << "songlines " << kVersion << " (" << kGitRevision
+  std::cout << "songlines " << kVersion << " (" << git_revision()
             << "): learn where music comes from, make music for a place\n\n"
                "usage: songlines <command> [options]\n\ncommands:\n";
   std::vector<CommandSummary> lines;
@@ -98,7 +98,7 @@ int dispatch(int argc, char** argv) {
   }
   std::string name = argv[1];
   if (name == "--version" || name == "version") {
-    std::cout << "songlines " << kVersion << " (" << kGitRevision << ")\n";
+    std::cout << "songlines " << kVersion << " (" << git_revision() << ")\n";
     return 0;
   }
   if (name == "help" || name == "--help" || name == "-h") {

@@ -55,8 +55,6 @@ FoldPrediction fold_from_json(const Json& j) {
   return f;
 }
 
-std::string git_revision() { return kGitRevision; }
-
 }  // namespace
 
 train::Dataset load_run_data(const RunConfig& config) {

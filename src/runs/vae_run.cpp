@@ -241,7 +241,7 @@ LoadedData load_data(const VaeRunConfig& c, std::ostream& log) {
 }
 
 Json env_json(const VaeRunConfig& c, const torch::Device& device, const Json& world) {
-  Json env{{"songlines_version", kVersion}, {"git_revision", kGitRevision},
+  Json env{{"songlines_version", kVersion}, {"git_revision", git_revision()},
            {"device", device.str()},        {"torch_version", torch_compat::version()},
            {"seed", c.seed},                {"cuda_available", torch_compat::cuda_available()}};
   env.update(world);  // world_size, backend

@@ -320,7 +320,7 @@ Json run_vocoder_experiment(const VocoderRunConfig& c, const fs::path& run_dir_a
   fs::create_directories(run_dir / "samples");
   write_json_file_atomic((run_dir / "config.json").string(), resolved);
   write_json_file_atomic((run_dir / "env.json").string(),
-                         Json{{"songlines_version", kVersion}, {"git_revision", kGitRevision}, {"device", device.str()},
+                         Json{{"songlines_version", kVersion}, {"git_revision", git_revision()}, {"device", device.str()},
                               {"torch_version", torch_compat::version()}, {"seed", c.seed}});
   if (state == RunDirState::kUnfinished && trainer.restore_checkpoint(run_dir)) {
     log << "vocoder: resuming at step " << trainer.step() << "\n";

@@ -162,7 +162,7 @@ ShardWriter::ShardWriter(std::filesystem::path path, ShardAttributes attributes,
   impl_->attributes = std::move(attributes);
   impl_->options = options;
   if (impl_->attributes.producer.empty())
-    impl_->attributes.producer = std::string("songlines ") + kVersion + " (" + kGitRevision + ")";
+    impl_->attributes.producer = std::string("songlines ") + kVersion + " (" + git_revision() + ")";
   if (options.chunk_rows < 1 || options.chunk_bytes < 4 || options.compression_level < 0 || options.compression_level > 9)
     throw UsageError("ShardWriterOptions: chunk_rows >= 1, chunk_bytes >= 4 and compression_level 0..9 required");
   std::error_code ec;

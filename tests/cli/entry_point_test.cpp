@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "audio/audio_file.h"
+#include "songlines/version.h"
 #include "support/test_support.h"
 
 namespace songlines::cli {
@@ -140,6 +141,22 @@ TEST(EntryPoint, OverviewAndHelpTextsEqualTheFullBinarys) {
   const auto overview = testing::run_songlines("help");
   for (const char* name : {"extract", "features", "generate", "run", "train-vae", "bench"})
     EXPECT_NE(overview.output.find(std::string("\n  ") + name + " "), std::string::npos) << name << "\n" << overview.output;
+}
+
+// --version names the revision the binaries were built from: the checkout's HEAD at the last build, "-dirty"
+// when tracked files differed (found at every build, not at configure time, where it went stale with the next
+// commit and run directories and shards recorded a revision they were not made by).
+TEST(EntryPoint, VersionNamesTheCheckoutsRevision) {
+  const std::string src = "'" + testing::source_dir().string() + "'";
+  const auto head = testing::run_command("git -C " + src + " rev-parse --short HEAD 2>/dev/null");
+  if (head.exit_code != 0) GTEST_SKIP() << "the sources are not a git checkout";
+  std::string expected = head.output.substr(0, head.output.find('\n'));
+  if (testing::run_command("git -C " + src + " diff --quiet HEAD --").exit_code != 0) expected += "-dirty";
+  const auto light = testing::run_songlines("--version");
+  ASSERT_EQ(light.exit_code, 0) << light.output;
+  EXPECT_EQ(light.output, std::string("songlines ") + kVersion + " (" + expected + ")\n")
+      << "a binary built from another revision than the checkout's (rebuild before testing)";
+  EXPECT_EQ(testing::run_command("'" + kFullBinary.string() + "' --version").output, light.output);
 }
 
 // Without the full binary beside it, a torch command fails with a message naming where it was looked for.
