@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds songlines into build/ (or $SONGLINES_BUILD_DIR). Extra arguments go to cmake.
+# SONGLINES_BUILD_TARGETS: the targets to build (space-separated; default all, the tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SONGLINES_BUILD_DIR:-build}
@@ -11,4 +12,6 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 elif [ $# -gt 0 ]; then
   cmake -S . -B "$BUILD_DIR" "$@"
 fi
-cmake --build "$BUILD_DIR" -j "$JOBS"
+TARGETS=()
+[ -n "${SONGLINES_BUILD_TARGETS:-}" ] && TARGETS=(--target ${SONGLINES_BUILD_TARGETS})
+cmake --build "$BUILD_DIR" -j "$JOBS" "${TARGETS[@]}"
