@@ -76,5 +76,8 @@ fi
 if want bench; then
   "$BUILD/songlines" bench device-features --tracks 32 --seconds 180 --repeats 5 2>&1 | tee "$LOGS/bench_device_features.txt"
   log "bench device-features done"
+  # Issue 18's GPU target (>= 1000x real time): the vocoder path beside NNLS + Griffin-Lim, on the GPU.
+  "$BUILD/songlines" bench generate --seconds 60 --repeats 3 2>&1 | tee "$LOGS/bench_generate.txt"
+  log "bench generate done"
 fi
 exit $status
